@@ -1,0 +1,63 @@
+# pyrunc + pyimage.  Two commands a newcomer needs: `make demo` and `make test`.
+# Everything installs from this file: apt packages (as root, only the missing ones),
+# a virtualenv in .venv/, the package (with its C core) and fast launchers.
+
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python3
+PIP := $(PY) -m pip --disable-pip-version-check -q
+STAMP := $(VENV)/.installed
+
+# Debian packages: build + test dependencies, and the reference tools we compare with.
+APT_PKGS := gcc libc6-dev libseccomp-dev busybox-static runc crun containerd \
+            docker-registry skopeo umoci strace hyperfine iproute2 util-linux
+
+PY_SOURCES := $(shell find pyrunc pyimage csrc -name '*.py' -o -name '*.c' -o -name '*.h' | grep -v _gen) pyproject.toml
+
+.PHONY: all install deps native test test-unit test-integration test-image test-cgroup2 demo bench bench-image conformance clean
+
+all: install
+
+deps:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing (run make as root)"; exit 1; fi; \
+	  echo "apt-get install$$missing"; \
+	  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
+	fi
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# editable install in "compat" mode: a plain path in a .pth file (no import hook), and
+# the cffi module built in place as pyrunc/_native*.so
+$(STAMP): $(PY) $(PY_SOURCES)
+	$(PIP) install "setuptools>=74" wheel "cffi>=1.16" "jsonschema>=4" "pytest>=7" "requests>=2.28" "zstandard>=0.21"
+	$(PIP) install --no-build-isolation --config-settings editable_mode=compat -e .
+	$(PY) -m pyrunc.launcher $(VENV)/bin
+	@touch $@
+
+install: $(STAMP)
+
+native: install
+
+tests/probe/probe: tests/probe/probe.c
+	cc -O2 -static -o $@ $<
+
+test: deps install tests/probe/probe
+	$(PY) -m pytest -q tests
+
+test-unit: install
+	$(PY) -m pytest -q tests/unit
+
+test-integration: deps install tests/probe/probe
+	$(PY) -m pytest -q tests/integration
+
+demo: deps install
+	@sh tests/demo.sh
+
+bench: deps install
+	$(PY) bench/bench_runtime.py
+
+clean:
+	rm -rf $(VENV) build csrc/_gen pyrunc/_native*.so tests/probe/probe

@@ -1,0 +1,373 @@
+/*
+ * The container's filesystem: propagation, config mounts, devices, pivot_root,
+ * masked and read-only paths.  Child code: no allocation, errors via prc_fail().
+ *
+ * Every path taken from config.json is resolved *inside* the rootfs with
+ * openat2(RESOLVE_IN_ROOT): ".." and absolute symlinks stop at the rootfs, so a
+ * destination that is a symlink to "/" lands on the rootfs itself, never on the host.
+ * The mount itself then goes through the magic link /proc/self/fd/N of the resolved
+ * O_PATH fd, which names exactly the dentry we resolved (runc does the same), so
+ * nothing can swap a path component between the check and the mount.
+ */
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <linux/mount.h>
+
+#include "prc.h"
+
+#define RESOLVE_FLAGS (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+
+struct mount_attr_compat {
+    uint64_t attr_set;
+    uint64_t attr_clr;
+    uint64_t propagation;
+    uint64_t userns_fd;
+};
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+
+static void fdpath(char *buf, size_t size, int fd)
+{
+    char num[16];
+    prc_utoa(num, sizeof(num), (unsigned) fd);
+    prc_strlcpy(buf, "/proc/self/fd/", size);
+    prc_strlcat(buf, num, size);
+}
+
+/*
+ * Resolve `path` inside the root `rootfd`, creating what is missing: directories, and
+ * the last component as an empty file when want_file.  Returns an O_PATH fd or -1
+ * with errno set.
+ */
+static int mkpath_in_root(int rootfd, const char *path, int want_file)
+{
+    int fd = prc_openat2(rootfd, path, O_PATH | O_CLOEXEC, RESOLVE_FLAGS);
+    if (fd >= 0 || errno != ENOENT)
+        return fd;
+
+    char prefix[PRC_PATH_MAX];
+    size_t len = strlen(path);
+    if (len >= sizeof(prefix)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int cur = (int) PRC_RETRY(fcntl(rootfd, F_DUPFD_CLOEXEC, 0));
+    if (cur < 0)
+        return -1;
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && path[i] == '/')
+            i++;
+        size_t start = i;
+        while (i < len && path[i] != '/')
+            i++;
+        if (i == start)
+            break;
+        char comp[256];
+        size_t clen = i - start;
+        if (clen >= sizeof(comp)) {
+            close(cur);
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        memcpy(comp, path + start, clen);
+        comp[clen] = '\0';
+        memcpy(prefix, path, i);
+        prefix[i] = '\0';
+        int last = 1;
+        for (size_t j = i; j < len; j++)
+            if (path[j] != '/') {
+                last = 0;
+                break;
+            }
+        int next = prc_openat2(rootfd, prefix, O_PATH | O_CLOEXEC, RESOLVE_FLAGS);
+        if (next < 0 && errno == ENOENT) {
+            /* cur is the resolved parent: create the component right there */
+            int r;
+            if (last && want_file) {
+                r = (int) PRC_RETRY(openat(cur, comp, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644));
+                if (r >= 0)
+                    close(r);
+            } else {
+                r = mkdirat(cur, comp, 0755);
+            }
+            if (r < 0 && errno != EEXIST) {
+                int saved = errno;
+                close(cur);
+                errno = saved;
+                return -1;
+            }
+            next = prc_openat2(rootfd, prefix, O_PATH | O_CLOEXEC, RESOLVE_FLAGS);
+        }
+        if (next < 0) {
+            int saved = errno;
+            close(cur);
+            errno = saved;
+            return -1;
+        }
+        close(cur);
+        cur = next;
+    }
+    return cur;
+}
+
+/* flags that the kernel locks on a mount (in a user namespace they cannot be cleared) */
+static unsigned long locked_flags(const char *path)
+{
+    struct statvfs sv;
+    unsigned long f = 0;
+    if (statvfs(path, &sv) < 0)
+        return 0;
+    if (sv.f_flag & ST_NOSUID)
+        f |= MS_NOSUID;
+    if (sv.f_flag & ST_NODEV)
+        f |= MS_NODEV;
+    if (sv.f_flag & ST_NOEXEC)
+        f |= MS_NOEXEC;
+    if (sv.f_flag & ST_RDONLY)
+        f |= MS_RDONLY;
+    if (sv.f_flag & ST_NOATIME)
+        f |= MS_NOATIME;
+    if (sv.f_flag & ST_NODIRATIME)
+        f |= MS_NODIRATIME;
+    if (sv.f_flag & ST_RELATIME)
+        f |= MS_RELATIME;
+    return f;
+}
+
+static int remount_bind(const char *path, unsigned long flags)
+{
+    if (mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | flags, NULL) == 0)
+        return 0;
+    if (errno != EPERM)
+        return -1;
+    /*
+     * EPERM: the mount has locked flags (nosuid, nodev, noexec, atime... inherited
+     * from a mount owned by a more privileged user namespace) that a remount may not
+     * clear.  Keep them and try again, as runc does.
+     */
+    return mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | flags | locked_flags(path), NULL);
+}
+
+static void do_mount(const struct prc_plan *plan, int sync_fd, int rootfd, const struct prc_mount *m)
+{
+    int want_file = (m->extra & PRC_MNTX_FILE) != 0;
+    int fd = mkpath_in_root(rootfd, m->target, want_file);
+    if (fd < 0)
+        prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "create mount destination `", m->target, "`", NULL);
+    char target[64];
+    fdpath(target, sizeof(target), fd);
+
+    const char *what = m->fstype ? m->fstype : "bind";
+    if (mount(m->source, target, m->fstype, m->flags, m->data) < 0)
+        prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "mount ", what, " `", m->source ? m->source : "none",
+                 "` on `", m->target, "`", NULL);
+    /*
+     * The fd still names the directory *under* the new mount; remount, mount_setattr
+     * and propagation changes must reach the mount itself: resolve the path again.
+     */
+    if (m->extra & (PRC_MNTX_REMOUNT | PRC_MNTX_RECURSIVE_RO) || m->propagation) {
+        close(fd);
+        fd = prc_openat2(rootfd, m->target, O_PATH | O_CLOEXEC, RESOLVE_FLAGS);
+        if (fd < 0)
+            prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "open mounted `", m->target, "`", NULL);
+        fdpath(target, sizeof(target), fd);
+    }
+    /* binds ignore every flag but MS_BIND|MS_REC: apply ro, nosuid... with a remount */
+    if ((m->extra & PRC_MNTX_REMOUNT) && remount_bind(target, m->remount_flags) < 0)
+        prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "remount `", m->target, "` with its options", NULL);
+    if (m->extra & PRC_MNTX_RECURSIVE_RO) {
+        struct mount_attr_compat attr = { .attr_set = MOUNT_ATTR_RDONLY };
+        if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+            prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "make `", m->target, "` recursively read-only", NULL);
+    }
+    if (m->propagation && mount(NULL, target, NULL, m->propagation, NULL) < 0)
+        prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "set propagation of `", m->target, "`", NULL);
+    close(fd);
+}
+
+static void make_device(int sync_fd, int rootfd, const struct prc_device *d)
+{
+    if (d->bind) {
+        /* in a user namespace mknod is not allowed: bind the host's node instead */
+        int fd = mkpath_in_root(rootfd, d->path, 1);
+        if (fd < 0)
+            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "create device `", d->path, "`", NULL);
+        char target[64];
+        fdpath(target, sizeof(target), fd);
+        if (mount(d->path, target, NULL, MS_BIND, NULL) < 0)
+            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "bind device `", d->path, "`", NULL);
+        close(fd);
+        return;
+    }
+    /* split into parent directory and name */
+    char parent[PRC_PATH_MAX];
+    prc_strlcpy(parent, d->path, sizeof(parent));
+    char *slash = strrchr(parent, '/');
+    if (!slash || !slash[1])
+        prc_fail(sync_fd, PRC_STAGE_DEVICES, EINVAL, "device path `", d->path, "`", NULL);
+    const char *name = d->path + (slash - parent) + 1;
+    if (slash == parent)
+        parent[1] = '\0';
+    else
+        *slash = '\0';
+    int dirfd = mkpath_in_root(rootfd, parent, 0);
+    if (dirfd < 0)
+        prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "create directory of device `", d->path, "`", NULL);
+    if (mknodat(dirfd, name, d->mode, makedev(d->major, d->minor)) < 0) {
+        if (errno != EEXIST)
+            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "mknod `", d->path, "`", NULL);
+        /* an existing node (e.g. /dev is not a tmpfs) is left alone, as runc does */
+        close(dirfd);
+        return;
+    }
+    /* mknod applies the umask: set the exact mode, then the owner */
+    if (fchmodat(dirfd, name, d->mode & 07777, 0) < 0 ||
+        fchownat(dirfd, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0)
+        prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "set owner and mode of `", d->path, "`", NULL);
+    close(dirfd);
+}
+
+static void make_symlink(int sync_fd, int rootfd, const struct prc_kv *l)
+{
+    char parent[PRC_PATH_MAX];
+    prc_strlcpy(parent, l->key, sizeof(parent));
+    char *slash = strrchr(parent, '/');
+    if (!slash || !slash[1])
+        prc_fail(sync_fd, PRC_STAGE_DEVICES, EINVAL, "symlink path `", l->key, "`", NULL);
+    const char *name = l->key + (slash - parent) + 1;
+    if (slash == parent)
+        parent[1] = '\0';
+    else
+        *slash = '\0';
+    int dirfd = mkpath_in_root(rootfd, parent, 0);
+    if (dirfd < 0)
+        prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "create directory of `", l->key, "`", NULL);
+    if (symlinkat(l->value, dirfd, name) < 0) {
+        if (errno != EEXIST)
+            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "symlink `", l->key, "` to `", l->value, "`", NULL);
+        /* /dev/ptmx with a devpts mount must point into it: replace a node or old link */
+        if (strcmp(l->value, "pts/ptmx") == 0) {
+            if (unlinkat(dirfd, name, 0) < 0 || symlinkat(l->value, dirfd, name) < 0)
+                prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "symlink `", l->key, "`", NULL);
+        }
+    }
+    close(dirfd);
+}
+
+/* everything before pivot_root; leaves the cwd at the rootfs */
+void prc_setup_rootfs(const struct prc_plan *plan, int sync_fd)
+{
+    /*
+     * Our mount namespace is a copy of the host's, with the same propagation.  Make
+     * "/" a slave (or what rootfsPropagation says) first, so that nothing we mount
+     * or unmount from here on propagates back to the host.
+     */
+    if (mount(NULL, "/", NULL, plan->rootfs_propagation, NULL) < 0)
+        prc_fail(sync_fd, PRC_STAGE_ROOTFS, errno, "set propagation of `/`", NULL);
+
+    /*
+     * pivot_root needs the new root to be a mount point: bind the rootfs onto itself.
+     * Then make that mount private: pivot_root refuses a new root whose mount is
+     * shared (EINVAL), which it would be after an rshared rootfsPropagation.
+     */
+    if (mount(plan->rootfs, plan->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+        prc_fail(sync_fd, PRC_STAGE_ROOTFS, errno, "bind rootfs `", plan->rootfs, "`", NULL);
+    if (mount(NULL, plan->rootfs, NULL, MS_PRIVATE, NULL) < 0)
+        prc_fail(sync_fd, PRC_STAGE_ROOTFS, errno, "make rootfs `", plan->rootfs, "` private", NULL);
+    int rootfd = (int) PRC_RETRY(open(plan->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (rootfd < 0)
+        prc_fail(sync_fd, PRC_STAGE_ROOTFS, errno, "open rootfs `", plan->rootfs, "`", NULL);
+
+    for (int i = 0; i < plan->n_mounts; i++)
+        do_mount(plan, sync_fd, rootfd, &plan->mounts[i]);
+    for (int i = 0; i < plan->n_devices; i++)
+        make_device(sync_fd, rootfd, &plan->devices[i]);
+    for (int i = 0; i < plan->n_symlinks; i++)
+        make_symlink(sync_fd, rootfd, &plan->symlinks[i]);
+
+    if (fchdir(rootfd) < 0)
+        prc_fail(sync_fd, PRC_STAGE_ROOTFS, errno, "chdir to rootfs `", plan->rootfs, "`", NULL);
+    close(rootfd);
+}
+
+static void pivot(const struct prc_plan *plan, int sync_fd)
+{
+    if (plan->no_pivot) {
+        /* --no-pivot (e.g. a ramfs root, where pivot_root is impossible): move + chroot */
+        if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
+            prc_fail(sync_fd, PRC_STAGE_PIVOT, errno, "move rootfs to `/`", NULL);
+        if (chroot(".") < 0)
+            prc_fail(sync_fd, PRC_STAGE_PIVOT, errno, "chroot into rootfs", NULL);
+        if (chdir("/") < 0)
+            prc_fail(sync_fd, PRC_STAGE_PIVOT, errno, "chdir to `/`", NULL);
+        return;
+    }
+    /*
+     * pivot_root(".", ".") stacks the old root on top of the new one at "/", so no
+     * temporary directory is needed inside the rootfs.  The old root is then made a
+     * slave (so the detach does not propagate to the host, whose mounts may be
+     * shared) and lazily unmounted.
+     */
+    int oldroot = (int) PRC_RETRY(open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+    if (oldroot < 0)
+        prc_fail(sync_fd, PRC_STAGE_PIVOT, errno, "open old root", NULL);
+    if (syscall(SYS_pivot_root, ".", ".") < 0)
+        prc_fail(sync_fd, PRC_STAGE_PIVOT, errno, "pivot_root into `", plan->rootfs, "`", NULL);
+    if (fchdir(oldroot) < 0)
+        prc_fail(sync_fd, PRC_STAGE_PIVOT, errno, "chdir to old root", NULL);
+    if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+        prc_fail(sync_fd, PRC_STAGE_PIVOT, errno, "make old root a slave", NULL);
+    if (umount2(".", MNT_DETACH) < 0)
+        prc_fail(sync_fd, PRC_STAGE_PIVOT, errno, "unmount old root", NULL);
+    close(oldroot);
+    if (chdir("/") < 0)
+        prc_fail(sync_fd, PRC_STAGE_PIVOT, errno, "chdir to `/`", NULL);
+}
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* after the create hooks: pivot_root, then what must be done from inside */
+void prc_finish_rootfs(const struct prc_plan *plan, int sync_fd)
+{
+    pivot(plan, sync_fd);
+
+    for (int i = 0; i < plan->n_masked; i++) {
+        const char *p = plan->masked_paths[i];
+        int r;
+        if (is_dir(p))
+            r = mount("tmpfs", p, "tmpfs", MS_RDONLY, NULL);
+        else
+            r = mount("/dev/null", p, NULL, MS_BIND, NULL);
+        if (r < 0 && errno != ENOENT)
+            prc_fail(sync_fd, PRC_STAGE_MASK, errno, "mask `", p, "`", NULL);
+    }
+    for (int i = 0; i < plan->n_readonly; i++) {
+        const char *p = plan->readonly_paths[i];
+        if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0) {
+            if (errno == ENOENT)
+                continue;
+            prc_fail(sync_fd, PRC_STAGE_READONLY, errno, "bind `", p, "` for read-only", NULL);
+        }
+        if (remount_bind(p, MS_RDONLY | MS_REC | locked_flags(p)) < 0)
+            prc_fail(sync_fd, PRC_STAGE_READONLY, errno, "make `", p, "` read-only", NULL);
+    }
+    for (int i = 0; i < plan->n_sysctls; i++) {
+        char path[PRC_PATH_MAX] = "/proc/sys/";
+        prc_strlcat(path, plan->sysctls[i].key, sizeof(path));
+        if (prc_write_file(path, plan->sysctls[i].value, strlen(plan->sysctls[i].value)) < 0)
+            prc_fail(sync_fd, PRC_STAGE_SYSCTL, errno, "write sysctl `", plan->sysctls[i].key, "`", NULL);
+    }
+    if (plan->readonly_root && remount_bind("/", MS_RDONLY) < 0)
+        prc_fail(sync_fd, PRC_STAGE_READONLY, errno, "make root read-only", NULL);
+}

@@ -1,0 +1,240 @@
+/*
+ * Process attributes of the container process: terminal, rlimits, seccomp, user,
+ * groups, capabilities, no_new_privs, cwd, fds, and the check of the executable.
+ */
+#include <grp.h>
+#include <sys/ioctl.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <termios.h>
+
+#include "prc.h"
+
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_RAISE 2
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+
+static void setup_terminal(const struct prc_plan *plan, int sync_fd)
+{
+    /*
+     * The pty comes from the container's own devpts (/dev/ptmx -> pts/ptmx), so the
+     * slave is /dev/pts/0 inside.  TIOCGPTPEER opens the slave from the master
+     * without a path lookup.  The master goes to the parent, which hands it to the
+     * --console-socket; we keep only the slave as our controlling tty and stdio.
+     */
+    int master = (int) PRC_RETRY(open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (master < 0)
+        prc_fail(sync_fd, PRC_STAGE_TERMINAL, errno, "open `/dev/ptmx`", NULL);
+    int unlock = 0;
+    if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+        prc_fail(sync_fd, PRC_STAGE_TERMINAL, errno, "unlock pty", NULL);
+    int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0)
+        prc_fail(sync_fd, PRC_STAGE_TERMINAL, errno, "open pty slave", NULL);
+    struct prc_msg msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.type = PRC_MSG_PTY;
+    if (prc_sync_send(sync_fd, &msg, master) < 0)
+        prc_fail(sync_fd, PRC_STAGE_TERMINAL, errno, "send pty master", NULL);
+    close(master);
+    if (ioctl(slave, TIOCSCTTY, 0) < 0)
+        prc_fail(sync_fd, PRC_STAGE_TERMINAL, errno, "set controlling terminal", NULL);
+    for (int fd = 0; fd < 3; fd++)
+        if (dup3(slave, fd, 0) < 0)
+            prc_fail(sync_fd, PRC_STAGE_TERMINAL, errno, "dup pty slave onto stdio", NULL);
+    if (slave > 2)
+        close(slave);
+}
+
+static void load_seccomp(const struct prc_plan *plan, int sync_fd)
+{
+    struct sock_fprog prog = {
+        .len = (unsigned short) plan->seccomp_len,
+        .filter = (struct sock_filter *) plan->seccomp_prog,
+    };
+    long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, plan->seccomp_flags, &prog);
+    if (fd < 0)
+        prc_fail(sync_fd, PRC_STAGE_SECCOMP, errno, "load seccomp filter", NULL);
+    if (plan->seccomp_notify) {
+        struct prc_msg msg;
+        memset(&msg, 0, sizeof(msg));
+        msg.type = PRC_MSG_SECCOMP_FD;
+        /*
+         * The parent answers with HOOKS_DONE-style acknowledgement so that it owns
+         * the listener before we exec (the profile may trap syscalls we still make).
+         */
+        if (prc_sync_send(sync_fd, &msg, (int) fd) < 0)
+            prc_fail(sync_fd, PRC_STAGE_SECCOMP, errno, "send seccomp listener", NULL);
+        close((int) fd);
+        prc_child_expect(sync_fd, PRC_MSG_GO);
+    }
+}
+
+static void set_user_and_caps(const struct prc_plan *plan, int sync_fd)
+{
+    if (plan->set_caps) {
+        /* the bounding set first: dropping needs CAP_SETPCAP, which we still have */
+        for (int cap = 0; cap <= plan->cap_last; cap++) {
+            if (plan->cap_bounding & (1ULL << cap))
+                continue;
+            if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+                prc_fail(sync_fd, PRC_STAGE_CAPS, errno, "drop capability from the bounding set", NULL);
+        }
+        /* keep permitted capabilities across the uid change; capset below trims them */
+        if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+            prc_fail(sync_fd, PRC_STAGE_CAPS, errno, "prctl PR_SET_KEEPCAPS", NULL);
+    }
+    if (plan->set_groups && setgroups((size_t) plan->n_groups, (const gid_t *) plan->groups) < 0)
+        prc_fail(sync_fd, PRC_STAGE_USER, errno, "setgroups", NULL);
+    if (setresgid(plan->gid, plan->gid, plan->gid) < 0) {
+        char num[24];
+        prc_utoa(num, sizeof(num), plan->gid);
+        prc_fail(sync_fd, PRC_STAGE_USER, errno, "setgid to ", num, NULL);
+    }
+    if (setresuid(plan->uid, plan->uid, plan->uid) < 0) {
+        char num[24];
+        prc_utoa(num, sizeof(num), plan->uid);
+        prc_fail(sync_fd, PRC_STAGE_USER, errno, "setuid to ", num, NULL);
+    }
+    if (!plan->set_caps)
+        return;
+    if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+        prc_fail(sync_fd, PRC_STAGE_CAPS, errno, "prctl PR_SET_KEEPCAPS", NULL);
+    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof(data));
+    for (int i = 0; i < 2; i++) {
+        data[i].effective = (uint32_t) (plan->cap_effective >> (32 * i));
+        data[i].permitted = (uint32_t) (plan->cap_permitted >> (32 * i));
+        data[i].inheritable = (uint32_t) (plan->cap_inheritable >> (32 * i));
+    }
+    if (syscall(SYS_capset, &hdr, data) < 0)
+        prc_fail(sync_fd, PRC_STAGE_CAPS, errno, "capset", NULL);
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+        prc_fail(sync_fd, PRC_STAGE_CAPS, errno, "clear ambient capabilities", NULL);
+    for (int cap = 0; cap <= plan->cap_last; cap++) {
+        if (!(plan->cap_ambient & (1ULL << cap)))
+            continue;
+        /* an ambient capability must be permitted and inheritable; runc only warns */
+        (void) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
+    }
+}
+
+/* PATH lookup the way execvp does it, but reporting what went wrong */
+static void resolve_exec(const struct prc_plan *plan, int sync_fd)
+{
+    const char *name = plan->argv[1];
+    char *out = plan->exec_path;
+    struct stat st;
+    if (!name || !*name)
+        prc_fail(sync_fd, PRC_STAGE_EXEC, EINVAL, "exec: empty process.args[0]", NULL);
+    if (strchr(name, '/')) {
+        prc_strlcpy(out, name, PRC_PATH_MAX);
+        if (stat(out, &st) < 0)
+            prc_fail(sync_fd, PRC_STAGE_EXEC, errno, "exec: \"", name, "\": stat ", name, NULL);
+        if (S_ISDIR(st.st_mode))
+            prc_fail(sync_fd, PRC_STAGE_EXEC, EACCES, "exec: \"", name, "\": is a directory", NULL);
+        if (access(out, X_OK) < 0)
+            prc_fail(sync_fd, PRC_STAGE_EXEC, errno, "exec: \"", name, "\"", NULL);
+        plan->argv[0] = out;
+        return;
+    }
+    const char *path = plan->path_env ? plan->path_env : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    int denied = 0;
+    const char *p = path;
+    while (1) {
+        const char *end = strchr(p, ':');
+        size_t len = end ? (size_t) (end - p) : strlen(p);
+        if (len == 0) {
+            out[0] = '.';
+            out[1] = '\0';
+        } else if (len < PRC_PATH_MAX - 2) {
+            memcpy(out, p, len);
+            out[len] = '\0';
+        } else {
+            out[0] = '\0';
+        }
+        if (out[0]) {
+            prc_strlcat(out, "/", PRC_PATH_MAX);
+            prc_strlcat(out, name, PRC_PATH_MAX);
+            if (stat(out, &st) == 0 && S_ISREG(st.st_mode)) {
+                if (access(out, X_OK) == 0) {
+                    plan->argv[0] = out;
+                    return;
+                }
+                denied = 1;
+            }
+        }
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    if (denied)
+        prc_fail(sync_fd, PRC_STAGE_EXEC, EACCES, "exec: \"", name, "\"", NULL);
+    prc_fail(sync_fd, PRC_STAGE_EXEC, 0, "exec: \"", name, "\": executable file not found in $PATH", NULL);
+}
+
+void prc_setup_process(const struct prc_plan *plan, int sync_fd)
+{
+    if (plan->terminal)
+        setup_terminal(plan, sync_fd);
+
+    /*
+     * Only fds 0-2 and the preserved ones (3 .. 3+N-1, which include LISTEN_FDS) may
+     * reach the container: callers leak their own (containerd's ttrpc socket).  Mark
+     * everything above CLOEXEC rather than closing it: the sync socket, the state dir
+     * and the stub are still needed until the exec, and the exec closes them.  Done
+     * first, before a seccomp profile could refuse close_range.
+     */
+    unsigned int first = 3 + (unsigned int) plan->preserve_fds;
+    if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+        prc_fail(sync_fd, PRC_STAGE_FDS, errno, "mark inherited fds close-on-exec", NULL);
+    for (int fd = 3; fd < (int) first; fd++)
+        if (fcntl(fd, F_SETFD, 0) < 0 && errno != EBADF)
+            prc_fail(sync_fd, PRC_STAGE_FDS, errno, "keep preserved fd", NULL);
+
+    for (int i = 0; i < plan->n_rlimits; i++) {
+        struct rlimit rl = { .rlim_cur = plan->rlimits[i].soft, .rlim_max = plan->rlimits[i].hard };
+        if (setrlimit(plan->rlimits[i].resource, &rl) < 0) {
+            char num[24];
+            prc_utoa(num, sizeof(num), (unsigned) plan->rlimits[i].resource);
+            prc_fail(sync_fd, PRC_STAGE_RLIMIT, errno, "setrlimit ", num, NULL);
+        }
+    }
+    if (plan->personality >= 0 && personality((unsigned long) plan->personality) < 0)
+        prc_fail(sync_fd, PRC_STAGE_PROCESS, errno, "set personality", NULL);
+    if (plan->umask >= 0)
+        umask((mode_t) plan->umask);
+
+    /*
+     * Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which the user
+     * may be about to lose: load it now.  With no_new_privs, load it as late as
+     * possible so that fewer of our own syscalls must pass the container's profile.
+     */
+    int have_seccomp = plan->seccomp_prog && plan->seccomp_len > 0;
+    if (have_seccomp && !plan->no_new_privs)
+        load_seccomp(plan, sync_fd);
+
+    set_user_and_caps(plan, sync_fd);
+
+    if (plan->cwd && chdir(plan->cwd) < 0)
+        prc_fail(sync_fd, PRC_STAGE_CWD, errno, "chdir to cwd `", plan->cwd, "`", NULL);
+    if (plan->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        prc_fail(sync_fd, PRC_STAGE_PROCESS, errno, "prctl PR_SET_NO_NEW_PRIVS", NULL);
+
+    resolve_exec(plan, sync_fd);
+
+    if (have_seccomp && plan->no_new_privs)
+        load_seccomp(plan, sync_fd);
+
+}

@@ -1,0 +1,165 @@
+/*
+ * prc_spawn: the one FFI call that starts a container process.
+ *
+ * Without namespaces to join (and no time namespace), one clone does it: the child is
+ * created directly in its new namespaces (and, with clone3 CLONE_INTO_CGROUP, in its
+ * cgroup), with the calling Python process as its parent.
+ *
+ * Joining namespaces needs an intermediate "stage-1" process: setns() into a pid (or
+ * time) namespace only affects children, and setns() into a mount namespace must not
+ * happen in the Python process itself.  Stage-1 joins, unshares the time namespace and
+ * writes its offsets (only possible before any process is in it), then clones the
+ * real child with CLONE_PARENT, so the child's parent is still the Python caller (and
+ * after that caller exits, its subreaper: containerd's shim, conmon), and exits.
+ * Nothing stays between the caller and the container (runc's nsexec.c double-forks
+ * for the same reasons).
+ *
+ * Signals are blocked around the clone so the child can reset the inherited
+ * handlers (Python's) before any signal is delivered to it.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <linux/sched.h>
+
+#include "prc.h"
+
+struct clone3_args {
+    uint64_t flags;
+    uint64_t pidfd;
+    uint64_t child_tid;
+    uint64_t parent_tid;
+    uint64_t exit_signal;
+    uint64_t stack;
+    uint64_t stack_size;
+    uint64_t tls;
+    uint64_t set_tid;
+    uint64_t set_tid_size;
+    uint64_t cgroup;
+};
+
+/* fork-like clone: NULL stack, so the child runs on a copy of ours */
+static long raw_clone(unsigned long flags)
+{
+    return syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
+}
+
+static long clone_child(const struct prc_plan *plan, unsigned long extra)
+{
+    /*
+     * Not in the clone: the time namespace (stage-1 unshares it, see above) and the
+     * cgroup namespace, which the child unshares after the parent moved it into its
+     * cgroup, so that the namespace root is the container's cgroup, not ours.
+     */
+    unsigned long flags = ((unsigned long) plan->clone_flags
+                           & ~(unsigned long) (CLONE_NEWTIME | CLONE_NEWCGROUP)) | extra;
+    if (plan->cgroup_fd >= 0) {
+        struct clone3_args args;
+        memset(&args, 0, sizeof(args));
+        args.flags = flags | CLONE_INTO_CGROUP;
+        args.exit_signal = SIGCHLD;
+        args.cgroup = (uint64_t) plan->cgroup_fd;
+        long pid = syscall(SYS_clone3, &args, sizeof(args));
+        /* old kernel (ENOSYS, E2BIG) or a cgroup that refuses us: the parent joins it later */
+        if (pid >= 0 || (errno != ENOSYS && errno != E2BIG && errno != EINVAL && errno != EOPNOTSUPP))
+            return pid;
+    }
+    return raw_clone(flags);
+}
+
+static void stage1(struct prc_plan *plan) __attribute__((noreturn));
+static void stage1(struct prc_plan *plan)
+{
+    int sync_fd = plan->sync_fd;
+    /* the parent ordered the joins (user namespace first, so the rest is permitted) */
+    for (int i = 0; i < plan->n_joins; i++) {
+        if (setns(plan->joins[i].fd, plan->joins[i].nstype) < 0)
+            prc_fail(sync_fd, PRC_STAGE_SETNS, errno, "join namespace", NULL);
+    }
+    if (plan->clone_flags & CLONE_NEWTIME) {
+        if (unshare(CLONE_NEWTIME) < 0)
+            prc_fail(sync_fd, PRC_STAGE_TIMENS, errno, "unshare time namespace", NULL);
+        if (plan->timens_offsets &&
+            prc_write_file("/proc/self/timens_offsets", plan->timens_offsets, strlen(plan->timens_offsets)) < 0)
+            prc_fail(sync_fd, PRC_STAGE_TIMENS, errno, "write time namespace offsets", NULL);
+    }
+    long pid = clone_child(plan, CLONE_PARENT);
+    if (pid < 0)
+        prc_fail(sync_fd, PRC_STAGE_CLONE, errno, "clone container process", NULL);
+    if (pid == 0)
+        prc_child_main(plan);
+    prc_child_send(sync_fd, PRC_MSG_PID, (int) pid);
+    _exit(0);
+}
+
+int prc_spawn(struct prc_plan *plan, int *pid, struct prc_msg *err)
+{
+    memset(err, 0, sizeof(*err));
+    if (plan->abi != PRC_ABI_VERSION) {
+        err->type = PRC_MSG_ERROR;
+        err->stage = PRC_STAGE_SPAWN;
+        err->err = EINVAL;
+        prc_strlcpy(err->text, "plan ABI version mismatch", sizeof(err->text));
+        return -EINVAL;
+    }
+    int own_stub = 0;
+    if (plan->stub_fd < 0) {
+        plan->stub_fd = prc_stub_memfd();
+        if (plan->stub_fd < 0) {
+            int e = -plan->stub_fd;
+            plan->stub_fd = -1;
+            err->type = PRC_MSG_ERROR;
+            err->stage = PRC_STAGE_SPAWN;
+            err->err = e;
+            prc_strlcpy(err->text, "create sealed exec stub", sizeof(err->text));
+            return -e;
+        }
+        own_stub = 1;
+    }
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        int e = errno;
+        err->type = PRC_MSG_ERROR;
+        err->stage = PRC_STAGE_SPAWN;
+        err->err = e;
+        prc_strlcpy(err->text, "create sync socket", sizeof(err->text));
+        if (own_stub) {
+            close(plan->stub_fd);
+            plan->stub_fd = -1;
+        }
+        return -e;
+    }
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+
+    /* the child reads its end from its copy of the plan */
+    plan->sync_fd = sv[1];
+    int need_stage1 = plan->n_joins > 0 || (plan->clone_flags & CLONE_NEWTIME);
+    long child = need_stage1 ? raw_clone(0) : clone_child(plan, 0);
+    if (child == 0) {
+        close(sv[0]);
+        if (need_stage1)
+            stage1(plan);
+        prc_child_main(plan);
+    }
+    int e = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(sv[1]);
+    if (own_stub) {
+        close(plan->stub_fd);
+        plan->stub_fd = -1;
+    }
+    if (child < 0) {
+        close(sv[0]);
+        plan->sync_fd = -1;
+        err->type = PRC_MSG_ERROR;
+        err->stage = PRC_STAGE_CLONE;
+        err->err = e;
+        prc_strlcpy(err->text, "clone container process", sizeof(err->text));
+        return -e;
+    }
+    plan->sync_fd = sv[0];
+    *pid = (int) child;
+    return 0;
+}

@@ -1,0 +1,215 @@
+/*
+ * pyrunc_api.h: the only header cffi sees (csrc/build_ffi.py feeds it to cdef()).
+ *
+ * Keep it cdef-parsable: no #include, no #if, no macros other than integer #defines.
+ * C files get it through prc.h, after the system headers that define the types.
+ *
+ * The contract: Python (pyrunc/plan.py) fills ONE struct prc_plan, calls prc_spawn()
+ * once, and then speaks the sync protocol below with the child over plan->sync_fd.
+ * Every pointer in the plan points into memory Python keeps alive for the whole call;
+ * after clone the child reads its private copy of that memory and never allocates.
+ */
+
+#define PRC_ABI_VERSION 1
+
+/* ---- the sync protocol: fixed-size records over a SOCK_SEQPACKET socketpair ---- */
+/* Mirrored by pyrunc/sync.py; tests/unit/test_sync_codec.py compares the two. */
+#define PRC_MSG_PID 1           /* stage-1 -> parent: value = pid of the init (host pid ns) */
+#define PRC_MSG_GO 2            /* parent -> child: id maps written, cgroups joined; proceed */
+#define PRC_MSG_HOOKS 3         /* child -> parent: mounts done, before pivot_root; run create hooks */
+#define PRC_MSG_HOOKS_DONE 4    /* parent -> child */
+#define PRC_MSG_PTY 5           /* child -> parent, SCM_RIGHTS: the pty master */
+#define PRC_MSG_SECCOMP_FD 6    /* child -> parent, SCM_RIGHTS: the seccomp notify listener; parent answers GO */
+#define PRC_MSG_READY 7         /* child -> parent: everything done, waiting for start */
+#define PRC_MSG_START 8         /* parent -> child (wait_mode SYNC): exec now */
+#define PRC_MSG_ERROR 9         /* child -> parent: stage, err, text */
+
+#define PRC_MSG_TEXT 480
+
+struct prc_msg {
+    int type;
+    int stage;
+    int err;                    /* errno, 0 if none */
+    int value;
+    char text[480];             /* NUL-terminated, "operation `object`" */
+};
+
+/* ---- stages: where a child error happened (pyrunc/sync.py has the names) ---- */
+#define PRC_STAGE_SPAWN 1
+#define PRC_STAGE_SETNS 2
+#define PRC_STAGE_TIMENS 3
+#define PRC_STAGE_CLONE 4
+#define PRC_STAGE_SYNC 5
+#define PRC_STAGE_USERNS 6
+#define PRC_STAGE_HOSTNAME 7
+#define PRC_STAGE_ROOTFS 8
+#define PRC_STAGE_MOUNT 9
+#define PRC_STAGE_DEVICES 10
+#define PRC_STAGE_PIVOT 11
+#define PRC_STAGE_MASK 12
+#define PRC_STAGE_READONLY 13
+#define PRC_STAGE_SYSCTL 14
+#define PRC_STAGE_RLIMIT 15
+#define PRC_STAGE_PROCESS 16
+#define PRC_STAGE_TERMINAL 17
+#define PRC_STAGE_SECCOMP 18
+#define PRC_STAGE_USER 19
+#define PRC_STAGE_CAPS 20
+#define PRC_STAGE_CWD 21
+#define PRC_STAGE_FDS 22
+#define PRC_STAGE_EXEC 23
+#define PRC_STAGE_WAIT 24
+
+/* ---- plan pieces ---- */
+
+/* mount kinds */
+#define PRC_MNT_FS 0            /* mount(source, target, fstype, flags, data) */
+#define PRC_MNT_BIND 1          /* bind (flags has MS_BIND, maybe MS_REC) */
+
+/* mount extras (bit set) */
+#define PRC_MNTX_REMOUNT 1      /* bind with per-mount flags (ro, nosuid...): remount after bind */
+#define PRC_MNTX_RECURSIVE_RO 2 /* rro: mount_setattr(AT_RECURSIVE, MOUNT_ATTR_RDONLY) */
+#define PRC_MNTX_FILE 4         /* the target must be a file (source is not a directory) */
+#define PRC_MNTX_DEVPTS 8       /* a devpts mount: also make /dev/ptmx a symlink to pts/ptmx */
+#define PRC_MNTX_CGROUP 16      /* cgroup mount: bind the container's cgroups (v1) or mount cgroup2 */
+
+struct prc_mount {
+    const char *source;         /* NULL when none; for binds an absolute host path */
+    const char *target;         /* absolute, inside the rootfs */
+    const char *fstype;         /* NULL for binds */
+    const char *data;           /* NULL when none */
+    unsigned long flags;        /* MS_* flags for mount(2), without propagation */
+    unsigned long propagation;  /* MS_SHARED|MS_SLAVE|MS_PRIVATE|MS_UNBINDABLE [|MS_REC], or 0 */
+    unsigned long remount_flags;/* flags for the MS_REMOUNT|MS_BIND pass (PRC_MNTX_REMOUNT) */
+    int kind;
+    int extra;
+};
+
+struct prc_device {
+    const char *path;           /* absolute, inside the rootfs, e.g. /dev/null */
+    unsigned int mode;          /* S_IFCHR|S_IFBLK|S_IFIFO | permission bits */
+    unsigned int major;
+    unsigned int minor;
+    unsigned int uid;
+    unsigned int gid;
+    int bind;                   /* bind-mount the host node instead of mknod (user namespaces) */
+};
+
+struct prc_kv {
+    const char *key;
+    const char *value;
+};
+
+struct prc_rlimit {
+    int resource;
+    unsigned long long soft;
+    unsigned long long hard;
+};
+
+struct prc_nsjoin {
+    int nstype;                 /* CLONE_NEW* of the namespace */
+    int fd;                     /* opened by the parent: /proc/<pid>/ns/<x> or a bind-mounted ns file */
+};
+
+/* how the init waits between create and start */
+#define PRC_WAIT_FIFO 0         /* open <state>/exec.fifo for writing (blocks until `start` reads) */
+#define PRC_WAIT_SYNC 1         /* wait for PRC_MSG_START on the sync socket (`run`) */
+#define PRC_WAIT_NONE 2         /* exec at once (exec) */
+
+/* what the child is */
+#define PRC_MODE_INIT 0         /* a new container: namespaces, rootfs, everything */
+#define PRC_MODE_EXEC 1         /* a process joining a running container: join + process setup */
+
+struct prc_plan {
+    int abi;                    /* PRC_ABI_VERSION */
+    int mode;
+    int wait_mode;
+
+    /* namespaces */
+    int clone_flags;            /* CLONE_NEW* to create (CLONE_NEWTIME handled by unshare) */
+    const struct prc_nsjoin *joins;
+    int n_joins;
+    const char *timens_offsets; /* text for /proc/self/timens_offsets, or NULL */
+    int userns;                 /* a new user namespace: wait for maps, then become root in it */
+
+    /* rootfs */
+    const char *rootfs;         /* absolute host path */
+    unsigned long rootfs_propagation; /* for "/" before anything else (default MS_SLAVE|MS_REC) */
+    int readonly_root;
+    int no_pivot;
+    const struct prc_mount *mounts;
+    int n_mounts;
+    const struct prc_device *devices;
+    int n_devices;
+    const struct prc_kv *symlinks; /* key: link path inside the rootfs, value: its target */
+    int n_symlinks;
+    const char *const *masked_paths;
+    int n_masked;
+    const char *const *readonly_paths;
+    int n_readonly;
+    const struct prc_kv *sysctls; /* key: path under /proc/sys (a/b/c), value */
+    int n_sysctls;
+    const char *hostname;       /* NULL: leave as is */
+    const char *domainname;
+
+    /* process */
+    const char *cwd;
+    char **argv;                /* stub argv: argv[0] is a slot for the resolved path, argv[1..] = args */
+    char *const *envp;
+    const char *path_env;       /* value of PATH from envp, for the lookup of argv[1], or NULL */
+    char *exec_path;            /* buffer (PRC_PATH_MAX) the child fills with the resolved path */
+    unsigned int uid;
+    unsigned int gid;
+    const unsigned int *groups;
+    int n_groups;
+    int set_groups;             /* call setgroups(groups) (not in a user ns with setgroups denied) */
+    unsigned long long cap_bounding;
+    unsigned long long cap_effective;
+    unsigned long long cap_inheritable;
+    unsigned long long cap_permitted;
+    unsigned long long cap_ambient;
+    int set_caps;               /* 0: keep what the process has (tests, unprivileged) */
+    int cap_last;               /* highest capability number the kernel knows */
+    int no_new_privs;
+    const struct prc_rlimit *rlimits;
+    int n_rlimits;
+    int umask;                  /* -1: leave */
+    long personality;           /* -1: leave */
+    int terminal;               /* allocate a pty from the container's devpts, send the master */
+    int setsid;
+
+    /* seccomp (compiled in the parent; the child only installs it) */
+    const void *seccomp_prog;   /* struct sock_filter[], or NULL */
+    int seccomp_len;            /* number of instructions */
+    unsigned int seccomp_flags; /* SECCOMP_FILTER_FLAG_* */
+    int seccomp_notify;         /* send the listener fd to the parent */
+
+    /* file descriptors */
+    int sync_fd;                /* filled in by prc_spawn */
+    int fifo_dirfd;             /* the state directory (PRC_WAIT_FIFO), or -1 */
+    int stub_fd;                /* sealed memfd holding the exec stub; filled by prc_spawn if -1 */
+    int preserve_fds;           /* fds 3 .. 3+preserve_fds-1 survive into the container */
+    int cgroup_fd;              /* cgroup v2 dir fd for CLONE_INTO_CGROUP, or -1 */
+};
+
+#define PRC_PATH_MAX 4096
+
+/*
+ * Start the child described by plan.  On success returns 0, sets *pid to the pid of the
+ * container process (for a stage-1 spawn, of stage-1; the real pid arrives as
+ * PRC_MSG_PID) and plan->sync_fd to the parent's end of the sync socket.  On failure
+ * returns -errno and fills *err.
+ */
+int prc_spawn(struct prc_plan *plan, int *pid, struct prc_msg *err);
+
+/* a sealed memfd holding the exec stub (what prc_spawn uses when plan->stub_fd is -1) */
+int prc_stub_memfd(void);
+
+/* one record over the sync socket; fd = -1 when none.  Return 0 or -errno. */
+int prc_sync_send(int sock, const struct prc_msg *msg, int fd);
+/* returns 0 (and *fd = received fd or -1), -errno, or -EPIPE on EOF */
+int prc_sync_recv(int sock, struct prc_msg *msg, int *fd);
+
+/* small host helpers */
+int prc_pidfd_open(int pid);
+const char *prc_version(void);

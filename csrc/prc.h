@@ -1,0 +1,129 @@
+/*
+ * prc.h: internal header for every C file of pyrunc._native.
+ *
+ * Two kinds of code live here:
+ *  - child/: runs in the cloned child between clone and execve.  The parent is a
+ *    Python process that may have other threads; a raw clone copies their locks in
+ *    whatever state they were, and runs no atfork handlers.  So child code calls only
+ *    async-signal-safe functions (raw syscalls, no malloc, no stdio, no locale, no
+ *    Python), uses fixed buffers, and reports failures as one prc_msg then _exit().
+ *  - host/: called from Python in the parent; may allocate.
+ */
+#ifndef PRC_H
+#define PRC_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+
+#include "pyrunc_api.h"
+
+#define PRC_VERSION "0.1.0"
+
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* retry a syscall interrupted by a signal */
+#define PRC_RETRY(expr) ({ long _r; do { _r = (long) (expr); } while (_r == -1 && errno == EINTR); _r; })
+
+/* kernel constants that old userspace headers may lack */
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef CLONE_NEWCGROUP
+#define CLONE_NEWCGROUP 0x02000000
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC 0x0001U
+#endif
+#ifndef MFD_ALLOW_SEALING
+#define MFD_ALLOW_SEALING 0x0002U
+#endif
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+#ifndef F_ADD_SEALS
+#define F_ADD_SEALS 1033
+#define F_SEAL_SEAL 0x0001
+#define F_SEAL_SHRINK 0x0002
+#define F_SEAL_GROW 0x0004
+#define F_SEAL_WRITE 0x0008
+#endif
+#ifndef F_SEAL_EXEC
+#define F_SEAL_EXEC 0x0020
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef AT_EMPTY_PATH
+#define AT_EMPTY_PATH 0x1000
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef RESOLVE_NO_MAGICLINKS
+#define RESOLVE_NO_XDEV 0x01
+#define RESOLVE_NO_MAGICLINKS 0x02
+#define RESOLVE_NO_SYMLINKS 0x04
+#define RESOLVE_BENEATH 0x08
+#define RESOLVE_IN_ROOT 0x10
+#endif
+
+/* ---- child-side helpers (async-signal-safe) ---- */
+
+/* the child's error record, filled by prc_fail*() and sent to the parent */
+struct prc_child {
+    const struct prc_plan *plan;
+    int sync_fd;
+    int rootfd;                 /* O_PATH fd of the rootfs (host path), before pivot */
+};
+
+/* string helpers that never allocate */
+size_t prc_strlcpy(char *dst, const char *src, size_t size);
+size_t prc_strlcat(char *dst, const char *src, size_t size);
+void prc_utoa(char *buf, size_t size, unsigned long long v);
+
+/*
+ * Build "a b c ..." (NULL-terminated list of strings) into msg->text, send it as
+ * PRC_MSG_ERROR with stage and err, then _exit(1).  Never returns.
+ */
+__attribute__((noreturn, sentinel)) void prc_fail(int sync_fd, int stage, int err, ...);
+
+/* write a record to the sync fd; errors are ignored (the parent sees EOF) */
+void prc_child_send(int sync_fd, int type, int value);
+/* block for one record of the given type; anything else or EOF: _exit */
+void prc_child_expect(int sync_fd, int type);
+
+/* the parts of the init, in child/ */
+void prc_child_main(struct prc_plan *plan) __attribute__((noreturn));
+void prc_setup_rootfs(const struct prc_plan *plan, int sync_fd);
+void prc_finish_rootfs(const struct prc_plan *plan, int sync_fd);
+void prc_setup_process(const struct prc_plan *plan, int sync_fd);
+
+/* raw syscall wrappers */
+int prc_openat2(int dirfd, const char *path, int flags, uint64_t resolve);
+int prc_write_file(const char *path, const char *data, size_t len);
+
+#endif

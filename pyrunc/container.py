@@ -1,0 +1,605 @@
+"""Container lifecycle: create, start, run, kill, delete, state.
+
+create:  state dir -> cgroups -> plan -> spawn (one FFI call) -> id maps, cgroup join,
+         GO -> hooks round trip -> READY -> state.json + pid file.  Any failure undoes
+         everything done so far: the process is killed and reaped, the cgroups and the
+         state directory removed, so nothing is left behind.
+The init is never reaped by pyrunc once create succeeded: its parent is our caller's
+subreaper (containerd's shim, conmon) or pid 1.
+"""
+import os
+
+from pyrunc import hooks as _hooks
+from pyrunc import log as _log
+from pyrunc import state as _state
+from pyrunc.errors import InitError, NotFoundError, PyruncError, StateError
+
+SIGKILL = 9
+
+
+class Container:
+    """A container in a state root.  Use create(), or load() for an existing one."""
+
+    __slots__ = ("root", "id", "cdir", "st", "channel", "pid")
+
+    def __init__(self, root, cid, cdir, st):
+        self.root = root
+        self.id = cid
+        self.cdir = cdir
+        self.st = st
+        self.channel = None
+        self.pid = st.get("pid", 0) if st else 0
+
+    # ---- loading ----
+
+    @classmethod
+    def load(cls, root, cid, lock=True):
+        cdir = _state.ContainerDir.open(root, cid, lock=lock)
+        try:
+            st = cdir.read()
+        except BaseException:
+            cdir.close()
+            raise
+        return cls(root, cid, cdir, st)
+
+    def close(self):
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+        self.cdir.close()
+
+    def status(self):
+        return _state.status_of(self.st, self.cdir)
+
+    def oci_state(self, status=None):
+        st = self.st
+        out = {
+            "ociVersion": st["ociVersion"],
+            "id": self.id,
+            "pid": 0,
+            "status": status or self.status(),
+            "bundle": st["bundle"],
+            "rootfs": st["rootfs"],
+            "created": st["created"],
+        }
+        if out["status"] != "stopped":
+            out["pid"] = st["pid"]
+        if st.get("annotations"):
+            out["annotations"] = st["annotations"]
+        out["owner"] = ""
+        return out
+
+    def _hook_state(self, status):
+        st = self.st
+        d = {"ociVersion": st["ociVersion"], "id": self.id, "status": status,
+             "pid": st.get("pid", 0), "bundle": st["bundle"]}
+        if st.get("annotations"):
+            d["annotations"] = st["annotations"]
+        return d
+
+    # ---- create ----
+
+    @classmethod
+    def create(cls, root, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=False,
+               preserve_fds=0, run_mode=False, systemd_cgroup=False):
+        """Create a container; with run_mode the init waits on the sync socket, not a fifo."""
+        from pyrunc import spec as _spec
+
+        bundle = os.path.abspath(bundle)
+        _state.check_id(cid)
+        spec = _spec.load(bundle)
+        proc = spec.process
+        if proc.terminal and console_socket is None and not run_mode:
+            raise PyruncError("cannot allocate tty if pyrunc will detach without setting console socket")
+        if console_socket is not None and not proc.terminal:
+            raise PyruncError("cannot use console socket if pyrunc will not detach or allocate tty")
+        if "mount" not in spec.namespaces:
+            raise PyruncError("config.json: linux.namespaces: a mount namespace is required")
+        preserve_fds += _listen_fds()
+        _occupy_preserved(preserve_fds)
+
+        cdir = _state.ContainerDir.make(root, cid)
+        self = cls(root, cid, cdir, None)
+        undo = _Undo(self)
+        try:
+            self._create(spec, undo, pid_file=pid_file, console_socket=console_socket,
+                         no_pivot=no_pivot, preserve_fds=preserve_fds, run_mode=run_mode,
+                         systemd_cgroup=systemd_cgroup)
+        except BaseException:
+            undo.run()
+            raise
+        return self
+
+    def _create(self, spec, undo, *, pid_file, console_socket, no_pivot, preserve_fds,
+                run_mode, systemd_cgroup):
+        from pyrunc import plan as _plan
+        from pyrunc import sync as _sync
+        from pyrunc.native import ffi, lib
+
+        cdir = self.cdir
+        if not run_mode:
+            cdir.make_fifo()
+
+        # a console socket must exist before anything is started (runc dials first)
+        console = _connect_console(console_socket) if console_socket is not None else None
+        undo.console = console
+
+        from pyrunc.cgroups import create_manager
+
+        cg = create_manager(spec.cgroups_path, self.id, systemd=systemd_cgroup)
+        undo.cgroups = cg
+        cg.create()
+        if spec.resources:
+            cg.set(spec.resources)
+
+        seccomp = None
+        if spec.seccomp:
+            from pyrunc import seccomp as _seccomp
+
+            seccomp = _seccomp.prepare(spec.seccomp, self.root)
+
+        plan = _plan.build(spec, wait_mode=lib.PRC_WAIT_SYNC if run_mode else lib.PRC_WAIT_FIFO,
+                           fifo_dirfd=cdir.fd, preserve_fds=preserve_fds, no_pivot=no_pivot,
+                           cgroups=cg, seccomp=seccomp)
+        undo.plan = plan
+        v2fd = cg.v2_dirfd() if hasattr(cg, "v2_dirfd") else None
+        if v2fd is not None:
+            plan.c.cgroup_fd = v2fd
+
+        pidp = ffi.new("int *")
+        errp = ffi.new("struct prc_msg *")
+        r = lib.prc_spawn(plan.c, pidp, errp)
+        if r < 0:
+            raise _sync.error_from(errp)
+        ch = _sync.Channel(plan.c.sync_fd)
+        self.channel = ch
+        plan.close()  # namespace fds: the child has its own copies now
+        pid = pidp[0]
+        if plan.c.n_joins > 0 or plan.c.clone_flags & 0x80:
+            # stage-1 (joined namespaces, time namespace): it reports the real pid,
+            # then exits; it is our child, reap it
+            undo.pid = pid
+            mtype, value, _ = _recv(ch)
+            os.waitpid(pid, 0)
+            undo.pid = 0
+            if mtype != _sync.MSG_PID:
+                raise InitError("container init: unexpected message %d" % mtype)
+            pid = value
+        undo.pid = pid
+        self.pid = pid
+        start = _state.proc_start_time(pid)
+        if start is None:
+            raise InitError("container init exited before it started")
+
+        if spec.namespaces.get("user", 1) is None:
+            _write_id_maps(pid, spec)
+        if v2fd is None or not hasattr(cg, "v2_dirfd"):
+            cg.apply(pid)
+        else:
+            cg.apply(pid)  # v1 hierarchies (hybrid); v2 was joined by clone3
+        if spec.process.oom_score_adj is not None:
+            _write_proc(pid, "oom_score_adj", str(spec.process.oom_score_adj))
+
+        st = {
+            "ociVersion": spec.oci_version,
+            "id": self.id,
+            "pid": pid,
+            "init_start": start[1],
+            "bundle": spec.bundle,
+            "rootfs": spec.root_path,
+            "created": _state.now_rfc3339(),
+            "annotations": spec.annotations,
+            "cgroup": cg.to_state(),
+            "hooks": _hooks_raw(spec),
+            "namespaces": sorted(spec.namespaces),
+            "systemd": systemd_cgroup,
+        }
+        self.st = st
+        ch.send(_sync.MSG_GO)
+
+        while True:
+            mtype, value, fd = _recv(ch)
+            if mtype == _sync.MSG_HOOKS:
+                hs = spec.hooks
+                if hs:
+                    state = self._hook_state("creating")
+                    for phase in ("prestart", "createRuntime", "createContainer"):
+                        if phase in hs:
+                            # TODO(issue 3): createContainer must run in the container's
+                            # namespaces; today it runs in the runtime's, like prestart
+                            _hooks.run(phase, hs[phase], state)
+                ch.send(_sync.MSG_HOOKS_DONE)
+            elif mtype == _sync.MSG_PTY:
+                try:
+                    _send_console(console, fd)
+                finally:
+                    os.close(fd)
+            elif mtype == _sync.MSG_SECCOMP_FD:
+                try:
+                    from pyrunc import seccomp as _seccomp
+
+                    _seccomp.send_to_listener(fd, seccomp, self.oci_state("creating"), pid)
+                finally:
+                    os.close(fd)
+                ch.send(_sync.MSG_GO)
+            elif mtype == _sync.MSG_READY:
+                break
+            elif mtype == 0:
+                raise InitError("container init exited during setup")
+            else:
+                raise InitError("container init: unexpected message %d" % mtype)
+
+        if console is not None:
+            console.close()
+            undo.console = None
+        cdir.write(st)
+        if pid_file:
+            _state.write_pid_file(pid_file, pid)
+        undo.pid = 0
+        undo.cgroups = None
+        undo.dir_made = False
+        cdir.unlock()
+        if not run_mode:
+            ch.close()
+            self.channel = None
+
+    # ---- start ----
+
+    def start(self):
+        if self.channel is not None:
+            # run: we just created it, and the init waits on the sync socket
+            from pyrunc import sync as _sync
+
+            self.channel.send(_sync.MSG_START)
+            self.channel.close()
+            self.channel = None
+        else:
+            status = self.status()
+            if status == "stopped":
+                raise StateError("cannot start a container that has stopped")
+            if status != "created":
+                raise StateError("cannot start an already running container")
+            self._open_fifo()
+        hs = self.st.get("hooks", {}).get("poststart")
+        if hs:
+            try:
+                _hooks.run("poststart", _hook_objs(hs), self._hook_state("running"))
+            except PyruncError as err:
+                # the spec: a failing poststart hook is logged, the container keeps running
+                _log.get().warn(str(err))
+
+    def _open_fifo(self):
+        import select
+
+        try:
+            fd = os.open(_state.FIFO, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=self.cdir.fd)
+        except FileNotFoundError:
+            raise StateError("cannot start an already running container") from None
+        try:
+            pidfd = os.pidfd_open(self.st["pid"])
+        except ProcessLookupError:
+            os.close(fd)
+            raise StateError("cannot start a container that has stopped") from None
+        try:
+            # The init opens the fifo for writing (blocking until a reader exists: us)
+            # and writes one byte.  If it dies instead, its pidfd becomes readable.
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            poller.register(pidfd, select.POLLIN)
+            while True:
+                events = dict(poller.poll())
+                if fd in events:
+                    data = os.read(fd, 1)
+                    if data:
+                        break
+                    if pidfd in events:
+                        raise StateError("cannot start a container that has stopped")
+                elif pidfd in events:
+                    raise StateError("cannot start a container that has stopped")
+        finally:
+            os.close(fd)
+            os.close(pidfd)
+        os.unlink(_state.FIFO, dir_fd=self.cdir.fd)
+
+    # ---- kill / delete ----
+
+    def kill(self, sig, all_processes=False):
+        status = self.status()
+        if all_processes:
+            if status == "stopped":
+                return  # runc: kill --all of a stopped container succeeds
+            self._cgroups().kill_all(sig)
+            return
+        if status == "stopped":
+            raise StateError("container not running")
+        _signal_pid(self.st["pid"], self.st["init_start"], sig)
+
+    def _cgroups(self):
+        from pyrunc.cgroups import load_manager
+
+        return load_manager(self.st["cgroup"])
+
+    def delete(self, force=False):
+        status = self.status()
+        if status in ("running", "paused") and not force:
+            raise StateError("cannot delete container %s that is not stopped: %s" % (self.id, status))
+        cg = self._cgroups() if self.st.get("cgroup") else None
+        if status != "stopped":
+            # a created container is deleted as runc does (containerd relies on it)
+            if status == "paused" and cg is not None:
+                cg.thaw()
+            self._kill_and_wait(cg)
+        elif cg is not None and "pid" not in self.st.get("namespaces", ()):
+            # without a pid namespace, children of the init outlive it: kill them
+            cg.kill_all(SIGKILL)
+        hs = self.st.get("hooks", {}).get("poststop")
+        if hs:
+            try:
+                _hooks.run("poststop", _hook_objs(hs), self._hook_state("stopped"))
+            except PyruncError as err:
+                _log.get().warn(str(err))
+        if cg is not None:
+            cg.destroy()
+        self.cdir.remove()
+
+    def _kill_and_wait(self, cg):
+        pid = self.st["pid"]
+        try:
+            _signal_pid(pid, self.st["init_start"], SIGKILL)
+        except StateError:
+            pass
+        if cg is not None and "pid" not in self.st.get("namespaces", ()):
+            cg.kill_all(SIGKILL)
+        _wait_gone(pid, self.st["init_start"])
+
+
+class _Undo:
+    """What a failed create must take back, in reverse order."""
+
+    __slots__ = ("c", "pid", "cgroups", "plan", "console", "dir_made")
+
+    def __init__(self, c):
+        self.c = c
+        self.pid = 0
+        self.cgroups = None
+        self.plan = None
+        self.console = None
+        self.dir_made = True
+
+    def run(self):
+        c = self.c
+        if c.channel is not None:
+            c.channel.close()
+            c.channel = None
+        if self.plan is not None:
+            self.plan.close()
+        if self.console is not None:
+            self.console.close()
+        if self.pid > 0:
+            # our own child until create returns: kill it and reap it
+            try:
+                os.kill(self.pid, SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                _wait_gone(self.pid, None)
+        if self.cgroups is not None:
+            try:
+                if self.pid > 0:
+                    self.cgroups.kill_all(SIGKILL)
+                self.cgroups.destroy()
+            except (OSError, PyruncError) as err:
+                _log.get().warn("cleanup cgroups: %s" % err)
+        if self.dir_made:
+            c.cdir.remove()
+        c.cdir.close()
+
+
+def _recv(ch):
+    return ch.recv()
+
+
+def _signal_pid(pid, start, sig):
+    """signal the init through a pidfd, after checking it is still the same process"""
+    import _signal
+
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        raise StateError("container not running") from None
+    try:
+        info = _state.proc_start_time(pid)
+        if info is None or info[1] != start or info[0] in ("Z", "X"):
+            raise StateError("container not running")
+        try:
+            _signal.pidfd_send_signal(pidfd, sig)
+        except ProcessLookupError:
+            raise StateError("container not running: no such process") from None
+    finally:
+        os.close(pidfd)
+
+
+def _wait_gone(pid, start, timeout=10.0):
+    """wait until pid has exited (a zombie counts: its parent reaps it, not us)"""
+    import select
+    import time
+
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        deadline = time.monotonic() + timeout
+        p = select.poll()
+        p.register(pidfd, select.POLLIN)
+        while time.monotonic() < deadline:
+            if p.poll(100):
+                return
+            info = _state.proc_start_time(pid)
+            if info is None or (start is not None and info[1] != start) or info[0] in ("Z", "X"):
+                return
+    finally:
+        os.close(pidfd)
+
+
+def _write_proc(pid, name, value):
+    try:
+        with open("/proc/%d/%s" % (pid, name), "w") as f:
+            f.write(value)
+    except OSError as err:
+        raise PyruncError("write /proc/%d/%s: %s" % (pid, name, os.strerror(err.errno).lower())) from None
+
+
+def _write_id_maps(pid, spec):
+    """the parent writes the child's maps (it has CAP_SETUID/SETGID in the parent ns)"""
+    for name, maps in (("uid_map", spec.uid_mappings), ("gid_map", spec.gid_mappings)):
+        if maps:
+            text = "".join("%d %d %d\n" % (m.container_id, m.host_id, m.size) for m in maps)
+            _write_proc(pid, name, text)
+
+
+def _hooks_raw(spec):
+    out = {}
+    for phase in ("poststart", "poststop"):
+        if phase in spec.hooks:
+            out[phase] = [{"path": h.path, "args": h.args, "env": h.env, "timeout": h.timeout}
+                          for h in spec.hooks[phase]]
+    return out
+
+
+def _hook_objs(raw):
+    from pyrunc.spec import Hook
+
+    return [Hook(h["path"], h.get("args") or [], h.get("env") or [], h.get("timeout")) for h in raw]
+
+
+def _listen_fds():
+    # systemd socket activation: LISTEN_FDS fds after 0-2 are passed on (runc does)
+    n = os.environ.get("LISTEN_FDS")
+    if n and n.isdigit() and os.environ.get("LISTEN_PID") == str(os.getpid()):
+        return int(n)
+    return 0
+
+
+def _occupy_preserved(n):
+    """A preserved fd number that is not open would be taken by one of our own files
+    (the state dir, a namespace fd) and leak into the container: park /dev/null there."""
+    for fd in range(3, 3 + n):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open("/dev/null", os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd, inheritable=False)
+                os.close(null)
+
+
+class _Console:
+    __slots__ = ("fd",)
+
+    def __init__(self, fd):
+        self.fd = fd
+
+    def close(self):
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _connect_console(path):
+    import _socket
+
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+    except OSError as err:
+        s.close()
+        raise PyruncError("dial unix %s: connect: %s" % (path, os.strerror(err.errno).lower())) from None
+    return _Console(s.detach())
+
+
+def _send_console(console, fd):
+    """one sendmsg: payload "/dev/ptmx" (as runc) and exactly one fd, the pty master"""
+    import _socket
+    import array
+
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, console.fd)
+    try:
+        s.sendmsg([b"/dev/ptmx"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [fd]))])
+    finally:
+        s.detach()
+
+
+def run_container(root, cid, bundle, *, detach=False, pid_file=None, console_socket=None,
+                  no_pivot=False, preserve_fds=0, systemd_cgroup=False):
+    """create + start; in the foreground, wait for the init and delete the container"""
+    import _signal
+
+    c = Container.create(root, cid, bundle, pid_file=pid_file, console_socket=console_socket,
+                         no_pivot=no_pivot, preserve_fds=preserve_fds, run_mode=True,
+                         systemd_cgroup=systemd_cgroup)
+    pid = c.pid
+    forwarded = []
+    if not detach:
+        # forward what a shell would send us to the init, as runc does
+        def forward(signum, frame):
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+        for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT,
+                    _signal.SIGUSR1, _signal.SIGUSR2, _signal.SIGWINCH):
+            forwarded.append((sig, _signal.signal(sig, forward)))
+    try:
+        c.start()
+    except BaseException:
+        try:
+            c.delete(force=True)
+        finally:
+            c.close()
+        raise
+    if detach:
+        c.close()
+        return 0
+    try:
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+        code = os.waitstatus_to_exitcode(status)
+        if code < 0:
+            code = 128 - code
+        # the container is gone: clean up like `delete`
+        c.st["pid"] = 0
+        c.delete(force=True)
+        return code
+    finally:
+        for sig, old in forwarded:
+            _signal.signal(sig, old)
+        c.close()
+
+
+def list_containers(root):
+    """[(id, Container-like state dict, status)] of every container under root"""
+    out = []
+    try:
+        names = sorted(os.listdir(root))
+    except FileNotFoundError:
+        return out
+    for name in names:
+        if name.startswith("."):
+            continue
+        try:
+            c = Container.load(root, name, lock=False)
+        except (NotFoundError, PyruncError, OSError):
+            continue
+        try:
+            out.append((name, c.st, c.status()))
+        finally:
+            c.close()
+    return out

@@ -1,0 +1,146 @@
+"""JSON without the `json` package.
+
+`import json` costs about 10 ms here: json.decoder and json.encoder import `re`, and
+`re` imports `enum`.  Every pyrunc command reads or writes JSON, so the hot path uses
+the C accelerator `_json` directly: its scanner is what json.loads runs anyway (same
+grammar, same errors), and the encoder below only has to handle the plain data pyrunc
+writes (dicts, lists, str, int, float, bool, None).
+"""
+import _json
+
+__all__ = ["loads", "dumps", "JSONError"]
+
+
+class JSONError(ValueError):
+    pass
+
+
+def _nan(name):
+    return {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}[name]
+
+
+class _Context:
+    # the attributes _json.make_scanner reads from its context object
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = staticmethod(_nan)
+
+    def __init__(self):
+        self.memo = {}
+
+
+_scan = _json.make_scanner(_Context())
+_WS = " \t\n\r"
+
+
+def _lineno(text, pos):
+    line = text.count("\n", 0, pos) + 1
+    col = pos - text.rfind("\n", 0, pos)
+    return "line %d column %d" % (line, col)
+
+
+def loads(text):
+    """Parse a JSON document (str or bytes); raise JSONError with line and column."""
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as err:
+            raise JSONError("invalid utf-8 at byte %d" % err.start) from None
+    n = len(text)
+    i = 0
+    while i < n and text[i] in _WS:
+        i += 1
+    if i == n:
+        raise JSONError("empty document")
+    try:
+        obj, end = _scan(text, i)
+    except StopIteration as err:
+        raise JSONError("unexpected character at %s" % _lineno(text, err.value)) from None
+    except ValueError as err:  # json.JSONDecodeError comes from the pure-Python module
+        msg = str(err).split(":")[0].lower()
+        pos = getattr(err, "pos", None)
+        where = _lineno(text, pos) if pos is not None else "?"
+        raise JSONError("%s at %s" % (msg, where)) from None
+    while end < n and text[end] in _WS:
+        end += 1
+    if end != n:
+        raise JSONError("extra data at %s" % _lineno(text, end))
+    return obj
+
+
+_enc = _json.encode_basestring
+
+
+def _dump(obj, out, indent, level):
+    if obj is None:
+        out.append("null")
+    elif obj is True:
+        out.append("true")
+    elif obj is False:
+        out.append("false")
+    elif isinstance(obj, str):
+        out.append(_enc(obj))
+    elif isinstance(obj, int):
+        out.append(int.__repr__(obj))
+    elif isinstance(obj, float):
+        out.append(float.__repr__(obj))
+    elif isinstance(obj, dict):
+        if not obj:
+            out.append("{}")
+            return
+        if indent is None:
+            out.append("{")
+            first = True
+            for k, v in obj.items():
+                if not first:
+                    out.append(",")
+                first = False
+                out.append(_enc(str(k)))
+                out.append(":")
+                _dump(v, out, None, 0)
+            out.append("}")
+        else:
+            pad = "\n" + indent * (level + 1)
+            out.append("{")
+            first = True
+            for k, v in obj.items():
+                if not first:
+                    out.append(",")
+                first = False
+                out.append(pad)
+                out.append(_enc(str(k)))
+                out.append(": ")
+                _dump(v, out, indent, level + 1)
+            out.append("\n" + indent * level + "}")
+    elif isinstance(obj, (list, tuple)):
+        if not obj:
+            out.append("[]")
+            return
+        if indent is None:
+            out.append("[")
+            for i, v in enumerate(obj):
+                if i:
+                    out.append(",")
+                _dump(v, out, None, 0)
+            out.append("]")
+        else:
+            pad = "\n" + indent * (level + 1)
+            out.append("[")
+            for i, v in enumerate(obj):
+                if i:
+                    out.append(",")
+                out.append(pad)
+                _dump(v, out, indent, level + 1)
+            out.append("\n" + indent * level + "]")
+    else:
+        raise TypeError("cannot encode %s as JSON" % type(obj).__name__)
+
+
+def dumps(obj, indent=None):
+    """Compact JSON, or pretty-printed with `indent` spaces (as runc prints state)."""
+    out = []
+    _dump(obj, out, None if indent is None else " " * indent, 0)
+    return "".join(out)

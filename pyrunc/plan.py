@@ -1,0 +1,398 @@
+"""Spec -> the flat native plan (struct prc_plan): the only module that fills cffi structs.
+
+Everything the child needs is computed here, in Python, before the clone: flag tables,
+paths, capability masks, the device list, the exact mounts.  The child then only walks
+arrays.  Every cffi buffer is appended to `Plan.keep` so that it outlives the spawn
+(the child reads its copy of this memory).
+"""
+import os
+
+from pyrunc.errors import ConfigError
+from pyrunc.native import ffi, lib
+from pyrunc.tables import (JOIN_ORDER, MOUNT_FLAGS, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID,
+                           MS_RDONLY, MS_REC, MS_RELATIME, MS_REMOUNT, MS_SLAVE, NAMESPACES,
+                           PROPAGATION)
+
+S_IFCHR = 0o020000
+S_IFBLK = 0o060000
+S_IFIFO = 0o010000
+
+# the nodes every container gets (runc's specconv AllowedDevices with a path)
+DEFAULT_DEVICES = (
+    ("/dev/null", "c", 1, 3), ("/dev/zero", "c", 1, 5), ("/dev/full", "c", 1, 7),
+    ("/dev/tty", "c", 5, 0), ("/dev/random", "c", 1, 8), ("/dev/urandom", "c", 1, 9),
+)
+DEFAULT_SYMLINKS = (
+    ("/dev/fd", "/proc/self/fd"), ("/dev/stdin", "/proc/self/fd/0"),
+    ("/dev/stdout", "/proc/self/fd/1"), ("/dev/stderr", "/proc/self/fd/2"),
+)
+
+_cap_last = None
+
+
+def cap_last():
+    global _cap_last
+    if _cap_last is None:
+        try:
+            with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
+                _cap_last = int(f.read())
+        except OSError:
+            _cap_last = 40
+    return _cap_last
+
+
+class Plan:
+    """A filled struct prc_plan plus everything it points to."""
+
+    __slots__ = ("c", "keep", "ns_fds", "exec_path")
+
+    def __init__(self):
+        self.c = ffi.new("struct prc_plan *")
+        self.keep = []
+        self.ns_fds = []
+
+    def s(self, text):
+        """a C string that lives as long as the plan"""
+        if text is None:
+            return ffi.NULL
+        buf = ffi.new("char[]", text.encode() if isinstance(text, str) else text)
+        self.keep.append(buf)
+        return buf
+
+    def strv(self, items, extra_slot=False):
+        bufs = [self.s(x) for x in items]
+        arr = ffi.new("char *[]", ([ffi.NULL] if extra_slot else []) + bufs + [ffi.NULL])
+        self.keep.append(arr)
+        return arr
+
+    def close(self):
+        for fd in self.ns_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.ns_fds = []
+
+
+def parse_mount_options(options):
+    """runc's parseMountOptions: (flags, propagation, data, recursive_ro)"""
+    flags = 0
+    prop = 0
+    data = []
+    rro = False
+    for o in options:
+        f = MOUNT_FLAGS.get(o)
+        if f is not None:
+            clear, bit = f
+            if clear:
+                flags &= ~bit
+            else:
+                flags |= bit
+            continue
+        p = PROPAGATION.get(o)
+        if p is not None:
+            prop = p
+            continue
+        if o == "rro":
+            rro = True
+            continue
+        if o in ("rrw", "tmpcopyup", "idmap", "ridmap"):
+            # TODO(issue 3): recursive attributes other than rro, tmpcopyup, idmapped mounts
+            continue
+        data.append(o)
+    return flags, prop, ",".join(data), rro
+
+
+def _mount(plan, arr, i, source, target, fstype, flags, data, prop=0, kind=0, extra=0, remount=0):
+    m = arr[i]
+    m.source = plan.s(source)
+    m.target = plan.s(target)
+    m.fstype = plan.s(fstype)
+    m.data = plan.s(data) if data else ffi.NULL
+    m.flags = flags
+    m.propagation = prop
+    m.remount_flags = remount
+    m.kind = kind
+    m.extra = extra
+
+
+def _expand_mounts(spec, cgroups):
+    """config mounts -> tuples for _mount, with cgroup mounts made concrete"""
+    out = []
+    cgroupns = "cgroup" in spec.namespaces
+    for m in spec.mounts:
+        flags, prop, data, rro = parse_mount_options(m.options)
+        extra = lib.PRC_MNTX_RECURSIVE_RO if rro else 0
+        if m.type == "bind" or flags & MS_BIND:
+            src = m.source or ""
+            if not src:
+                raise ConfigError("config.json: mount %s: bind mount needs a source" % m.destination)
+            if not src.startswith("/"):
+                src = os.path.join(spec.bundle, src)
+            try:
+                st = os.stat(src)
+            except OSError as err:
+                raise ConfigError("mount source %s for %s: %s" % (
+                    src, m.destination, os.strerror(err.errno).lower())) from None
+            if (st.st_mode & 0o170000) != 0o040000:
+                extra |= lib.PRC_MNTX_FILE
+            rest = flags & ~(MS_BIND | MS_REC | MS_REMOUNT)
+            if rest:
+                extra |= lib.PRC_MNTX_REMOUNT
+            out.append((src, m.destination, None, MS_BIND | (flags & MS_REC), None, prop,
+                        lib.PRC_MNT_BIND, extra, rest))
+        elif m.type in ("cgroup", "cgroup2"):
+            out.extend(_cgroup_mounts(m, flags, cgroupns, cgroups))
+        else:
+            if m.type == "devpts" and m.destination == "/dev/pts":
+                extra |= lib.PRC_MNTX_DEVPTS
+            out.append((m.source or m.type or "none", m.destination, m.type or "none", flags,
+                        data, prop, lib.PRC_MNT_FS, extra, 0))
+    return out
+
+
+def _cgroup_hierarchies():
+    """(mount point, fstype, super options) of every cgroup mount of the host"""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            fstype = fields[sep + 1]
+            if fstype in ("cgroup", "cgroup2"):
+                out.append((fields[4], fstype, fields[sep + 3]))
+    return out
+
+
+def _cgroup_mounts(m, flags, cgroupns, cgroups):
+    """
+    A "cgroup" mount is a view of the container's own cgroups at m.destination.
+    cgroup2 alone (pure v2): one mount.  v1/hybrid: a tmpfs with one directory per
+    hierarchy.  With a cgroup namespace each hierarchy is mounted fresh (the kernel
+    shows the namespace root); without one, the container's cgroup directories are
+    bind-mounted (what runc does), so the container never sees its siblings.
+    """
+    ro = flags & MS_RDONLY
+    base = flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RELATIME)
+    hier = _cgroup_hierarchies()
+    root = "/sys/fs/cgroup"
+    paths = getattr(cgroups, "paths", None) or {}
+    unified_only = len(hier) == 1 and hier[0][1] == "cgroup2"
+    if unified_only:
+        if cgroupns:
+            return [("cgroup2", m.destination, "cgroup2", base | ro, None, 0, lib.PRC_MNT_FS, 0, 0)]
+        src = paths.get(hier[0][0], hier[0][0])
+        return [(src, m.destination, None, MS_BIND | MS_REC, None, 0, lib.PRC_MNT_BIND,
+                 lib.PRC_MNTX_REMOUNT, base | ro)]
+    out = [("tmpfs", m.destination, "tmpfs", base, "mode=755", 0, lib.PRC_MNT_FS, 0, 0)]
+    for mnt, fstype, opts in hier:
+        if not mnt.startswith(root + "/"):
+            continue
+        name = mnt[len(root) + 1:]
+        dest = m.destination + "/" + name
+        if cgroupns:
+            data = None if fstype == "cgroup2" else ",".join(
+                o for o in opts.split(",") if o not in ("rw", "ro"))
+            out.append((fstype, dest, fstype, base | ro, data, 0, lib.PRC_MNT_FS, 0, 0))
+        else:
+            src = paths.get(mnt, mnt)
+            out.append((src, dest, None, MS_BIND | MS_REC, None, 0, lib.PRC_MNT_BIND,
+                        lib.PRC_MNTX_REMOUNT, base | ro))
+    if ro:
+        # the tmpfs itself becomes read-only once its directories exist
+        out.append((m.destination, m.destination, None, MS_BIND, None, 0, lib.PRC_MNT_BIND,
+                    lib.PRC_MNTX_REMOUNT, base | MS_RDONLY))
+    return out
+
+
+def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgroups=None,
+          seccomp=None):
+    plan = Plan()
+    c = plan.c
+    c.abi = lib.PRC_ABI_VERSION
+    c.mode = lib.PRC_MODE_INIT
+    c.wait_mode = wait_mode
+    c.sync_fd = -1
+    c.stub_fd = -1
+    c.fifo_dirfd = fifo_dirfd
+    c.preserve_fds = preserve_fds
+    c.cgroup_fd = -1
+    c.setsid = 1
+
+    try:
+        _namespaces(plan, spec)
+    except BaseException:
+        plan.close()
+        raise
+    userns = "user" in spec.namespaces and spec.namespaces["user"] is None
+
+    # rootfs
+    c.rootfs = plan.s(spec.root_path)
+    if spec.rootfs_propagation:
+        prop = PROPAGATION.get(spec.rootfs_propagation)
+        if prop is None:
+            raise ConfigError('config.json: linux.rootfsPropagation: unknown propagation "%s"'
+                              % spec.rootfs_propagation)
+        c.rootfs_propagation = prop
+    else:
+        c.rootfs_propagation = MS_SLAVE | MS_REC
+    c.readonly_root = int(spec.root_readonly)
+    c.no_pivot = int(no_pivot)
+
+    mounts = _expand_mounts(spec, cgroups)
+    arr = ffi.new("struct prc_mount[]", max(len(mounts), 1))
+    plan.keep.append(arr)
+    for i, t in enumerate(mounts):
+        _mount(plan, arr, i, *t)
+    c.mounts = arr
+    c.n_mounts = len(mounts)
+
+    # /dev: unless the config bind-mounts a whole /dev, create the default nodes and links
+    setup_dev = not any(m.destination == "/dev" and (m.type == "bind" or "bind" in m.options
+                                                      or "rbind" in m.options)
+                        for m in spec.mounts)
+    devices = {}
+    if setup_dev:
+        for path, t, major, minor in DEFAULT_DEVICES:
+            devices[path] = (path, S_IFCHR | 0o666, major, minor, 0, 0)
+    for d in spec.devices:
+        ftype = {"c": S_IFCHR, "u": S_IFCHR, "b": S_IFBLK, "p": S_IFIFO}[d.type]
+        devices[d.path] = (d.path, ftype | (d.file_mode & 0o7777), d.major, d.minor, d.uid, d.gid)
+    darr = ffi.new("struct prc_device[]", max(len(devices), 1))
+    plan.keep.append(darr)
+    for i, (path, mode, major, minor, uid, gid) in enumerate(devices.values()):
+        dv = darr[i]
+        dv.path = plan.s(path)
+        dv.mode = mode
+        dv.major = major
+        dv.minor = minor
+        dv.uid = uid
+        dv.gid = gid
+        dv.bind = int(userns)
+    c.devices = darr
+    c.n_devices = len(devices)
+
+    links = []
+    if setup_dev:
+        links.extend(DEFAULT_SYMLINKS)
+        if os.path.exists("/proc/kcore"):
+            links.append(("/dev/core", "/proc/kcore"))
+        if any(m.destination == "/dev/pts" and m.type == "devpts" for m in spec.mounts):
+            links.append(("/dev/ptmx", "pts/ptmx"))
+    larr = ffi.new("struct prc_kv[]", max(len(links), 1))
+    plan.keep.append(larr)
+    for i, (k, v) in enumerate(links):
+        larr[i].key = plan.s(k)
+        larr[i].value = plan.s(v)
+    c.symlinks = larr
+    c.n_symlinks = len(links)
+
+    c.masked_paths = plan.strv(spec.masked_paths)
+    c.n_masked = len(spec.masked_paths)
+    c.readonly_paths = plan.strv(spec.readonly_paths)
+    c.n_readonly = len(spec.readonly_paths)
+    sysctls = list(spec.sysctl.items())
+    sarr = ffi.new("struct prc_kv[]", max(len(sysctls), 1))
+    plan.keep.append(sarr)
+    for i, (k, v) in enumerate(sysctls):
+        sarr[i].key = plan.s(k.replace(".", "/"))
+        sarr[i].value = plan.s(v)
+    c.sysctls = sarr
+    c.n_sysctls = len(sysctls)
+    c.hostname = plan.s(spec.hostname) if spec.hostname else ffi.NULL
+    c.domainname = plan.s(spec.domainname) if spec.domainname else ffi.NULL
+
+    _process(plan, spec.process, userns)
+    c.personality = -1
+    if spec.personality:
+        domain = spec.personality.get("domain")
+        if domain not in ("LINUX", "LINUX32"):
+            raise ConfigError('config.json: linux.personality.domain: unknown domain "%s"' % domain)
+        c.personality = 0 if domain == "LINUX" else 0x0008
+
+    if seccomp is not None:
+        buf = ffi.from_buffer(seccomp.program)
+        plan.keep.append(buf)
+        c.seccomp_prog = buf
+        c.seccomp_len = len(seccomp.program) // 8
+        c.seccomp_flags = seccomp.flags
+        c.seccomp_notify = int(seccomp.notify)
+    return plan
+
+
+def _process(plan, p, userns):
+    c = plan.c
+    c.cwd = plan.s(p.cwd)
+    c.argv = plan.strv(p.args, extra_slot=True)
+    c.envp = plan.strv(p.env)
+    path_env = None
+    for e in p.env:
+        if e.startswith("PATH="):
+            path_env = e[5:]
+    c.path_env = plan.s(path_env) if path_env is not None else ffi.NULL
+    buf = ffi.new("char[]", lib.PRC_PATH_MAX)
+    plan.keep.append(buf)
+    plan.exec_path = buf
+    c.exec_path = buf
+    c.argv[0] = buf
+    c.uid = p.uid
+    c.gid = p.gid
+    groups = ffi.new("unsigned int[]", p.additional_gids or [0])
+    plan.keep.append(groups)
+    c.groups = groups
+    c.n_groups = len(p.additional_gids)
+    c.set_groups = 1
+    c.cap_bounding = p.caps["bounding"]
+    c.cap_effective = p.caps["effective"]
+    c.cap_inheritable = p.caps["inheritable"]
+    c.cap_permitted = p.caps["permitted"]
+    c.cap_ambient = p.caps["ambient"]
+    c.set_caps = 1
+    c.cap_last = cap_last()
+    c.no_new_privs = int(p.no_new_privileges)
+    rl = ffi.new("struct prc_rlimit[]", max(len(p.rlimits), 1))
+    plan.keep.append(rl)
+    for i, (res, soft, hard) in enumerate(p.rlimits):
+        rl[i].resource = res
+        rl[i].soft = soft
+        rl[i].hard = hard
+    c.rlimits = rl
+    c.n_rlimits = len(p.rlimits)
+    c.umask = p.umask if p.umask is not None else -1
+    c.terminal = int(p.terminal)
+
+
+def _namespaces(plan, spec):
+    c = plan.c
+    flags = 0
+    joins = []
+    for t, path in spec.namespaces.items():
+        flag, _ = NAMESPACES[t]
+        if path is None:
+            flags |= flag
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as err:
+            raise ConfigError("open %s namespace %s: %s" % (t, path, os.strerror(err.errno).lower())) from None
+        plan.ns_fds.append(fd)
+        joins.append((JOIN_ORDER.index(t), flag, fd))
+    joins.sort()
+    arr = ffi.new("struct prc_nsjoin[]", max(len(joins), 1))
+    plan.keep.append(arr)
+    for i, (_, flag, fd) in enumerate(joins):
+        arr[i].nstype = flag
+        arr[i].fd = fd
+    c.joins = arr
+    c.n_joins = len(joins)
+    c.clone_flags = flags
+    c.userns = int("user" in spec.namespaces and spec.namespaces["user"] is None)
+    if spec.time_offsets and spec.namespaces.get("time", 1) is None:
+        lines = []
+        for clock in ("monotonic", "boottime"):
+            off = spec.time_offsets.get(clock)
+            if off:
+                lines.append("%s %d %d\n" % (clock, int(off.get("secs", 0)), int(off.get("nanosecs", 0))))
+        c.timens_offsets = plan.s("".join(lines))
+    else:
+        c.timens_offsets = ffi.NULL

@@ -1,0 +1,347 @@
+"""config.json -> a typed, checked model, parsed once.
+
+Only what create needs is converted; `linux.resources` and `linux.seccomp` stay raw
+dicts for the cgroup and seccomp modules, which own their validation.  Every error
+names the file and the JSON path: `config.json: process.args: must be a non-empty
+array`.  No dataclasses (they import `re` and `inspect`): plain classes with __slots__.
+"""
+import os
+
+from pyrunc import jsonfast
+from pyrunc.errors import ConfigError
+from pyrunc.tables import CAPABILITIES, NAMESPACES, RLIMITS
+
+CONFIG = "config.json"
+
+
+def _err(path, msg):
+    return ConfigError("%s: %s: %s" % (CONFIG, path, msg))
+
+
+def _obj(d, key, path, required=False):
+    v = d.get(key)
+    if v is None:
+        if required:
+            raise _err(path + key, "is required")
+        return {}
+    if not isinstance(v, dict):
+        raise _err(path + key, "must be an object")
+    return v
+
+
+def _str(d, key, path, required=False, default=None):
+    v = d.get(key)
+    if v is None:
+        if required:
+            raise _err(path + key, "is required")
+        return default
+    if not isinstance(v, str):
+        raise _err(path + key, "must be a string")
+    return v
+
+
+def _bool(d, key, path):
+    v = d.get(key, False)
+    if v is None:
+        return False
+    if not isinstance(v, bool):
+        raise _err(path + key, "must be a boolean")
+    return v
+
+
+def _int(d, key, path, default=None, lo=None, hi=None):
+    v = d.get(key)
+    if v is None:
+        return default
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise _err(path + key, "must be an integer")
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        raise _err(path + key, "out of range")
+    return v
+
+
+def _strlist(d, key, path):
+    v = d.get(key)
+    if v is None:
+        return []
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise _err(path + key, "must be an array of strings")
+    return v
+
+
+def _list(d, key, path):
+    v = d.get(key)
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        raise _err(path + key, "must be an array")
+    return v
+
+
+class Mount:
+    __slots__ = ("destination", "type", "source", "options", "uid_mappings", "gid_mappings")
+
+    def __init__(self, destination, type, source, options):
+        self.destination = destination
+        self.type = type
+        self.source = source
+        self.options = options
+
+
+class Hook:
+    __slots__ = ("path", "args", "env", "timeout")
+
+    def __init__(self, path, args, env, timeout):
+        self.path = path
+        self.args = args
+        self.env = env
+        self.timeout = timeout
+
+
+class Process:
+    __slots__ = ("terminal", "console_size", "uid", "gid", "umask", "additional_gids", "args",
+                 "env", "cwd", "caps", "rlimits", "no_new_privileges", "oom_score_adj",
+                 "apparmor_profile", "selinux_label")
+
+
+class IdMap:
+    __slots__ = ("container_id", "host_id", "size")
+
+    def __init__(self, container_id, host_id, size):
+        self.container_id = container_id
+        self.host_id = host_id
+        self.size = size
+
+
+class Device:
+    __slots__ = ("path", "type", "major", "minor", "file_mode", "uid", "gid")
+
+
+class Spec:
+    __slots__ = ("raw", "bundle", "oci_version", "root_path", "root_readonly", "process",
+                 "hostname", "domainname", "mounts", "hooks", "annotations", "namespaces",
+                 "uid_mappings", "gid_mappings", "time_offsets", "devices", "cgroups_path",
+                 "resources", "rootfs_propagation", "masked_paths", "readonly_paths", "sysctl",
+                 "seccomp", "personality", "has_linux")
+
+
+def load(bundle):
+    """Read and check <bundle>/config.json; `bundle` must be absolute."""
+    path = os.path.join(bundle, CONFIG)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        if not os.path.isdir(bundle):
+            raise ConfigError("bundle %s: no such directory" % bundle) from None
+        raise ConfigError("JSON specification file %s not found in bundle %s" % (CONFIG, bundle)) from None
+    except OSError as err:
+        raise ConfigError("read %s: %s" % (path, os.strerror(err.errno).lower())) from None
+    try:
+        raw = jsonfast.loads(data)
+    except jsonfast.JSONError as err:
+        raise ConfigError("%s: invalid JSON: %s" % (CONFIG, err)) from None
+    if not isinstance(raw, dict):
+        raise ConfigError("%s: must be a JSON object" % CONFIG)
+    return parse(raw, bundle)
+
+
+def parse(raw, bundle):
+    s = Spec()
+    s.raw = raw
+    s.bundle = bundle
+    s.oci_version = _str(raw, "ociVersion", "", required=True)
+
+    root = _obj(raw, "root", "", required=True)
+    rp = _str(root, "path", "root.", required=True)
+    if not rp:
+        raise _err("root.path", "must not be empty")
+    s.root_path = os.path.normpath(os.path.join(bundle, rp))
+    s.root_readonly = _bool(root, "readonly", "root.")
+
+    s.process = _process(raw)
+    s.hostname = _str(raw, "hostname", "")
+    s.domainname = _str(raw, "domainname", "")
+    s.annotations = _obj(raw, "annotations", "")
+    for k, v in s.annotations.items():
+        if not isinstance(v, str):
+            raise _err("annotations." + k, "must be a string")
+
+    s.mounts = []
+    for i, m in enumerate(_list(raw, "mounts", "")):
+        p = "mounts[%d]." % i
+        if not isinstance(m, dict):
+            raise _err("mounts[%d]" % i, "must be an object")
+        dest = _str(m, "destination", p, required=True)
+        if not dest.startswith("/"):
+            # runc accepts relative destinations (relative to /) with a warning
+            dest = "/" + dest
+        s.mounts.append(Mount(os.path.normpath(dest), _str(m, "type", p), _str(m, "source", p),
+                              _strlist(m, "options", p)))
+
+    s.hooks = {}
+    hooks = _obj(raw, "hooks", "")
+    for phase in ("prestart", "createRuntime", "createContainer", "startContainer",
+                  "poststart", "poststop"):
+        lst = []
+        for i, h in enumerate(_list(hooks, phase, "hooks.")):
+            p = "hooks.%s[%d]." % (phase, i)
+            if not isinstance(h, dict):
+                raise _err(p[:-1], "must be an object")
+            hp = _str(h, "path", p, required=True)
+            if not hp.startswith("/"):
+                raise _err(p + "path", "must be an absolute path")
+            timeout = _int(h, "timeout", p)
+            if timeout is not None and timeout <= 0:
+                raise _err(p + "timeout", "must be positive")
+            lst.append(Hook(hp, _strlist(h, "args", p), _strlist(h, "env", p), timeout))
+        if lst:
+            s.hooks[phase] = lst
+
+    linux = raw.get("linux")
+    s.has_linux = linux is not None
+    linux = _obj(raw, "linux", "")
+    s.namespaces = {}
+    for i, ns in enumerate(_list(linux, "namespaces", "linux.")):
+        p = "linux.namespaces[%d]." % i
+        if not isinstance(ns, dict):
+            raise _err(p[:-1], "must be an object")
+        t = _str(ns, "type", p, required=True)
+        if t not in NAMESPACES:
+            raise _err(p + "type", 'unknown namespace type "%s"' % t)
+        if t in s.namespaces:
+            raise _err(p + "type", 'namespace "%s" listed twice' % t)
+        s.namespaces[t] = _str(ns, "path", p) or None
+    s.uid_mappings = _idmaps(linux, "uidMappings")
+    s.gid_mappings = _idmaps(linux, "gidMappings")
+    if (s.uid_mappings or s.gid_mappings) and "user" not in s.namespaces:
+        raise _err("linux.uidMappings", "user namespace mappings need a user namespace")
+    s.time_offsets = _obj(linux, "timeOffsets", "linux.")
+    if s.time_offsets and "time" not in s.namespaces:
+        raise _err("linux.timeOffsets", "time offsets need a time namespace")
+    s.devices = _devices(linux)
+    s.cgroups_path = _str(linux, "cgroupsPath", "linux.") or None
+    s.resources = _obj(linux, "resources", "linux.")
+    s.rootfs_propagation = _str(linux, "rootfsPropagation", "linux.") or None
+    s.masked_paths = _strlist(linux, "maskedPaths", "linux.")
+    s.readonly_paths = _strlist(linux, "readonlyPaths", "linux.")
+    s.sysctl = _obj(linux, "sysctl", "linux.")
+    for k, v in s.sysctl.items():
+        if not isinstance(v, str):
+            raise _err("linux.sysctl." + k, "must be a string")
+    s.seccomp = linux.get("seccomp") or None
+    if s.seccomp is not None and not isinstance(s.seccomp, dict):
+        raise _err("linux.seccomp", "must be an object")
+    s.personality = _obj(linux, "personality", "linux.") or None
+    return s
+
+
+def _process(raw):
+    proc = raw.get("process")
+    if proc is None:
+        # runc: create needs a process; only `spec` output may lack one
+        raise _err("process", "is required (process property must not be empty)")
+    if not isinstance(proc, dict):
+        raise _err("process", "must be an object")
+    p = Process()
+    p.terminal = _bool(proc, "terminal", "process.")
+    cs = _obj(proc, "consoleSize", "process.")
+    p.console_size = (_int(cs, "height", "process.consoleSize.", 0, 0),
+                      _int(cs, "width", "process.consoleSize.", 0, 0)) if cs else None
+    user = _obj(proc, "user", "process.")
+    p.uid = _int(user, "uid", "process.user.", 0, 0, 0xFFFFFFFE)
+    p.gid = _int(user, "gid", "process.user.", 0, 0, 0xFFFFFFFE)
+    p.umask = _int(user, "umask", "process.user.", None, 0, 0o7777)
+    gids = _list(user, "additionalGids", "process.user.")
+    for g in gids:
+        if isinstance(g, bool) or not isinstance(g, int) or not 0 <= g <= 0xFFFFFFFE:
+            raise _err("process.user.additionalGids", "must be an array of ids")
+    p.additional_gids = gids
+    args = proc.get("args")
+    if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
+        raise _err("process.args", "must be a non-empty array of strings")
+    if not args[0]:
+        raise _err("process.args[0]", "must not be empty")
+    p.args = args
+    p.env = _strlist(proc, "env", "process.")
+    p.cwd = _str(proc, "cwd", "process.", required=True)
+    if not p.cwd.startswith("/"):
+        raise _err("process.cwd", "must be an absolute path")
+    caps = _obj(proc, "capabilities", "process.")
+    p.caps = {}
+    for kind in ("bounding", "effective", "inheritable", "permitted", "ambient"):
+        mask = 0
+        for name in _strlist(caps, kind, "process.capabilities."):
+            num = CAPABILITIES.get(name)
+            if num is None:
+                num = CAPABILITIES.get("CAP_" + name.upper())
+            if num is None:
+                # runc: an unknown capability is a warning, not an error (newer specs
+                # name capabilities an older kernel or runtime does not know)
+                continue
+            mask |= 1 << num
+        p.caps[kind] = mask
+    p.rlimits = []
+    seen = set()
+    for i, rl in enumerate(_list(proc, "rlimits", "process.")):
+        path = "process.rlimits[%d]." % i
+        if not isinstance(rl, dict):
+            raise _err(path[:-1], "must be an object")
+        t = _str(rl, "type", path, required=True)
+        if t not in RLIMITS:
+            raise _err(path + "type", 'unknown rlimit "%s"' % t)
+        if t in seen:
+            raise _err(path + "type", 'rlimit "%s" listed twice' % t)
+        seen.add(t)
+        soft = _int(rl, "soft", path, None, 0, 2 ** 64 - 1)
+        hard = _int(rl, "hard", path, None, 0, 2 ** 64 - 1)
+        if soft is None or hard is None:
+            raise _err(path + ("soft" if soft is None else "hard"), "is required")
+        if soft > hard:
+            raise _err(path + "soft", "must not exceed hard")
+        p.rlimits.append((RLIMITS[t], soft, hard))
+    p.no_new_privileges = _bool(proc, "noNewPrivileges", "process.")
+    p.oom_score_adj = _int(proc, "oomScoreAdj", "process.", None, -1000, 1000)
+    p.apparmor_profile = _str(proc, "apparmorProfile", "process.")
+    p.selinux_label = _str(proc, "selinuxLabel", "process.")
+    return p
+
+
+def _idmaps(linux, key):
+    out = []
+    for i, m in enumerate(_list(linux, key, "linux.")):
+        p = "linux.%s[%d]." % (key, i)
+        if not isinstance(m, dict):
+            raise _err(p[:-1], "must be an object")
+        vals = []
+        for f in ("containerID", "hostID", "size"):
+            v = _int(m, f, p, None, 0, 0xFFFFFFFF)
+            if v is None:
+                raise _err(p + f, "is required")
+            vals.append(v)
+        out.append(IdMap(*vals))
+    return out
+
+
+def _devices(linux):
+    out = []
+    for i, d in enumerate(_list(linux, "devices", "linux.")):
+        p = "linux.devices[%d]." % i
+        if not isinstance(d, dict):
+            raise _err(p[:-1], "must be an object")
+        dev = Device()
+        dev.path = _str(d, "path", p, required=True)
+        if not dev.path.startswith("/"):
+            raise _err(p + "path", "must be an absolute path")
+        dev.type = _str(d, "type", p, required=True)
+        if dev.type not in ("c", "b", "u", "p"):
+            raise _err(p + "type", 'must be one of "c", "b", "u", "p"')
+        dev.major = _int(d, "major", p, 0, 0)
+        dev.minor = _int(d, "minor", p, 0, 0)
+        if dev.type != "p" and (d.get("major") is None or d.get("minor") is None):
+            raise _err(p + "major", "major and minor are required for this device type")
+        dev.file_mode = _int(d, "fileMode", p, 0o666, 0, 0o7777)
+        dev.uid = _int(d, "uid", p, 0, 0)
+        dev.gid = _int(d, "gid", p, 0, 0)
+        out.append(dev)
+    return out

@@ -41,16 +41,13 @@ install: $(STAMP)
 
 native: install
 
-tests/probe/probe: tests/probe/probe.c
-	cc -O2 -static -o $@ $<
-
-test: deps install tests/probe/probe
+test: deps install
 	$(PY) -m pytest -q tests
 
 test-unit: install
 	$(PY) -m pytest -q tests/unit
 
-test-integration: deps install tests/probe/probe
+test-integration: deps install
 	$(PY) -m pytest -q tests/integration
 
 demo: deps install
@@ -60,4 +57,4 @@ bench: deps install
 	$(PY) bench/bench_runtime.py
 
 clean:
-	rm -rf $(VENV) build csrc/_gen pyrunc/_native*.so tests/probe/probe
+	rm -rf $(VENV) build csrc/_gen pyrunc/_native*.so

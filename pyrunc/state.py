@@ -70,9 +70,7 @@ class ContainerDir:
     def make(cls, root, cid):
         check_id(cid)
         try:
-            os.mkdir(root, 0o711)
-        except FileExistsError:
-            pass
+            os.makedirs(root, 0o711, exist_ok=True)
         except OSError as err:
             raise PyruncError("create state root %s: %s" % (root, os.strerror(err.errno).lower())) from None
         path = os.path.join(root, cid)

@@ -291,6 +291,13 @@ void prc_setup_rootfs(const struct prc_plan *plan, int sync_fd)
         make_device(sync_fd, rootfd, &plan->devices[i]);
     for (int i = 0; i < plan->n_symlinks; i++)
         make_symlink(sync_fd, rootfd, &plan->symlinks[i]);
+    /* runc creates a missing cwd (as root, before the user switch) */
+    if (plan->cwd) {
+        int fd = mkpath_in_root(rootfd, plan->cwd, 0);
+        if (fd < 0)
+            prc_fail(sync_fd, PRC_STAGE_CWD, errno, "create cwd `", plan->cwd, "`", NULL);
+        close(fd);
+    }
 
     if (fchdir(rootfd) < 0)
         prc_fail(sync_fd, PRC_STAGE_ROOTFS, errno, "chdir to rootfs `", plan->rootfs, "`", NULL);

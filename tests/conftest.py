@@ -1,0 +1,162 @@
+"""Shared fixtures: real bundles, a private state root, leftover checks.
+
+Integration tests run pyrunc as a subprocess, exactly as a caller would, against a
+busybox rootfs from Debian's busybox-static.  Each test gets its own --root, and after
+it we check that nothing is left behind: no state directory, no cgroup, no mount.
+"""
+import json
+import os
+import shutil
+import subprocess
+import uuid
+
+import pytest
+
+ROOT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# PYRUNC=/path/to/pyrunc runs the suite against another build of pyrunc
+PYRUNC = os.environ.get("PYRUNC") or os.path.join(ROOT_DIR, ".venv", "bin", "pyrunc")
+BUSYBOX = "/bin/busybox"
+CGROUP_PARENT = "pyrunc-test"
+
+APPLETS = ("sh", "true", "false", "echo", "cat", "ls", "id", "hostname", "mount", "sleep", "ps",
+           "grep", "head", "readlink", "stat", "touch", "mkdir", "kill", "wc", "env", "pwd",
+           "test", "ulimit", "umask", "tr", "printf", "dd", "rm", "sed", "mknod", "ln", "uname")
+
+
+def is_root():
+    return os.geteuid() == 0
+
+
+requires_root = pytest.mark.skipif(not is_root(), reason="needs root (namespaces, mounts, cgroups)")
+
+
+def make_rootfs(path):
+    os.makedirs(os.path.join(path, "bin"), exist_ok=True)
+    for d in ("etc", "proc", "sys", "dev", "tmp", "root"):
+        os.makedirs(os.path.join(path, d), exist_ok=True)
+    shutil.copy2(BUSYBOX, os.path.join(path, "bin", "busybox"))
+    for a in APPLETS:
+        link = os.path.join(path, "bin", a)
+        if not os.path.lexists(link):
+            os.symlink("busybox", link)
+    with open(os.path.join(path, "etc", "passwd"), "w") as f:
+        f.write("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")
+    with open(os.path.join(path, "etc", "group"), "w") as f:
+        f.write("root:x:0:\ntty:x:5:\nnogroup:x:65534:\n")
+
+
+_ROOTFS_CACHE = {}
+
+
+class Bundle:
+    """A bundle directory with a busybox rootfs and an editable config."""
+
+    def __init__(self, path, cid):
+        self.path = path
+        self.id = cid
+        self.rootfs = os.path.join(path, "rootfs")
+        subprocess.run([PYRUNC, "spec", "--bundle", path], check=True)
+        with open(self.config_path) as f:
+            self.config = json.load(f)
+        self.config["process"]["terminal"] = False
+        # the default spec has a read-only root; most tests write into it
+        self.config["root"]["readonly"] = False
+        self.config["linux"]["cgroupsPath"] = "/%s/%s" % (CGROUP_PARENT, cid)
+        self.save()
+
+    @property
+    def config_path(self):
+        return os.path.join(self.path, "config.json")
+
+    def save(self):
+        with open(self.config_path, "w") as f:
+            json.dump(self.config, f, indent=1)
+
+    def args(self, *args):
+        self.config["process"]["args"] = list(args)
+        self.save()
+
+
+class Runtime:
+    """Runs pyrunc with a private --root; remembers the ids it created."""
+
+    def __init__(self, root):
+        self.root = root
+        self.ids = set()
+
+    def run(self, *args, check=False, input=None, timeout=60, env=None, **kw):
+        """Run pyrunc; stdout and stderr go to regular files, as runtime-tools does:
+        the container init inherits them, so a pipe would not reach EOF while it lives."""
+        import tempfile
+
+        cmd = [PYRUNC, "--root", self.root] + list(args)
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            p = subprocess.run(cmd, stdout=out, stderr=err, input=input,
+                               stdin=None if input is not None else subprocess.DEVNULL,
+                               timeout=timeout, env=env, text=input is not None, **kw)
+            out.seek(0)
+            err.seek(0)
+            r = subprocess.CompletedProcess(cmd, p.returncode, out.read().decode(), err.read().decode())
+        if check and r.returncode:
+            raise AssertionError("%s failed (%d): %s" % (" ".join(cmd), r.returncode, r.stderr))
+        return r
+
+    def state(self, cid):
+        r = self.run("state", cid, check=True)
+        return json.loads(r.stdout)
+
+
+def new_id(prefix="t"):
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:10])
+
+
+@pytest.fixture
+def runtime(tmp_path):
+    root = str(tmp_path / "state")
+    rt = Runtime(root)
+    yield rt
+    # leftovers: force-delete what a failed test left, then assert nothing remains
+    for cid in list(os.listdir(root)) if os.path.isdir(root) else []:
+        rt.run("delete", "--force", cid)
+
+
+@pytest.fixture(scope="session")
+def base_rootfs(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("rootfs") / "rootfs")
+    make_rootfs(path)
+    return path
+
+
+@pytest.fixture
+def bundle(tmp_path, base_rootfs):
+    """a fresh bundle whose rootfs is a copy of the busybox rootfs"""
+    cid = new_id()
+    path = str(tmp_path / "bundle")
+    os.makedirs(path)
+    shutil.copytree(base_rootfs, os.path.join(path, "rootfs"), symlinks=True)
+    b = Bundle(path, cid)
+    yield b
+    assert_no_leftovers(b)
+
+
+def cgroup_dirs(cid):
+    """every cgroup directory named after the container, in any hierarchy"""
+    found = []
+    base = "/sys/fs/cgroup"
+    if not os.path.isdir(base):
+        return found
+    for ctrl in os.listdir(base):
+        p = os.path.join(base, ctrl, CGROUP_PARENT, cid)
+        if os.path.isdir(p):
+            found.append(p)
+    return found
+
+
+def mounts_under(path):
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(path)]
+
+
+def assert_no_leftovers(b):
+    assert cgroup_dirs(b.id) == [], "cgroups left behind"
+    assert mounts_under(b.path) == [], "mounts left behind"

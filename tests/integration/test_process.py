@@ -1,0 +1,249 @@
+"""What the container process gets: user, groups, capabilities, rlimits, env, cwd,
+hostname, fds, mounts, devices, masked and read-only paths."""
+import os
+
+import pytest
+
+from tests.conftest import requires_root
+
+pytestmark = requires_root
+
+
+def run_out(runtime, bundle, script, expect_rc=0):
+    bundle.args("/bin/sh", "-c", script)
+    r = runtime.run("run", "-b", bundle.path, bundle.id)
+    assert r.returncode == expect_rc, (r.returncode, r.stdout, r.stderr)
+    return r.stdout
+
+
+def status_field(text, name):
+    for line in text.splitlines():
+        if line.startswith(name + ":"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError("%s not in %r" % (name, text))
+
+
+def test_user_groups_and_umask(runtime, bundle):
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1001, "additionalGids": [5, 7],
+                                        "umask": 0o077}
+    out = run_out(runtime, bundle, "id -u; id -g; id -G; umask")
+    lines = out.split()
+    assert lines[0] == "1000" and lines[1] == "1001"
+    assert set(lines[2:-1]) == {"1001", "5", "7"}
+    assert lines[-1] == "0077"
+
+
+def test_capabilities_all_sets(runtime, bundle):
+    caps = ["CAP_KILL", "CAP_NET_BIND_SERVICE"]
+    bundle.config["process"]["capabilities"] = {
+        "bounding": caps + ["CAP_CHOWN"], "effective": caps, "permitted": caps,
+        "inheritable": caps, "ambient": caps}
+    out = run_out(runtime, bundle, "cat /proc/self/status")
+    want = (1 << 5) | (1 << 10)
+    assert int(status_field(out, "CapBnd"), 16) == want | 1
+    assert int(status_field(out, "CapEff"), 16) == want
+    assert int(status_field(out, "CapPrm"), 16) == want
+    assert int(status_field(out, "CapInh"), 16) == want
+    assert int(status_field(out, "CapAmb"), 16) == want
+
+
+def test_no_new_privileges(runtime, bundle):
+    bundle.config["process"]["noNewPrivileges"] = True
+    out = run_out(runtime, bundle, "cat /proc/self/status")
+    assert status_field(out, "NoNewPrivs") == "1"
+    bundle.config["process"]["noNewPrivileges"] = False
+    out = run_out(runtime, bundle, "cat /proc/self/status")
+    assert status_field(out, "NoNewPrivs") == "0"
+
+
+def test_rlimits(runtime, bundle):
+    bundle.config["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456},
+                                           {"type": "RLIMIT_NPROC", "soft": 77, "hard": 88}]
+    out = run_out(runtime, bundle, "ulimit -n; ulimit -Hn; ulimit -u")
+    assert out.split() == ["123", "456", "77"]
+
+
+def test_env_cwd_hostname_args(runtime, bundle):
+    bundle.config["process"]["env"] = ["PATH=/bin", "FOO=bar baz"]
+    bundle.config["process"]["cwd"] = "/tmp/work"
+    bundle.config["hostname"] = "box1"
+    out = run_out(runtime, bundle, 'echo "$FOO"; pwd; hostname; echo "$0"')
+    assert out.splitlines() == ["bar baz", "/tmp/work", "box1", "/bin/sh"]
+
+
+def test_path_lookup_of_args0(runtime, bundle):
+    bundle.config["process"]["env"] = ["PATH=/nowhere:/bin"]
+    bundle.args("echo", "found via PATH")
+    r = runtime.run("run", "-b", bundle.path, bundle.id)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "found via PATH\n"
+
+
+def test_only_stdio_and_preserved_fds_reach_the_container(runtime, bundle, tmp_path):
+    # leak fds 3..6 into pyrunc, preserve 2 of them (3, 4)
+    import subprocess
+    from tests.conftest import PYRUNC
+
+    bundle.args("/bin/ls", "/proc/self/fd")
+    files = [open(tmp_path / ("f%d" % i), "w") for i in range(4)]
+    fds = [f.fileno() for f in files]
+    try:
+        def dup_low():
+            for i, fd in enumerate(fds):
+                os.dup2(fd, 3 + i)
+
+        r = subprocess.run([PYRUNC, "--root", runtime.root, "run", "--preserve-fds", "2", "-b",
+                            bundle.path, bundle.id], capture_output=True, text=True,
+                           preexec_fn=dup_low, close_fds=False)
+    finally:
+        for f in files:
+            f.close()
+    assert r.returncode == 0, r.stderr
+    # ls itself opens one fd for the directory it lists
+    seen = sorted(int(x) for x in r.stdout.split())
+    assert seen[:5] == [0, 1, 2, 3, 4]
+    assert len(seen) == 6, seen
+
+
+def test_stdio_passes_through_unchanged(runtime, bundle, tmp_path):
+    import subprocess
+    from tests.conftest import PYRUNC
+
+    bundle.args("/bin/sh", "-c", "readlink /proc/self/fd/1; echo to-stderr >&2")
+    out_path = tmp_path / "out.txt"
+    with open(out_path, "w") as out:
+        p = subprocess.run([PYRUNC, "--root", runtime.root, "run", "-b", bundle.path, bundle.id],
+                           stdout=out, stderr=subprocess.PIPE, text=True)
+    assert p.returncode == 0
+    # the container wrote straight into our file (no pipe or copy in between)
+    assert out_path.read_text().strip().endswith("out.txt")
+    assert p.stderr == "to-stderr\n"
+
+
+def test_mounts_devices_and_proc(runtime, bundle):
+    bundle.config["root"]["readonly"] = True
+    out = run_out(runtime, bundle, "ls /dev; cat /proc/self/mountinfo; echo x > /dev/null; "
+                                   "head -c 4 /dev/zero | wc -c; readlink /dev/ptmx; readlink /dev/fd")
+    for node in ("null", "zero", "full", "tty", "random", "urandom", "pts", "shm", "mqueue"):
+        assert node in out.split(), node
+    assert "\n4\n" in out
+    assert "pts/ptmx\n/proc/self/fd" in out
+    mounts = [line.split() for line in out.splitlines() if " - " in line]
+    targets = {m[4]: m for m in mounts}
+    for t in ("/", "/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys"):
+        assert t in targets, t
+    assert targets["/"][5].startswith("ro")
+    assert targets["/sys"][5].startswith("ro")
+
+
+def test_bind_mount_file_and_dir_readonly(runtime, bundle, tmp_path):
+    src_dir = tmp_path / "share"
+    src_dir.mkdir()
+    (src_dir / "data.txt").write_text("shared\n")
+    src_file = tmp_path / "single"
+    src_file.write_text("one file\n")
+    bundle.config["mounts"] += [
+        {"destination": "/mnt/share", "type": "bind", "source": str(src_dir), "options": ["rbind", "ro"]},
+        {"destination": "/etc/single", "type": "none", "source": str(src_file), "options": ["bind"]},
+    ]
+    out = run_out(runtime, bundle, "cat /mnt/share/data.txt /etc/single; "
+                                   "touch /mnt/share/new 2>/dev/null && echo writable || echo readonly; "
+                                   "echo changed > /etc/single; cat /etc/single")
+    assert out == "shared\none file\nreadonly\nchanged\n"
+    assert src_file.read_text() == "changed\n"
+    assert not (src_dir / "new").exists()
+
+
+def test_mount_destination_symlink_to_host_root_stays_inside(runtime, bundle, tmp_path):
+    """A destination that is (or crosses) a symlink to / must land inside the rootfs."""
+    os.symlink("/", os.path.join(bundle.rootfs, "escape"))
+    os.symlink("../../../../../../etc", os.path.join(bundle.rootfs, "up"))
+    bundle.config["mounts"] += [
+        {"destination": "/escape/tmp/planted", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]},
+        {"destination": "/up/planted2", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]},
+    ]
+    bundle.config["root"]["readonly"] = False
+    run_out(runtime, bundle, "true")
+    assert not os.path.exists("/tmp/planted")
+    assert not os.path.exists("/etc/planted2")
+    assert os.path.isdir(os.path.join(bundle.rootfs, "tmp", "planted"))
+    assert os.path.isdir(os.path.join(bundle.rootfs, "etc", "planted2"))
+
+
+def test_masked_and_readonly_paths(runtime, bundle):
+    out = run_out(runtime, bundle, "cat /proc/timer_list 2>/dev/null | wc -c; ls /sys/firmware | wc -l; "
+                                   "echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo rw || echo ro")
+    assert out.split() == ["0", "0", "ro"]
+
+
+def test_devices_from_config(runtime, bundle):
+    bundle.config["linux"]["devices"] = [
+        {"path": "/dev/mydev", "type": "c", "major": 1, "minor": 3, "fileMode": 0o640, "uid": 12, "gid": 34},
+        {"path": "/dev/myfifo", "type": "p", "fileMode": 0o600},
+    ]
+    out = run_out(runtime, bundle, "stat -c '%F %a %u %g %t %T' /dev/mydev /dev/myfifo")
+    assert out.splitlines() == ["character special file 640 12 34 1 3", "fifo 600 0 0 0 0"]
+
+
+def test_namespaces_are_new(runtime, bundle):
+    out = run_out(runtime, bundle, "echo $$; for n in net uts ipc mnt pid; do readlink /proc/self/ns/$n; done")
+    lines = out.split()
+    assert lines[0] == "1"  # pid 1 in its own pid namespace
+    for got, ns in zip(lines[1:], ("net", "uts", "ipc", "mnt", "pid")):
+        assert got != os.readlink("/proc/self/ns/" + ns), ns
+
+
+def test_joining_an_existing_namespace_by_path(runtime, bundle, tmp_path):
+    """linux.namespaces[].path: join the uts namespace of another container."""
+    import json
+    import shutil
+    from tests.conftest import Bundle, new_id
+
+    # container A, with its own hostname, keeps running
+    bundle.config["hostname"] = "first"
+    bundle.args("/bin/sleep", "100")
+    assert runtime.run("run", "-d", "-b", bundle.path, bundle.id).returncode == 0
+    pid = runtime.state(bundle.id)["pid"]
+    # container B joins A's uts namespace: it must see A's hostname
+    bpath = str(tmp_path / "b2")
+    os.makedirs(bpath)
+    shutil.copytree(bundle.rootfs, os.path.join(bpath, "rootfs"), symlinks=True)
+    b2 = Bundle(bpath, new_id())
+    b2.config.pop("hostname", None)
+    for ns in b2.config["linux"]["namespaces"]:
+        if ns["type"] == "uts":
+            ns["path"] = "/proc/%d/ns/uts" % pid
+    b2.args("/bin/hostname")
+    r = runtime.run("run", "-b", bpath, b2.id)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "first\n"
+    assert runtime.run("delete", "--force", bundle.id).returncode == 0
+
+
+def test_user_namespace_with_mappings(runtime, bundle):
+    import shutil
+    import tempfile
+
+    # container root is host uid 100000: every directory above the rootfs must be
+    # searchable by it (pytest's temp dirs are 0700), as with runc
+    top = tempfile.mkdtemp(prefix="pyrunc-userns-", dir="/tmp")
+    try:
+        os.chmod(top, 0o755)
+        shutil.copytree(bundle.rootfs, os.path.join(top, "rootfs"), symlinks=True)
+        cfg = bundle.config
+        cfg["root"]["path"] = os.path.join(top, "rootfs")
+        cfg["linux"]["namespaces"].append({"type": "user"})
+        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        # sysfs belongs to the network namespace owner and cgroup v1 cannot be
+        # mounted fresh here: keep those out of this test
+        cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] not in ("sysfs", "cgroup")]
+        os.chown(os.path.join(top, "rootfs"), 100000, 100000)
+        out = run_out(runtime, bundle, "id -u; cat /proc/self/uid_map; ls -l /dev/null")
+        lines = out.splitlines()
+        assert lines[0] == "0"
+        assert lines[1].split() == ["0", "100000", "65536"]
+        # devices are bind mounts of the host nodes in a user namespace
+        assert lines[2].startswith("c")
+    finally:
+        shutil.rmtree(top)

@@ -1,0 +1,70 @@
+"""The protocol constants exist twice (C header for the child, sync.py for Python)."""
+import os
+
+from pyrunc import sync
+from pyrunc.native import ffi, lib
+
+HEADER = os.path.join(os.path.dirname(__file__), "..", "..", "csrc", "include", "pyrunc_api.h")
+
+
+def header_defines(prefix):
+    out = {}
+    with open(HEADER) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3 and parts[0] == "#define" and parts[1].startswith(prefix):
+                out[parts[1][len(prefix):]] = int(parts[2])
+    return out
+
+
+def test_message_types_match_header():
+    msgs = header_defines("PRC_MSG_")
+    msgs.pop("TEXT")
+    assert msgs == {k[4:]: v for k, v in vars(sync).items() if k.startswith("MSG_")}
+
+
+def test_stage_names_cover_header():
+    stages = header_defines("PRC_STAGE_")
+    assert sorted(stages.values()) == sorted(sync.STAGES)
+
+
+def test_record_roundtrip_with_fd():
+    import socket
+
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    r, w = os.pipe()
+    try:
+        ca, cb = sync.Channel(a.detach()), sync.Channel(b.detach())
+        ca.send(sync.MSG_PTY, 42, fd=r)
+        mtype, value, fd = cb.recv()
+        assert (mtype, value) == (sync.MSG_PTY, 42)
+        assert fd >= 0 and fd != r
+        os.write(w, b"ok")
+        assert os.read(fd, 2) == b"ok"
+        os.close(fd)
+        ca.close()
+        assert cb.recv()[0] == 0  # EOF
+        cb.close()
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_error_record_becomes_one_line():
+    m = ffi.new("struct prc_msg *")
+    m.type = lib.PRC_MSG_ERROR
+    m.stage = lib.PRC_STAGE_MOUNT
+    m.err = 19
+    m.text = b"mount nosuchfs `x` on `/mnt`"
+    err = sync.error_from(m)
+    assert str(err) == "mount nosuchfs `x` on `/mnt`: no such device"
+    assert err.stage == lib.PRC_STAGE_MOUNT and err.errno == 19
+
+
+def test_abi_version_mismatch_is_refused():
+    plan = ffi.new("struct prc_plan *")
+    plan.abi = 999
+    pid = ffi.new("int *")
+    err = ffi.new("struct prc_msg *")
+    assert lib.prc_spawn(plan, pid, err) < 0
+    assert b"ABI" in ffi.string(err.text)

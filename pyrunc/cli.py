@@ -54,8 +54,10 @@ class Options:
         self.__dict__.update(defaults)
 
 
-def parse(argv, flags, defaults):
-    """flags anywhere; returns (Options, positional args). `--` ends flags."""
+def parse(argv, flags, defaults, repeated=(), stop_after=None):
+    """flags anywhere; returns (Options, positional args). `--` ends flags, and so does
+    the stop_after-th positional (exec: what follows the id is the command's own argv).
+    Flags in `repeated` collect their values in a list."""
     opts = Options(defaults)
     args = []
     i = 0
@@ -64,6 +66,10 @@ def parse(argv, flags, defaults):
         a = argv[i]
         i += 1
         if a == "--":
+            args.extend(argv[i:])
+            break
+        if stop_after is not None and len(args) >= stop_after:
+            args.append(a)
             args.extend(argv[i:])
             break
         if a.startswith("-") and a != "-":
@@ -82,7 +88,12 @@ def parse(argv, flags, defaults):
                         raise UsageError("flag needs an argument: %s" % name)
                     value = argv[i]
                     i += 1
-                setattr(opts, dest, value)
+                if dest in repeated:
+                    lst = getattr(opts, dest) or []
+                    lst.append(value)
+                    setattr(opts, dest, lst)
+                else:
+                    setattr(opts, dest, value)
             else:
                 if eq and value not in ("true", "false"):
                     raise UsageError("invalid boolean value %r for %s" % (value, name))
@@ -154,7 +165,8 @@ def main(argv=None):
             return 1
         raise
     try:
-        opts, args = parse(rest[1:], mod.FLAGS, dict(mod.DEFAULTS))
+        opts, args = parse(rest[1:], mod.FLAGS, dict(mod.DEFAULTS),
+                           getattr(mod, "REPEATED", ()), getattr(mod, "STOP_AFTER", None))
         if getattr(opts, "help", False):
             sys.stdout.write(mod.__doc__ or "")
             return 0

@@ -396,3 +396,55 @@ def _namespaces(plan, spec):
         c.timens_offsets = plan.s("".join(lines))
     else:
         c.timens_offsets = ffi.NULL
+
+
+def build_exec(proc, init_pid, ns_types, *, seccomp=None, preserve_fds=0):
+    """A plan for a process joining a running container: setns into each of its
+    namespaces (through stage-1, which also makes a pid namespace take effect), then
+    the same process setup as the init, and the exec at once."""
+    plan = Plan()
+    c = plan.c
+    c.abi = lib.PRC_ABI_VERSION
+    c.mode = lib.PRC_MODE_EXEC
+    c.wait_mode = lib.PRC_WAIT_NONE
+    c.sync_fd = -1
+    c.stub_fd = -1
+    c.fifo_dirfd = -1
+    c.preserve_fds = preserve_fds
+    c.cgroup_fd = -1
+    c.setsid = 1
+    c.personality = -1
+    joins = []
+    try:
+        for t in ns_types:
+            flag, name = NAMESPACES[t]
+            path = "/proc/%d/ns/%s" % (init_pid, name)
+            # joining our own namespace (e.g. the container shares the host's time ns)
+            # is harmless but setns(user) into our own user ns fails with EINVAL: skip
+            if os.stat(path).st_ino == os.stat("/proc/self/ns/" + name).st_ino:
+                continue
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            plan.ns_fds.append(fd)
+            joins.append((JOIN_ORDER.index(t), flag, fd))
+    except OSError as err:
+        plan.close()
+        raise ConfigError("open namespaces of %d: %s" % (init_pid, os.strerror(err.errno).lower())) from None
+    joins.sort()
+    arr = ffi.new("struct prc_nsjoin[]", max(len(joins), 1))
+    plan.keep.append(arr)
+    for i, (_, flag, fd) in enumerate(joins):
+        arr[i].nstype = flag
+        arr[i].fd = fd
+    c.joins = arr
+    c.n_joins = len(joins)
+    c.timens_offsets = ffi.NULL
+    c.userns = 0
+    _process(plan, proc, False)
+    if seccomp is not None:
+        buf = ffi.from_buffer(seccomp.program)
+        plan.keep.append(buf)
+        c.seccomp_prog = buf
+        c.seccomp_len = len(seccomp.program) // 8
+        c.seccomp_flags = seccomp.flags
+        c.seccomp_notify = int(seccomp.notify)
+    return plan

@@ -34,6 +34,7 @@ def make_rootfs(path):
     os.makedirs(os.path.join(path, "bin"), exist_ok=True)
     for d in ("etc", "proc", "sys", "dev", "tmp", "root"):
         os.makedirs(os.path.join(path, d), exist_ok=True)
+    os.chmod(os.path.join(path, "tmp"), 0o1777)
     shutil.copy2(BUSYBOX, os.path.join(path, "bin", "busybox"))
     for a in APPLETS:
         link = os.path.join(path, "bin", a)

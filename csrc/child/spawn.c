@@ -14,6 +14,10 @@
  * Nothing stays between the caller and the container (runc's nsexec.c double-forks
  * for the same reasons).
  *
+ * exec always goes through stage-1, even with nothing to join (a container sharing
+ * every namespace with the host): the process is then created the same way, with
+ * CLONE_PARENT, whatever the configuration.
+ *
  * Signals are blocked around the clone so the child can reset the inherited
  * handlers (Python's) before any signal is delivered to it.
  */
@@ -135,7 +139,7 @@ int prc_spawn(struct prc_plan *plan, int *pid, struct prc_msg *err)
 
     /* the child reads its end from its copy of the plan */
     plan->sync_fd = sv[1];
-    int need_stage1 = plan->n_joins > 0 || (plan->clone_flags & CLONE_NEWTIME);
+    int need_stage1 = plan->n_joins > 0 || (plan->clone_flags & CLONE_NEWTIME) || plan->mode == PRC_MODE_EXEC;
     long child = need_stage1 ? raw_clone(0) : clone_child(plan, 0);
     if (child == 0) {
         close(sv[0]);

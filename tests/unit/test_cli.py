@@ -35,3 +35,13 @@ def test_valid_ids(cid):
 def test_invalid_ids(cid):
     with pytest.raises(Exception, match="invalid container ID"):
         check_id(cid)
+
+
+def test_exec_stops_at_the_command_and_collects_repeated_flags():
+    from pyrunc.commands import exec_
+
+    opts, args = parse(["-e", "A=1", "--env=B=2", "cid", "sh", "-c", "echo -n x", "--tty"],
+                       exec_.FLAGS, exec_.DEFAULTS, exec_.REPEATED, exec_.STOP_AFTER)
+    assert opts.env == ["A=1", "B=2"]
+    assert opts.tty is False
+    assert args == ["cid", "sh", "-c", "echo -n x", "--tty"]

@@ -1,0 +1,110 @@
+"""make bench: pyrunc against runc (and crun where it runs), alternating runs.
+
+Two workloads on the same /bin/true bundle (busybox rootfs, the default spec with
+terminal off):
+  run    `X run -b B id`                         (create + start + wait + delete)
+  cycle  `X create -b B id; X start id; X delete --force id`
+
+Each round runs every runtime once, in rotating order, so drift (page cache, CPU
+frequency, other load) hits all of them alike.  Medians and pyrunc/other ratios are
+printed.  crun refuses this host's hybrid cgroup layout, so when shared/tools/crun-v1
+exists a second table runs pyrunc, runc and crun all through that wrapper (a private
+mount namespace without the cgroup2 mount), which costs each of them the same.
+"""
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+PYRUNC = os.path.join(TOP, ".venv", "bin", "pyrunc")
+CRUN_V1 = os.path.join(TOP, "..", "shared", "tools", "crun-v1")
+RUNS = int(os.environ.get("BENCH_RUNS", "30"))
+
+
+def make_bundle(path):
+    rootfs = os.path.join(path, "rootfs")
+    os.makedirs(os.path.join(rootfs, "bin"))
+    for d in ("proc", "sys", "dev", "tmp", "etc"):
+        os.makedirs(os.path.join(rootfs, d))
+    shutil.copy2("/bin/busybox", os.path.join(rootfs, "bin", "busybox"))
+    os.symlink("busybox", os.path.join(rootfs, "bin", "true"))
+    subprocess.run([PYRUNC, "spec", "--bundle", path], check=True)
+    with open(os.path.join(path, "config.json")) as f:
+        cfg = json.load(f)
+    cfg["process"]["terminal"] = False
+    cfg["process"]["args"] = ["/bin/true"]
+    with open(os.path.join(path, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+
+
+def timed(argvs):
+    """wall time of a sequence of commands, in ms; any failure aborts the bench"""
+    t0 = time.perf_counter_ns()
+    for argv in argvs:
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE)
+        if r.returncode != 0:
+            sys.exit("bench: %s failed: %s" % (" ".join(argv), r.stderr.decode().strip()))
+    return (time.perf_counter_ns() - t0) / 1e6
+
+
+def bench(runtimes, bundle, wrapper=None):
+    pre = [wrapper] if wrapper else []
+    results = {name: {"run": [], "cycle": []} for name in runtimes}
+    names = list(runtimes)
+    for i in range(RUNS):
+        order = names[i % len(names):] + names[:i % len(names)]
+        for name in order:
+            exe, root = runtimes[name]
+            base = pre + [exe, "--root", root]
+            cid = "bench-%s-%d" % (name, i)
+            results[name]["run"].append(timed([base + ["run", "-b", bundle, cid]]))
+            cid += "c"
+            results[name]["cycle"].append(timed([base + ["create", "-b", bundle, cid],
+                                                 base + ["start", cid],
+                                                 base + ["delete", "--force", cid]]))
+    return results
+
+
+def report(title, results):
+    print("\n" + title)
+    print("%-8s %12s %12s" % ("runtime", "run (ms)", "cycle (ms)"))
+    med = {n: {k: statistics.median(v) for k, v in r.items()} for n, r in results.items()}
+    for n, m in med.items():
+        print("%-8s %12.1f %12.1f" % (n, m["run"], m["cycle"]))
+    for n in med:
+        if n == "pyrunc":
+            continue
+        print("ratio pyrunc/%s: run %.2f, cycle %.2f" % (
+            n, med["pyrunc"]["run"] / med[n]["run"], med["pyrunc"]["cycle"] / med[n]["cycle"]))
+    return med
+
+
+def main():
+    if os.geteuid() != 0:
+        sys.exit("bench: must run as root")
+    work = tempfile.mkdtemp(prefix="pyrunc-bench-")
+    try:
+        bundle = os.path.join(work, "bundle")
+        make_bundle(bundle)
+        runtimes = {"pyrunc": (PYRUNC, os.path.join(work, "root-pyrunc"))}
+        if shutil.which("runc"):
+            runtimes["runc"] = (shutil.which("runc"), os.path.join(work, "root-runc"))
+        print("bench: %d alternating rounds, /bin/true bundle, medians" % RUNS)
+        report("direct (this host: hybrid cgroups)", bench(runtimes, bundle))
+        if shutil.which("crun") and os.path.exists(CRUN_V1):
+            runtimes["crun"] = (shutil.which("crun"), os.path.join(work, "root-crun"))
+            report("through shared/tools/crun-v1 (cgroup v1 only, all three alike)",
+                   bench(runtimes, bundle, wrapper=CRUN_V1))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""exec: a new process in a running container.
+
+The process joins every namespace of the container's init (/proc/<pid>/ns/*, the user
+namespace first), its cgroups, and gets its own user, capabilities, rlimits, seccomp
+and no_new_privs.  The pid namespace only applies to children, so the native side
+always goes through stage-1, which clones the process with CLONE_PARENT: its parent is
+this `pyrunc exec`, and after a detached exec returns, our caller's subreaper.
+"""
+import os
+
+from pyrunc import container as _container
+from pyrunc import spec as _spec
+from pyrunc.errors import ConfigError, InitError, PyruncError, StateError
+
+
+def process_from_file(path):
+    from pyrunc import jsonfast
+
+    try:
+        with open(path, "rb") as f:
+            raw = jsonfast.loads(f.read())
+    except OSError as err:
+        raise ConfigError("read process file %s: %s" % (path, os.strerror(err.errno).lower())) from None
+    except jsonfast.JSONError as err:
+        raise ConfigError("process file %s: invalid JSON: %s" % (path, err)) from None
+    if not isinstance(raw, dict):
+        raise ConfigError("process file %s: must be a JSON object" % path)
+    return _parse_process(raw, path)
+
+
+def _parse_process(raw, where):
+    saved = _spec.CONFIG
+    _spec.CONFIG = where
+    try:
+        return _spec._process({"process": raw})
+    finally:
+        _spec.CONFIG = saved
+
+
+def process_from_flags(base, args, opts):
+    """runc exec without --process: the container's process, with the flags applied"""
+    raw = dict(base)
+    raw["args"] = args
+    raw["terminal"] = bool(opts.tty)
+    if opts.cwd:
+        raw["cwd"] = opts.cwd
+    if opts.env:
+        raw["env"] = list(raw.get("env") or []) + opts.env
+    user = dict(raw.get("user") or {})
+    if opts.user:
+        uid, _, gid = opts.user.partition(":")
+        try:
+            user["uid"] = int(uid)
+            if gid:
+                user["gid"] = int(gid)
+        except ValueError:
+            raise ConfigError("invalid --user %r: want uid[:gid]" % opts.user) from None
+    if opts.additional_gids:
+        try:
+            user["additionalGids"] = [int(g) for g in opts.additional_gids]
+        except ValueError:
+            raise ConfigError("invalid --additional-gids") from None
+    raw["user"] = user
+    if opts.cap:
+        caps = {k: list(v) for k, v in (raw.get("capabilities") or {}).items()}
+        for kind in ("bounding", "effective", "permitted", "ambient", "inheritable"):
+            lst = caps.setdefault(kind, [])
+            for c in opts.cap:
+                if c not in lst:
+                    lst.append(c)
+        raw["capabilities"] = caps
+    if opts.no_new_privs:
+        raw["noNewPrivileges"] = True
+    return _parse_process(raw, "exec")
+
+
+def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket=None,
+                 preserve_fds=0, proc_from_flags=None):
+    """Start proc in container cid; foreground: return its exit status (128+signal)."""
+    from pyrunc import plan as _plan
+    from pyrunc import sync as _sync
+    from pyrunc.native import ffi, lib
+
+    c = _container.Container.load(root, cid, lock=False)
+    try:
+        status = c.status()
+        if status == "stopped":
+            raise StateError("cannot exec in a stopped container")
+        if status == "paused":
+            raise StateError("cannot exec in a paused container")
+        bundle_raw = _bundle_config(c.st["bundle"])
+        if proc is None:
+            base = bundle_raw.get("process") or {}
+            proc = process_from_flags(base, *proc_from_flags)
+        if proc.terminal and console_socket is None and detach:
+            raise PyruncError("cannot allocate tty if pyrunc will detach without setting console socket")
+        if console_socket is not None and not proc.terminal:
+            raise PyruncError("cannot use console socket if pyrunc will not detach or allocate tty")
+        if proc.terminal and console_socket is None:
+            raise PyruncError("exec with a terminal needs --console-socket")
+        seccomp = None
+        sc = (bundle_raw.get("linux") or {}).get("seccomp")
+        if sc:
+            from pyrunc import seccomp as _seccomp
+
+            seccomp = _seccomp.prepare(sc, root)
+        _container._occupy_preserved(preserve_fds)
+        console = _container._connect_console(console_socket) if console_socket else None
+        plan = _plan.build_exec(proc, c.st["pid"], c.st.get("namespaces", ()), seccomp=seccomp,
+                                preserve_fds=preserve_fds)
+        pid = 0
+        ch = None
+        try:
+            pidp = ffi.new("int *")
+            errp = ffi.new("struct prc_msg *")
+            if lib.prc_spawn(plan.c, pidp, errp) < 0:
+                raise _sync.error_from(errp)
+            ch = _sync.Channel(plan.c.sync_fd)
+            plan.close()
+            stage1 = pidp[0]
+            mtype, value, _ = _recv_pid(ch, stage1)
+            pid = value
+            if c.st.get("cgroup"):
+                from pyrunc.cgroups import load_manager
+
+                load_manager(c.st["cgroup"]).apply(pid)
+            if proc.oom_score_adj is not None:
+                _container._write_proc(pid, "oom_score_adj", str(proc.oom_score_adj))
+            ch.send(_sync.MSG_GO)
+            while True:
+                mtype, value, fd = ch.recv()
+                if mtype == _sync.MSG_PTY:
+                    try:
+                        _container._send_console(console, fd)
+                    finally:
+                        os.close(fd)
+                elif mtype == _sync.MSG_SECCOMP_FD:
+                    try:
+                        from pyrunc import seccomp as _seccomp
+
+                        _seccomp.send_to_listener(fd, seccomp, c.oci_state(), c.st["pid"])
+                    finally:
+                        os.close(fd)
+                    ch.send(_sync.MSG_GO)
+                elif mtype == _sync.MSG_READY:
+                    break
+                elif mtype == 0:
+                    raise InitError("exec process exited during setup")
+            # the child execs at once: EOF on the sync socket (it is close-on-exec)
+            # means the exec succeeded; an error record means it did not
+            mtype, _, _ = ch.recv()
+        except BaseException:
+            if pid > 0:
+                try:
+                    os.kill(pid, 9)
+                    os.waitpid(pid, 0)
+                except (ProcessLookupError, ChildProcessError):
+                    pass
+            raise
+        finally:
+            plan.close()
+            if ch is not None:
+                ch.close()
+            if console is not None:
+                console.close()
+        if pid_file:
+            from pyrunc.state import write_pid_file
+
+            write_pid_file(pid_file, pid)
+    finally:
+        c.close()
+    if detach:
+        return 0
+    return _wait(pid)
+
+
+def _recv_pid(ch, stage1):
+    from pyrunc import sync as _sync
+
+    try:
+        mtype, value, fd = ch.recv()
+    finally:
+        os.waitpid(stage1, 0)
+    if mtype != _sync.MSG_PID:
+        raise InitError("exec: stage-1 exited without starting the process")
+    return mtype, value, fd
+
+
+def _wait(pid):
+    import _signal
+
+    def forward(signum, frame):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    old = []
+    for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT,
+                _signal.SIGUSR1, _signal.SIGUSR2, _signal.SIGWINCH):
+        old.append((sig, _signal.signal(sig, forward)))
+    try:
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+    finally:
+        for sig, handler in old:
+            _signal.signal(sig, handler)
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def _bundle_config(bundle):
+    from pyrunc import jsonfast
+
+    try:
+        with open(os.path.join(bundle, "config.json"), "rb") as f:
+            raw = jsonfast.loads(f.read())
+    except (OSError, jsonfast.JSONError) as err:
+        raise ConfigError("read %s/config.json: %s" % (bundle, err)) from None
+    return raw if isinstance(raw, dict) else {}

@@ -188,3 +188,10 @@ def main(argv=None):
         what = " " + err.filename if getattr(err, "filename", None) else ""
         log.error("%s%s: %s" % (verb, what, (err.strerror or str(err)).lower()))
         return 1
+    except Exception as err:  # a bug: still one line (the traceback with --debug)
+        if g.debug:
+            import traceback
+
+            log.debug(traceback.format_exc())
+        log.error("%s: internal error: %s: %s" % (verb, type(err).__name__, err))
+        return 1

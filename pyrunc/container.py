@@ -20,7 +20,7 @@ SIGKILL = 9
 class Container:
     """A container in a state root.  Use create(), or load() for an existing one."""
 
-    __slots__ = ("root", "id", "cdir", "st", "channel", "pid")
+    __slots__ = ("root", "id", "cdir", "st", "channel", "pid", "pty")
 
     def __init__(self, root, cid, cdir, st):
         self.root = root
@@ -29,6 +29,7 @@ class Container:
         self.st = st
         self.channel = None
         self.pid = st.get("pid", 0) if st else 0
+        self.pty = -1
 
     # ---- loading ----
 
@@ -210,6 +211,10 @@ class Container:
                             _hooks.run(phase, hs[phase], state)
                 ch.send(_sync.MSG_HOOKS_DONE)
             elif mtype == _sync.MSG_PTY:
+                if console is None and run_mode:
+                    # foreground run with a terminal: we proxy the pty ourselves
+                    undo.pty = self.pty = fd
+                    continue
                 try:
                     _send_console(console, fd)
                 finally:
@@ -356,7 +361,7 @@ class Container:
 class _Undo:
     """What a failed create must take back, in reverse order."""
 
-    __slots__ = ("c", "pid", "cgroups", "plan", "console", "dir_made")
+    __slots__ = ("c", "pid", "cgroups", "plan", "console", "dir_made", "pty")
 
     def __init__(self, c):
         self.c = c
@@ -365,6 +370,7 @@ class _Undo:
         self.plan = None
         self.console = None
         self.dir_made = True
+        self.pty = -1
 
     def run(self):
         c = self.c
@@ -375,6 +381,8 @@ class _Undo:
             self.plan.close()
         if self.console is not None:
             self.console.close()
+        if self.pty >= 0:
+            os.close(self.pty)
         if self.pid > 0:
             # our own child until create returns: kill it and reap it
             try:
@@ -565,12 +573,15 @@ def run_container(root, cid, bundle, *, detach=False, pid_file=None, console_soc
         c.close()
         return 0
     try:
-        while True:
-            try:
-                _, status = os.waitpid(pid, 0)
-                break
-            except InterruptedError:
-                continue
+        if c.pty >= 0:
+            status = _proxy_pty(c.pty, pid)
+        else:
+            while True:
+                try:
+                    _, status = os.waitpid(pid, 0)
+                    break
+                except InterruptedError:
+                    continue
         code = os.waitstatus_to_exitcode(status)
         if code < 0:
             code = 128 - code
@@ -582,6 +593,91 @@ def run_container(root, cid, bundle, *, detach=False, pid_file=None, console_soc
         for sig, old in forwarded:
             _signal.signal(sig, old)
         c.close()
+
+
+def _proxy_pty(master, pid):
+    """Copy our stdin to the container's pty and its output to our stdout until the
+    init exits; our terminal (if stdin is one) is raw meanwhile and its size follows
+    ours.  Returns the wait status."""
+    import _signal
+    import fcntl
+    import select
+    import termios
+
+    tty = os.isatty(0)
+    saved = None
+    if tty:
+        saved = termios.tcgetattr(0)
+        raw = termios.tcgetattr(0)
+        # cfmakeraw
+        raw[0] &= ~(termios.IGNBRK | termios.BRKINT | termios.PARMRK | termios.ISTRIP
+                    | termios.INLCR | termios.IGNCR | termios.ICRNL | termios.IXON)
+        raw[1] &= ~termios.OPOST
+        raw[3] &= ~(termios.ECHO | termios.ECHONL | termios.ICANON | termios.ISIG | termios.IEXTEN)
+        raw[2] &= ~(termios.CSIZE | termios.PARENB)
+        raw[2] |= termios.CS8
+        termios.tcsetattr(0, termios.TCSANOW, raw)
+
+        def resize(signum=None, frame=None):
+            try:
+                fcntl.ioctl(master, termios.TIOCSWINSZ, fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8))
+            except OSError:
+                pass
+
+        resize()
+        old_winch = _signal.signal(_signal.SIGWINCH, resize)
+    pidfd = os.pidfd_open(pid)
+    p = select.poll()
+    p.register(master, select.POLLIN)
+    p.register(pidfd, select.POLLIN)
+    stdin_open = True
+    try:
+        p.register(0, select.POLLIN)
+    except (OSError, ValueError):
+        stdin_open = False
+    try:
+        done = False
+        while not done:
+            try:
+                events = p.poll()
+            except InterruptedError:
+                continue
+            for fd, ev in events:
+                if fd == master:
+                    try:
+                        data = os.read(master, 65536)
+                    except OSError:  # EIO: every slave fd is closed
+                        data = b""
+                    if not data:
+                        p.unregister(master)
+                        continue
+                    os.write(1, data)
+                elif fd == 0:
+                    data = os.read(0, 65536) if ev & select.POLLIN else b""
+                    if not data:
+                        p.unregister(0)
+                        stdin_open = False
+                        continue
+                    os.write(master, data)
+                elif fd == pidfd:
+                    done = True
+        # drain what the container wrote last
+        while True:
+            try:
+                data = os.read(master, 65536) if select.select([master], [], [], 0)[0] else b""
+            except OSError:
+                data = b""
+            if not data:
+                break
+            os.write(1, data)
+        _, status = os.waitpid(pid, 0)
+        return status
+    finally:
+        os.close(pidfd)
+        os.close(master)
+        if saved is not None:
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+            _signal.signal(_signal.SIGWINCH, old_winch)
 
 
 def list_containers(root):

@@ -204,11 +204,19 @@ class Container:
                 hs = spec.hooks
                 if hs:
                     state = self._hook_state("creating")
-                    for phase in ("prestart", "createRuntime", "createContainer"):
+                    # prestart (deprecated) and createRuntime: in the runtime's namespaces
+                    for phase in ("prestart", "createRuntime"):
                         if phase in hs:
-                            # TODO(issue 3): createContainer must run in the container's
-                            # namespaces; today it runs in the runtime's, like prestart
                             _hooks.run(phase, hs[phase], state)
+                    if "createContainer" in hs:
+                        # in the container's namespaces, before pivot_root (so the
+                        # hook's path still resolves as on the host), as runc does
+                        fds = _ns_fds(pid, spec.namespaces)
+                        try:
+                            _hooks.run("createContainer", hs["createContainer"], state, fds)
+                        finally:
+                            for nfd in fds:
+                                os.close(nfd)
                 ch.send(_sync.MSG_HOOKS_DONE)
             elif mtype == _sync.MSG_PTY:
                 if console is None and run_mode:
@@ -450,6 +458,25 @@ def _wait_gone(pid, start, timeout=10.0):
                 return
     finally:
         os.close(pidfd)
+
+
+def _ns_fds(pid, namespaces):
+    """fds of the child's namespaces to join for a hook: user first; not pid (it would
+    only apply to the hook's children)"""
+    from pyrunc.tables import JOIN_ORDER, NAMESPACES
+
+    fds = []
+    try:
+        for t in JOIN_ORDER:
+            if t in namespaces and t != "pid":
+                name = NAMESPACES[t][1]
+                if os.stat("/proc/%d/ns/%s" % (pid, name)).st_ino != os.stat("/proc/self/ns/" + name).st_ino:
+                    fds.append(os.open("/proc/%d/ns/%s" % (pid, name), os.O_RDONLY | os.O_CLOEXEC))
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return fds
 
 
 def _write_proc(pid, name, value):

@@ -14,14 +14,34 @@ class HookError(PyruncError):
     pass
 
 
-def run(phase, hooks, state):
-    """Run every hook of `phase` in order; the first failure raises HookError."""
+def run(phase, hooks, state, ns_fds=None):
+    """Run every hook of `phase` in order; the first failure raises HookError.
+    With ns_fds, each hook first joins those namespaces (createContainer)."""
     payload = jsonfast.dumps(state).encode()
     for i, hook in enumerate(hooks):
-        _run_one(phase, i, hook, payload)
+        _run_one(phase, i, hook, payload, ns_fds)
 
 
-def _run_one(phase, i, hook, payload):
+def _spawn(hook, argv, rin, wout, ns_fds):
+    if ns_fds is None:
+        return os.posix_spawn(hook.path, argv, _env(hook.env), file_actions=[
+            (os.POSIX_SPAWN_DUP2, rin, 0),
+            (os.POSIX_SPAWN_DUP2, wout, 1),
+            (os.POSIX_SPAWN_DUP2, wout, 2),
+        ])
+    from pyrunc.native import ffi, lib
+
+    keep = [ffi.new("char[]", a.encode()) for a in argv]
+    env = [ffi.new("char[]", e.encode()) for e in hook.env if "=" in e]
+    pid = lib.prc_spawn_in_ns(ffi.new("int[]", ns_fds or [0]), len(ns_fds), hook.path.encode(),
+                              ffi.new("char *[]", keep + [ffi.NULL]),
+                              ffi.new("char *[]", env + [ffi.NULL]), rin, wout)
+    if pid < 0:
+        raise OSError(-pid, os.strerror(-pid))
+    return pid
+
+
+def _run_one(phase, i, hook, payload, ns_fds):
     import select
 
     what = "%s hook #%d (%s)" % (phase, i, hook.path)
@@ -29,12 +49,11 @@ def _run_one(phase, i, hook, payload):
     rin, win = os.pipe()
     rout, wout = os.pipe()
     try:
+        if ns_fds is not None and not os.access(hook.path, os.X_OK):
+            raise HookError("run %s: %s" % (what, "no such file or directory"
+                                            if not os.path.exists(hook.path) else "permission denied"))
         try:
-            pid = os.posix_spawn(hook.path, argv, _env(hook.env), file_actions=[
-                (os.POSIX_SPAWN_DUP2, rin, 0),
-                (os.POSIX_SPAWN_DUP2, wout, 1),
-                (os.POSIX_SPAWN_DUP2, wout, 2),
-            ])
+            pid = _spawn(hook, argv, rin, wout, ns_fds)
         except OSError as err:
             raise HookError("run %s: %s" % (what, os.strerror(err.errno).lower())) from None
         os.close(rin)

@@ -213,3 +213,11 @@ int prc_sync_recv(int sock, struct prc_msg *msg, int *fd);
 /* small host helpers */
 int prc_pidfd_open(int pid);
 const char *prc_version(void);
+
+/*
+ * Start `path` (createContainer hooks) in the namespaces given as fds, joined in
+ * order, with stdin_fd as its stdin and out_fd as stdout and stderr.  Returns the pid,
+ * or -errno.  The process is ours to wait for.
+ */
+int prc_spawn_in_ns(const int *ns_fds, int n, const char *path, char *const argv[],
+                    char *const envp[], int stdin_fd, int out_fd);

@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""Run an already built opencontainers/runtime-tools validation suite against a runtime.
+
+    run_runtime_tools.py --runtime-tools /tmp/runtime-tools [--runtime PATH] [NAME ...]
+
+Each validation executable (`validation/<name>/<name>.t`) is a standalone Go program that
+builds bundles from `rootfs-<arch>.tar.gz`, copies `runtimetest` into them (both looked up
+relative to the current directory, hence cwd = the runtime-tools tree) and drives the
+runtime named by the env var RUNTIME.  It prints TAP 13 on stdout.  We run each one as
+root with a timeout, count its top-level TAP results and print one table row per
+executable plus a total.  Nothing here builds the suite: see tests/conformance/README.md.
+
+Counting rules (the same for every runtime, so tables are comparable):
+  pass  `ok N ...` without a directive
+  skip  `ok N # SKIP ...` (or `not ok ... # SKIP`)
+  todo  any result with a `# TODO` directive (reported, not counted as pass or fail)
+  fail  `not ok N ...`
+Only unindented lines are results: the YAML diagnostics that follow a result (and the
+nested TAP of runtimetest they may quote) are indented JSON and never counted.  The
+status column flags what the counts alone would hide: a non-zero exit, a timeout, a
+plan that promised more results than were printed, or no TAP at all.
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+RESULT = re.compile(r"^(not ok|ok)\b\s*(\d+)?\s*(?:-\s*)?(.*)$")
+DIRECTIVE = re.compile(r"#\s*(SKIP|TODO)\b", re.IGNORECASE)
+PLAN = re.compile(r"^1\.\.(\d+)")
+
+
+def parse_tap(text):
+    """Return counts and the failing results of one executable's TAP stream."""
+    counts = {"pass": 0, "fail": 0, "skip": 0, "todo": 0}
+    failures = []   # (number, description, first lines of its YAML diagnostic)
+    plan = None
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        m = PLAN.match(line)
+        if m:
+            plan = int(m.group(1))
+            continue
+        m = RESULT.match(line)
+        if not m:
+            continue
+        ok, num, desc = m.groups()
+        d = DIRECTIVE.search(desc)
+        directive = d.group(1).upper() if d else ""
+        if d:
+            desc = desc[:d.start()].strip() + " (" + desc[d.start():].strip() + ")"
+        if directive == "SKIP":
+            counts["skip"] += 1
+        elif directive == "TODO":
+            counts["todo"] += 1
+        elif ok == "ok":
+            counts["pass"] += 1
+        else:
+            counts["fail"] += 1
+            diag = []
+            while i < len(lines) and lines[i].startswith(" "):
+                diag.append(lines[i])
+                i += 1
+            failures.append((int(num) if num else None, desc, _diagnostic(diag)))
+    return counts, plan, failures
+
+
+def _diagnostic(diag_lines):
+    """The YAML block of tap-go is JSON indented by two spaces between `---` and `...`."""
+    body = [ln[2:] for ln in diag_lines if ln.strip() not in ("---", "...")]
+    try:
+        return json.loads("\n".join(body))
+    except ValueError:
+        return "\n".join(ln.strip() for ln in diag_lines) or None
+
+
+def find_executables(tree):
+    vdir = os.path.join(tree, "validation")
+    found = []
+    for name in sorted(os.listdir(vdir)):
+        exe = os.path.join(vdir, name, name + ".t")
+        if os.access(exe, os.X_OK):
+            found.append((name, exe))
+    return found
+
+
+def run_one(tree, exe, runtime, timeout, tmp_root):
+    """Run one executable; return (stdout, stderr, returncode or None on timeout, seconds)."""
+    # A private TMPDIR per executable: bundles (os.MkdirTemp) land there, so whatever a
+    # failing runtime leaves behind is visible and attributable.
+    tmpdir = tempfile.mkdtemp(prefix=os.path.basename(exe)[:-2] + "-", dir=tmp_root)
+    env = dict(os.environ, RUNTIME=runtime, TMPDIR=tmpdir)
+    start = time.monotonic()
+    # own session: on timeout the whole group (the .t, the runtime, hooks) is killed
+    proc = subprocess.Popen([exe], cwd=tree, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+        rc = proc.returncode
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out, err = proc.communicate()
+        rc = None
+    elapsed = time.monotonic() - start
+    leftovers = os.listdir(tmpdir)
+    if not leftovers:
+        os.rmdir(tmpdir)
+    return (out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), rc, elapsed,
+            tmpdir if leftovers else None)
+
+
+def status_of(counts, plan, rc, stderr, stdout):
+    notes = []
+    if rc is None:
+        notes.append("timeout")
+    elif rc != 0:
+        notes.append("exit %d" % rc)
+    seen = sum(counts.values())
+    if not stdout.strip():
+        notes.append("no tap")
+    elif plan is None:
+        notes.append("no plan")
+    elif seen < plan:
+        notes.append("missing %d" % (plan - seen))
+    if notes and stderr.strip():
+        last = stderr.strip().splitlines()[-1]
+        notes.append(last[:70])
+    return "; ".join(notes) or "ok"
+
+
+def table(rows, title):
+    width = max([len("executable")] + [len(r["name"]) for r in rows])
+    out = [title, "",
+           "%-*s %5s %5s %5s %5s  %6s  %s" % (width, "executable", "pass", "fail", "skip", "todo",
+                                              "secs", "status"),
+           "-" * (width + 45)]
+    tot = {"pass": 0, "fail": 0, "skip": 0, "todo": 0}
+    for r in rows:
+        c = r["counts"]
+        for k in tot:
+            tot[k] += c[k]
+        out.append("%-*s %5d %5d %5d %5d  %6.1f  %s" % (width, r["name"], c["pass"], c["fail"],
+                                                       c["skip"], c["todo"], r["secs"], r["status"]))
+    out.append("-" * (width + 45))
+    bad = sum(1 for r in rows if r["status"] != "ok")
+    out.append("%-*s %5d %5d %5d %5d  %6.1f  %d executables, %d with a status" % (
+        width, "TOTAL", tot["pass"], tot["fail"], tot["skip"], tot["todo"],
+        sum(r["secs"] for r in rows), len(rows), bad))
+    return "\n".join(out) + "\n", tot
+
+
+def runtime_version(runtime):
+    try:
+        p = subprocess.run([runtime, "--version"], capture_output=True, text=True, timeout=10)
+        return p.stdout.strip().splitlines()[0] if p.stdout.strip() else "unknown version"
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return "unknown version (%s)" % err
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runtime-tools", default=os.environ.get("RUNTIME_TOOLS", "/tmp/runtime-tools"),
+                    help="built runtime-tools tree (default $RUNTIME_TOOLS or /tmp/runtime-tools)")
+    ap.add_argument("--runtime", default=None,
+                    help="runtime binary (default .venv/bin/pyrunc of this checkout)")
+    ap.add_argument("--timeout", type=float, default=180.0, help="seconds per executable")
+    ap.add_argument("--tap-dir", default=None,
+                    help="keep each executable's raw TAP and stderr here")
+    ap.add_argument("--json", default=None, help="also write the results as JSON to this file")
+    ap.add_argument("--output", default=None, help="also write the table to this file")
+    ap.add_argument("--failures", action="store_true",
+                    help="after the table, list every failing result with its diagnostic")
+    ap.add_argument("names", nargs="*", help="only these executables (e.g. create kill)")
+    a = ap.parse_args(argv)
+
+    if os.geteuid() != 0:
+        sys.stderr.write("run_runtime_tools: the validation suite needs root\n")
+        return 2
+    tree = os.path.abspath(a.runtime_tools)
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    for need in ("runtimetest", "rootfs-%s.tar.gz" % arch, "validation"):
+        if not os.path.exists(os.path.join(tree, need)):
+            sys.stderr.write("run_runtime_tools: %s: missing %s (build the suite first, see "
+                             "tests/conformance/README.md)\n" % (tree, need))
+            return 2
+    runtime = a.runtime
+    if runtime is None:
+        here = os.path.dirname(os.path.abspath(__file__))
+        runtime = os.path.join(here, "..", "..", ".venv", "bin", "pyrunc")
+    resolved = shutil.which(runtime)
+    if resolved is None:
+        sys.stderr.write("run_runtime_tools: runtime %s: not found or not executable\n" % runtime)
+        return 2
+    runtime = os.path.abspath(resolved)
+
+    exes = find_executables(tree)
+    if not exes:
+        sys.stderr.write("run_runtime_tools: %s: no validation/*/*.t executables "
+                         "(run its `make runtimetest validation-executables`)\n" % tree)
+        return 2
+    if a.names:
+        unknown = set(a.names) - {n for n, _ in exes}
+        if unknown:
+            sys.stderr.write("run_runtime_tools: unknown executables: %s\n" % " ".join(sorted(unknown)))
+            return 2
+        exes = [(n, e) for n, e in exes if n in a.names]
+    if a.tap_dir:
+        os.makedirs(a.tap_dir, exist_ok=True)
+
+    tmp_root = tempfile.mkdtemp(prefix="rtconf-")
+    rows = []
+    for name, exe in exes:
+        out, err, rc, secs, left = run_one(tree, exe, runtime, a.timeout, tmp_root)
+        counts, plan, failures = parse_tap(out)
+        st = status_of(counts, plan, rc, err, out)
+        if left:
+            st = (st + "; " if st != "ok" else "") + "left behind " + left
+        rows.append({"name": name, "counts": counts, "plan": plan, "rc": rc, "secs": secs,
+                     "status": st, "failures": failures,
+                     "stderr_tail": err.strip().splitlines()[-5:]})
+        sys.stderr.write("%-40s pass %4d fail %3d skip %3d  %s\n" % (
+            name, counts["pass"], counts["fail"], counts["skip"], st))
+        if a.tap_dir:
+            with open(os.path.join(a.tap_dir, name + ".tap"), "w") as f:
+                f.write(out)
+            if err:
+                with open(os.path.join(a.tap_dir, name + ".stderr"), "w") as f:
+                    f.write(err)
+    try:
+        os.rmdir(tmp_root)
+    except OSError:
+        pass
+
+    title = "runtime-tools validation: %s (%s)\nsuite: %s (%s)" % (
+        runtime, runtime_version(runtime), tree, _describe(tree))
+    text, tot = table(rows, title)
+    sys.stdout.write(text)
+    if a.failures:
+        for r in rows:
+            for num, desc, diag in r["failures"]:
+                sys.stdout.write("%s #%s: %s\n" % (r["name"], num, desc))
+                if diag:
+                    sys.stdout.write("    %s\n" % json.dumps(diag)[:400])
+    if a.output:
+        with open(a.output, "w") as f:
+            f.write(text)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"runtime": runtime, "total": tot, "executables": rows}, f, indent=1)
+    return 0 if tot["fail"] == 0 and all(r["status"] == "ok" for r in rows) else 1
+
+
+def _describe(tree):
+    try:
+        p = subprocess.run(["git", "-C", tree, "describe", "--long", "--always", "--tags"],
+                           capture_output=True, text=True, timeout=10)
+        return p.stdout.strip() or "no git"
+    except (OSError, subprocess.TimeoutExpired):
+        return "no git"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -258,11 +258,32 @@ class Container:
 
     # ---- start ----
 
+    def _start_hooks(self):
+        """startContainer: in the container's namespaces (setns into its mount namespace
+        lands in its root, so the path resolves there), before the init execs.  A
+        failure stops the container, as the spec says."""
+        hs = self.st.get("hooks", {}).get("startContainer")
+        if not hs:
+            return
+        fds = _ns_fds(self.st["pid"], self.st.get("namespaces", ()))
+        try:
+            _hooks.run("startContainer", _hook_objs(hs), self._hook_state("created"), fds)
+        except PyruncError:
+            try:
+                _signal_pid(self.st["pid"], self.st["init_start"], SIGKILL)
+            except StateError:
+                pass
+            raise
+        finally:
+            for fd in fds:
+                os.close(fd)
+
     def start(self):
         if self.channel is not None:
             # run: we just created it, and the init waits on the sync socket
             from pyrunc import sync as _sync
 
+            self._start_hooks()
             self.channel.send(_sync.MSG_START)
             self.channel.close()
             self.channel = None
@@ -272,6 +293,7 @@ class Container:
                 raise StateError("cannot start a container that has stopped")
             if status != "created":
                 raise StateError("cannot start an already running container")
+            self._start_hooks()
             self._open_fifo()
         hs = self.st.get("hooks", {}).get("poststart")
         if hs:
@@ -497,7 +519,7 @@ def _write_id_maps(pid, spec):
 
 def _hooks_raw(spec):
     out = {}
-    for phase in ("poststart", "poststop"):
+    for phase in ("startContainer", "poststart", "poststop"):
         if phase in spec.hooks:
             out[phase] = [{"path": h.path, "args": h.args, "env": h.env, "timeout": h.timeout}
                           for h in spec.hooks[phase]]

@@ -10,7 +10,7 @@ import os
 from pyrunc.errors import ConfigError
 from pyrunc.native import ffi, lib
 from pyrunc.tables import (JOIN_ORDER, MOUNT_FLAGS, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID,
-                           MS_RDONLY, MS_REC, MS_RELATIME, MS_REMOUNT, MS_SLAVE, NAMESPACES,
+                           MS_RDONLY, MS_REC, MS_RELATIME, MS_REMOUNT, MS_SHARED, MS_SLAVE, NAMESPACES,
                            PROPAGATION)
 
 S_IFCHR = 0o020000
@@ -151,6 +151,18 @@ def _expand_mounts(spec, cgroups):
     return out
 
 
+def _mount_point_of(path):
+    """the mount point of the mount that holds path (the longest matching prefix)"""
+    path = os.path.realpath(path)
+    best = "/"
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mp = line.split()[4].replace("\\040", " ")
+            if (path == mp or path.startswith(mp.rstrip("/") + "/")) and len(mp) > len(best):
+                best = mp
+    return best
+
+
 def _cgroup_hierarchies():
     """(mount point, fstype, super options) of every cgroup mount of the host"""
     out = []
@@ -234,6 +246,8 @@ def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgr
             raise ConfigError('config.json: linux.rootfsPropagation: unknown propagation "%s"'
                               % spec.rootfs_propagation)
         c.rootfs_propagation = prop
+        if prop & MS_SHARED:
+            c.rootfs_parent = plan.s(_mount_point_of(spec.root_path))
     else:
         c.rootfs_propagation = MS_SLAVE | MS_REC
     c.readonly_root = int(spec.root_readonly)

@@ -271,16 +271,18 @@ void prc_setup_rootfs(const struct prc_plan *plan, int sync_fd)
      */
     if (mount(NULL, "/", NULL, plan->rootfs_propagation, NULL) < 0)
         prc_fail(sync_fd, PRC_STAGE_ROOTFS, errno, "set propagation of `/`", NULL);
+    /* a shared "/" (rootfsPropagation shared/rshared): only the rootfs's parent mount
+     * becomes private, what runc's rootfsParentMountPrivate does */
+    if (plan->rootfs_parent && mount(NULL, plan->rootfs_parent, NULL, MS_PRIVATE, NULL) < 0)
+        prc_fail(sync_fd, PRC_STAGE_ROOTFS, errno, "make `", plan->rootfs_parent, "` private", NULL);
 
     /*
      * pivot_root needs the new root to be a mount point: bind the rootfs onto itself.
-     * Then make that mount private: pivot_root refuses a new root whose mount is
-     * shared (EINVAL), which it would be after an rshared rootfsPropagation.
+     * The bind takes the propagation of its parent (slave by default, private when
+     * "/" was shared: see above), so it is never shared, which pivot_root refuses.
      */
     if (mount(plan->rootfs, plan->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
         prc_fail(sync_fd, PRC_STAGE_ROOTFS, errno, "bind rootfs `", plan->rootfs, "`", NULL);
-    if (mount(NULL, plan->rootfs, NULL, MS_PRIVATE, NULL) < 0)
-        prc_fail(sync_fd, PRC_STAGE_ROOTFS, errno, "make rootfs `", plan->rootfs, "` private", NULL);
     int rootfd = (int) PRC_RETRY(open(plan->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (rootfd < 0)
         prc_fail(sync_fd, PRC_STAGE_ROOTFS, errno, "open rootfs `", plan->rootfs, "`", NULL);
@@ -349,6 +351,13 @@ void prc_finish_rootfs(const struct prc_plan *plan, int sync_fd)
 {
     pivot(plan, sync_fd);
 
+    /* sysctls first: /proc/sys is usually among the read-only paths (runc's order) */
+    for (int i = 0; i < plan->n_sysctls; i++) {
+        char path[PRC_PATH_MAX] = "/proc/sys/";
+        prc_strlcat(path, plan->sysctls[i].key, sizeof(path));
+        if (prc_write_file(path, plan->sysctls[i].value, strlen(plan->sysctls[i].value)) < 0)
+            prc_fail(sync_fd, PRC_STAGE_SYSCTL, errno, "write sysctl `", plan->sysctls[i].key, "`", NULL);
+    }
     for (int i = 0; i < plan->n_masked; i++) {
         const char *p = plan->masked_paths[i];
         int r;
@@ -368,12 +377,6 @@ void prc_finish_rootfs(const struct prc_plan *plan, int sync_fd)
         }
         if (remount_bind(p, MS_RDONLY | MS_REC | locked_flags(p)) < 0)
             prc_fail(sync_fd, PRC_STAGE_READONLY, errno, "make `", p, "` read-only", NULL);
-    }
-    for (int i = 0; i < plan->n_sysctls; i++) {
-        char path[PRC_PATH_MAX] = "/proc/sys/";
-        prc_strlcat(path, plan->sysctls[i].key, sizeof(path));
-        if (prc_write_file(path, plan->sysctls[i].value, strlen(plan->sysctls[i].value)) < 0)
-            prc_fail(sync_fd, PRC_STAGE_SYSCTL, errno, "write sysctl `", plan->sysctls[i].key, "`", NULL);
     }
     if (plan->readonly_root && remount_bind("/", MS_RDONLY) < 0)
         prc_fail(sync_fd, PRC_STAGE_READONLY, errno, "make root read-only", NULL);

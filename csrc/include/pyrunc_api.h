@@ -135,6 +135,8 @@ struct prc_plan {
     /* rootfs */
     const char *rootfs;         /* absolute host path */
     unsigned long rootfs_propagation; /* for "/" before anything else (default MS_SLAVE|MS_REC) */
+    const char *rootfs_parent;  /* mount point of the mount holding the rootfs, made private
+                                   when "/" is shared (pivot_root refuses a shared parent), or NULL */
     int readonly_root;
     int no_pivot;
     const struct prc_mount *mounts;

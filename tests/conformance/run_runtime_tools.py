@@ -38,46 +38,80 @@ PLAN = re.compile(r"^1\.\.(\d+)")
 
 
 def parse_tap(text):
-    """Return counts and the failing results of one executable's TAP stream."""
-    counts = {"pass": 0, "fail": 0, "skip": 0, "todo": 0}
-    failures = []   # (number, description, first lines of its YAML diagnostic)
+    """Return (counts, plan, failures) of one executable's TAP stream.
+
+    failures lists (number, description, diagnostic) for each `not ok` and for each bare
+    error diagnostic (counted as "err", with number None).  tap-go prints a result's YAML
+    block after it (SpecErrorOK) or, in RuntimeInsideValidate, before it; the lifecycle
+    tests (hooks, prestart, ...) report a failed lifecycle only as a YAML block with an
+    "error" key and no result at all, then `1..0`.  Those would be invisible in the
+    pass/fail counts, hence the separate column.
+    """
+    counts = {"pass": 0, "fail": 0, "skip": 0, "todo": 0, "err": 0}
     plan = None
+    items = []      # ("result", ok, num, desc, directive) | ("yaml", obj) | ("plan", n) | ("other",)
     lines = text.splitlines()
     i = 0
     while i < len(lines):
         line = lines[i]
         i += 1
+        if line.startswith(" "):
+            if line.strip() == "---":
+                block = [line]
+                while i < len(lines) and lines[i].startswith(" "):
+                    block.append(lines[i])
+                    i += 1
+                    if block[-1].strip() == "...":
+                        break
+                items.append(("yaml", _diagnostic(block)))
+            continue
         m = PLAN.match(line)
         if m:
             plan = int(m.group(1))
+            items.append(("plan", plan))
             continue
         m = RESULT.match(line)
         if not m:
+            items.append(("other",))
             continue
         ok, num, desc = m.groups()
         d = DIRECTIVE.search(desc)
         directive = d.group(1).upper() if d else ""
         if d:
-            desc = desc[:d.start()].strip() + " (" + desc[d.start():].strip() + ")"
+            desc = desc[:d.start()].strip()
+        items.append(("result", ok == "ok", int(num) if num else None, desc.strip(), directive))
+
+    failures = []
+    for k, it in enumerate(items):
+        prev = items[k - 1] if k > 0 else ("other",)
+        nxt = items[k + 1] if k + 1 < len(items) else ("other",)
+        if it[0] == "yaml":
+            if prev[0] != "result" and nxt[0] != "result" and isinstance(it[1], dict) \
+                    and "error" in it[1]:
+                counts["err"] += 1
+                failures.append((None, "(error without a result)", it[1]))
+            continue
+        if it[0] != "result":
+            continue
+        _, ok, num, desc, directive = it
         if directive == "SKIP":
             counts["skip"] += 1
         elif directive == "TODO":
             counts["todo"] += 1
-        elif ok == "ok":
+        elif ok:
             counts["pass"] += 1
         else:
             counts["fail"] += 1
-            diag = []
-            while i < len(lines) and lines[i].startswith(" "):
-                diag.append(lines[i])
-                i += 1
-            failures.append((int(num) if num else None, desc, _diagnostic(diag)))
+            diag = nxt[1] if nxt[0] == "yaml" else prev[1] if prev[0] == "yaml" else None
+            failures.append((num, desc, diag))
     return counts, plan, failures
 
 
 def _diagnostic(diag_lines):
     """The YAML block of tap-go is JSON indented by two spaces between `---` and `...`."""
     body = [ln[2:] for ln in diag_lines if ln.strip() not in ("---", "...")]
+    if body and body[0].lstrip().startswith("---"):
+        body[0] = body[0].lstrip()[3:]
     try:
         return json.loads("\n".join(body))
     except ValueError:

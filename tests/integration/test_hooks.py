@@ -110,3 +110,35 @@ def test_failing_poststart_and_poststop_only_warn(runtime, bundle):
     assert r.returncode == 0
     assert "poststop hook #0" in r.stderr
     assert not os.path.exists(os.path.join(runtime.root, bundle.id))
+
+
+def test_start_container_hook_runs_inside_before_the_process(runtime, bundle):
+    # the hook's path resolves in the container: it is the container's busybox
+    bundle.config["hooks"] = {"startContainer": [
+        {"path": "/bin/sh", "args": ["sh", "-c", "cat > /tmp/start-hook-state; hostname > /tmp/start-hook-host"]}]}
+    bundle.config["hostname"] = "inside"
+    bundle.args("/bin/sh", "-c", "test -f /tmp/start-hook-host && echo hook-ran-first > /tmp/order; sleep 100")
+    assert runtime.run("create", "-b", bundle.path, bundle.id).returncode == 0
+    assert not os.path.exists(bundle.rootfs + "/tmp/start-hook-state")
+    assert runtime.run("start", bundle.id).returncode == 0
+    deadline = time.monotonic() + 5
+    while not os.path.exists(bundle.rootfs + "/tmp/order") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with open(bundle.rootfs + "/tmp/start-hook-host") as f:
+        assert f.read() == "inside\n"
+    with open(bundle.rootfs + "/tmp/start-hook-state") as f:
+        assert json.load(f)["id"] == bundle.id
+    with open(bundle.rootfs + "/tmp/order") as f:
+        assert f.read() == "hook-ran-first\n"
+    assert runtime.run("delete", "--force", bundle.id).returncode == 0
+
+
+def test_failing_start_container_hook_stops_the_container(runtime, bundle):
+    bundle.config["hooks"] = {"startContainer": [{"path": "/bin/false"}]}
+    bundle.args("/bin/sh", "-c", "touch /tmp/ran; sleep 100")
+    assert runtime.run("create", "-b", bundle.path, bundle.id).returncode == 0
+    r = runtime.run("start", bundle.id)
+    assert r.returncode == 1 and "startContainer hook #0" in r.stderr
+    wait_status(runtime, bundle.id, "stopped")
+    assert not os.path.exists(bundle.rootfs + "/tmp/ran")
+    assert runtime.run("delete", bundle.id).returncode == 0

@@ -247,3 +247,44 @@ def test_user_namespace_with_mappings(runtime, bundle):
         assert lines[2].startswith("c")
     finally:
         shutil.rmtree(top)
+
+
+def test_time_namespace_offsets(runtime, bundle):
+    with open("/proc/uptime") as f:
+        host_uptime = float(f.read().split()[0])
+    bundle.config["linux"]["namespaces"].append({"type": "time"})
+    bundle.config["linux"]["timeOffsets"] = {"boottime": {"secs": 86400, "nanosecs": 0},
+                                             "monotonic": {"secs": 3600}}
+    out = run_out(runtime, bundle, "cat /proc/uptime; cat /proc/self/timens_offsets")
+    lines = out.splitlines()
+    assert float(lines[0].split()[0]) >= host_uptime + 86400
+    assert lines[1].split() == ["monotonic", "3600", "0"]
+    assert lines[2].split() == ["boottime", "86400", "0"]
+
+
+def test_oom_score_adj_personality_domainname_sysctl(runtime, bundle):
+    bundle.config["process"]["oomScoreAdj"] = 123
+    bundle.config["linux"]["personality"] = {"domain": "LINUX32"}
+    bundle.config["domainname"] = "example.org"
+    bundle.config["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1", "kernel.msgmax": "4096"}
+    out = run_out(runtime, bundle, "cat /proc/self/oom_score_adj; uname -m; cat /proc/sys/kernel/domainname; "
+                                   "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/msgmax")
+    assert out.split() == ["123", "i686", "example.org", "1", "4096"]
+
+
+def test_no_pivot(runtime, bundle):
+    bundle.args("/bin/sh", "-c", "cat /proc/self/mountinfo | head -1; ls /")
+    r = runtime.run("run", "--no-pivot", "-b", bundle.path, bundle.id)
+    assert r.returncode == 0, r.stderr
+    assert "busybox" not in r.stdout  # we see the rootfs's top level, not the host's
+    assert "bin" in r.stdout.split()
+
+
+def test_rootfs_propagation(runtime, bundle):
+    # every propagation must get through pivot_root (shared ones need the rootfs's
+    # parent mount made private first); whether "/" then shows a master or peer group
+    # depends on the host's own propagation (private on hosts without systemd)
+    for prop in ("rprivate", "rslave", "rshared", "shared", "private", "slave"):
+        bundle.config["linux"]["rootfsPropagation"] = prop
+        out = run_out(runtime, bundle, "cat /proc/self/mountinfo")
+        assert any(line.split()[4] == "/" for line in out.splitlines()), prop

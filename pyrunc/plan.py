@@ -9,7 +9,7 @@ import os
 
 from pyrunc.errors import ConfigError
 from pyrunc.native import ffi, lib
-from pyrunc.tables import (JOIN_ORDER, MOUNT_FLAGS, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID,
+from pyrunc.tables import (JOIN_ORDER, MOUNT_FLAGS, RECURSIVE_ATTRS, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID,
                            MS_RDONLY, MS_REC, MS_RELATIME, MS_REMOUNT, MS_SHARED, MS_SLAVE, NAMESPACES,
                            PROPAGATION)
 
@@ -75,11 +75,11 @@ class Plan:
 
 
 def parse_mount_options(options):
-    """runc's parseMountOptions: (flags, propagation, data, recursive_ro)"""
+    """runc's parseMountOptions: (flags, propagation, data, (attr_set, attr_clr))"""
     flags = 0
     prop = 0
     data = []
-    rro = False
+    attr_set = attr_clr = 0
     for o in options:
         f = MOUNT_FLAGS.get(o)
         if f is not None:
@@ -93,17 +93,19 @@ def parse_mount_options(options):
         if p is not None:
             prop = p
             continue
-        if o == "rro":
-            rro = True
+        r = RECURSIVE_ATTRS.get(o)
+        if r is not None:
+            attr_set = (attr_set & ~r[1]) | r[0]
+            attr_clr = (attr_clr & ~r[0]) | r[1]
             continue
-        if o in ("rrw", "tmpcopyup", "idmap", "ridmap"):
-            # TODO(issue 3): recursive attributes other than rro, tmpcopyup, idmapped mounts
-            continue
+        if o in ("tmpcopyup", "idmap", "ridmap"):
+            raise ConfigError('mount option "%s" is not supported yet' % o)
         data.append(o)
-    return flags, prop, ",".join(data), rro
+    return flags, prop, ",".join(data), (attr_set, attr_clr)
 
 
-def _mount(plan, arr, i, source, target, fstype, flags, data, prop=0, kind=0, extra=0, remount=0):
+def _mount(plan, arr, i, source, target, fstype, flags, data, prop=0, kind=0, extra=0, remount=0,
+           attrs=(0, 0)):
     m = arr[i]
     m.source = plan.s(source)
     m.target = plan.s(target)
@@ -114,6 +116,7 @@ def _mount(plan, arr, i, source, target, fstype, flags, data, prop=0, kind=0, ex
     m.remount_flags = remount
     m.kind = kind
     m.extra = extra
+    m.attr_set, m.attr_clr = attrs
 
 
 def _expand_mounts(spec, cgroups):
@@ -121,8 +124,8 @@ def _expand_mounts(spec, cgroups):
     out = []
     cgroupns = "cgroup" in spec.namespaces
     for m in spec.mounts:
-        flags, prop, data, rro = parse_mount_options(m.options)
-        extra = lib.PRC_MNTX_RECURSIVE_RO if rro else 0
+        flags, prop, data, attrs = parse_mount_options(m.options)
+        extra = lib.PRC_MNTX_RECURSIVE if attrs != (0, 0) else 0
         if m.type == "bind" or flags & MS_BIND:
             src = m.source or ""
             if not src:
@@ -140,14 +143,14 @@ def _expand_mounts(spec, cgroups):
             if rest:
                 extra |= lib.PRC_MNTX_REMOUNT
             out.append((src, m.destination, None, MS_BIND | (flags & MS_REC), None, prop,
-                        lib.PRC_MNT_BIND, extra, rest))
+                        lib.PRC_MNT_BIND, extra, rest, attrs))
         elif m.type in ("cgroup", "cgroup2"):
             out.extend(_cgroup_mounts(m, flags, cgroupns, cgroups))
         else:
             if m.type == "devpts" and m.destination == "/dev/pts":
                 extra |= lib.PRC_MNTX_DEVPTS
             out.append((m.source or m.type or "none", m.destination, m.type or "none", flags,
-                        data, prop, lib.PRC_MNT_FS, extra, 0))
+                        data, prop, lib.PRC_MNT_FS, extra, 0, attrs))
     return out
 
 

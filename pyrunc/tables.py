@@ -80,6 +80,32 @@ MOUNT_FLAGS = {
     "nolazytime": (True, MS_LAZYTIME), "silent": (False, MS_SILENT), "loud": (True, MS_SILENT),
 }
 
+# recursive mount attributes (mount_setattr, AT_RECURSIVE): option -> (set, clear)
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR__ATIME = 0x70
+MOUNT_ATTR_RELATIME = 0x0
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+RECURSIVE_ATTRS = {
+    "rro": (MOUNT_ATTR_RDONLY, 0), "rrw": (0, MOUNT_ATTR_RDONLY),
+    "rnosuid": (MOUNT_ATTR_NOSUID, 0), "rsuid": (0, MOUNT_ATTR_NOSUID),
+    "rnodev": (MOUNT_ATTR_NODEV, 0), "rdev": (0, MOUNT_ATTR_NODEV),
+    "rnoexec": (MOUNT_ATTR_NOEXEC, 0), "rexec": (0, MOUNT_ATTR_NOEXEC),
+    "rnodiratime": (MOUNT_ATTR_NODIRATIME, 0), "rdiratime": (0, MOUNT_ATTR_NODIRATIME),
+    "rrelatime": (MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME),
+    "rnorelatime": (0, MOUNT_ATTR__ATIME),
+    "rnoatime": (MOUNT_ATTR_NOATIME, MOUNT_ATTR__ATIME),
+    "ratime": (0, MOUNT_ATTR__ATIME),
+    "rstrictatime": (MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME),
+    "rnostrictatime": (0, MOUNT_ATTR__ATIME),
+    "rnosymfollow": (MOUNT_ATTR_NOSYMFOLLOW, 0), "rsymfollow": (0, MOUNT_ATTR_NOSYMFOLLOW),
+}
+
 PROPAGATION = {
     "private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC,
     "shared": MS_SHARED, "rshared": MS_SHARED | MS_REC,

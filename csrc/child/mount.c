@@ -25,9 +25,6 @@ struct mount_attr_compat {
     uint64_t propagation;
     uint64_t userns_fd;
 };
-#ifndef MOUNT_ATTR_RDONLY
-#define MOUNT_ATTR_RDONLY 0x00000001
-#endif
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
 #endif
@@ -172,7 +169,7 @@ static void do_mount(const struct prc_plan *plan, int sync_fd, int rootfd, const
      * The fd still names the directory *under* the new mount; remount, mount_setattr
      * and propagation changes must reach the mount itself: resolve the path again.
      */
-    if (m->extra & (PRC_MNTX_REMOUNT | PRC_MNTX_RECURSIVE_RO) || m->propagation) {
+    if (m->extra & (PRC_MNTX_REMOUNT | PRC_MNTX_RECURSIVE) || m->propagation) {
         close(fd);
         fd = prc_openat2(rootfd, m->target, O_PATH | O_CLOEXEC, RESOLVE_FLAGS);
         if (fd < 0)
@@ -182,10 +179,11 @@ static void do_mount(const struct prc_plan *plan, int sync_fd, int rootfd, const
     /* binds ignore every flag but MS_BIND|MS_REC: apply ro, nosuid... with a remount */
     if ((m->extra & PRC_MNTX_REMOUNT) && remount_bind(target, m->remount_flags) < 0)
         prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "remount `", m->target, "` with its options", NULL);
-    if (m->extra & PRC_MNTX_RECURSIVE_RO) {
-        struct mount_attr_compat attr = { .attr_set = MOUNT_ATTR_RDONLY };
+    if (m->extra & PRC_MNTX_RECURSIVE) {
+        /* rro, rnosuid...: mount options that also reach every submount (Linux 5.12) */
+        struct mount_attr_compat attr = { .attr_set = m->attr_set, .attr_clr = m->attr_clr };
         if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
-            prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "make `", m->target, "` recursively read-only", NULL);
+            prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "set recursive mount options on `", m->target, "`", NULL);
     }
     if (m->propagation && mount(NULL, target, NULL, m->propagation, NULL) < 0)
         prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "set propagation of `", m->target, "`", NULL);

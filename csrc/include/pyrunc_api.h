@@ -68,7 +68,7 @@ struct prc_msg {
 
 /* mount extras (bit set) */
 #define PRC_MNTX_REMOUNT 1      /* bind with per-mount flags (ro, nosuid...): remount after bind */
-#define PRC_MNTX_RECURSIVE_RO 2 /* rro: mount_setattr(AT_RECURSIVE, MOUNT_ATTR_RDONLY) */
+#define PRC_MNTX_RECURSIVE 2    /* rro, rnosuid...: mount_setattr(AT_RECURSIVE, attr_set, attr_clr) */
 #define PRC_MNTX_FILE 4         /* the target must be a file (source is not a directory) */
 #define PRC_MNTX_DEVPTS 8       /* a devpts mount: also make /dev/ptmx a symlink to pts/ptmx */
 #define PRC_MNTX_CGROUP 16      /* cgroup mount: bind the container's cgroups (v1) or mount cgroup2 */
@@ -81,6 +81,8 @@ struct prc_mount {
     unsigned long flags;        /* MS_* flags for mount(2), without propagation */
     unsigned long propagation;  /* MS_SHARED|MS_SLAVE|MS_PRIVATE|MS_UNBINDABLE [|MS_REC], or 0 */
     unsigned long remount_flags;/* flags for the MS_REMOUNT|MS_BIND pass (PRC_MNTX_REMOUNT) */
+    unsigned long long attr_set;/* MOUNT_ATTR_* to set recursively (PRC_MNTX_RECURSIVE) */
+    unsigned long long attr_clr;/* MOUNT_ATTR_* to clear recursively */
     int kind;
     int extra;
 };

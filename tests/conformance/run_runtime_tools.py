@@ -133,6 +133,9 @@ def run_one(tree, exe, runtime, timeout, tmp_root):
     # A private TMPDIR per executable: bundles (os.MkdirTemp) land there, so whatever a
     # failing runtime leaves behind is visible and attributable.
     tmpdir = tempfile.mkdtemp(prefix=os.path.basename(exe)[:-2] + "-", dir=tmp_root)
+    # mkdtemp gives 0700; a container whose root is mapped to another uid (user namespace
+    # tests) must still be able to traverse down to its bundle, as it can under /tmp
+    os.chmod(tmpdir, 0o755)
     env = dict(os.environ, RUNTIME=runtime, TMPDIR=tmpdir)
     start = time.monotonic()
     # own session: on timeout the whole group (the .t, the runtime, hooks) is killed
@@ -150,11 +153,37 @@ def run_one(tree, exe, runtime, timeout, tmp_root):
         out, err = proc.communicate()
         rc = None
     elapsed = time.monotonic() - start
-    leftovers = os.listdir(tmpdir)
-    if not leftovers:
-        os.rmdir(tmpdir)
-    return (out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), rc, elapsed,
-            tmpdir if leftovers else None)
+    mounts = cleanup(tmpdir)
+    return (out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), rc, elapsed, mounts)
+
+
+def mounts_under(path):
+    """Mount points at or below path in our mount namespace, deepest first."""
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            # field 5 is the mount point, with space, tab, newline and backslash octal-escaped
+            mp = line.split()[4].encode().decode("unicode_escape")
+            if mp == path or mp.startswith(path + "/"):
+                found.append(mp)
+    return sorted(found, key=len, reverse=True)
+
+
+def cleanup(tmpdir):
+    """Remove one executable's TMPDIR; return how many mounts were left there.
+
+    Some tests leave bundles behind whatever the runtime does, and linux_ns_itype runs a
+    container in the host mount namespace, so its rootfs mounts stay on the host.  Mounts
+    are detached before removal: rmtree does not stop at mount points.
+    """
+    left = mounts_under(tmpdir)
+    for mp in left:
+        subprocess.run(["umount", "-l", mp], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if mounts_under(tmpdir):
+        sys.stderr.write("run_runtime_tools: %s: mounts remain, not removed\n" % tmpdir)
+    else:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    return len(left)
 
 
 def status_of(counts, plan, rc, stderr, stdout):
@@ -163,7 +192,7 @@ def status_of(counts, plan, rc, stderr, stdout):
         notes.append("timeout")
     elif rc != 0:
         notes.append("exit %d" % rc)
-    seen = sum(counts.values())
+    seen = counts["pass"] + counts["fail"] + counts["skip"] + counts["todo"]
     if not stdout.strip():
         notes.append("no tap")
     elif plan is None:
@@ -179,20 +208,21 @@ def status_of(counts, plan, rc, stderr, stdout):
 def table(rows, title):
     width = max([len("executable")] + [len(r["name"]) for r in rows])
     out = [title, "",
-           "%-*s %5s %5s %5s %5s  %6s  %s" % (width, "executable", "pass", "fail", "skip", "todo",
-                                              "secs", "status"),
-           "-" * (width + 45)]
-    tot = {"pass": 0, "fail": 0, "skip": 0, "todo": 0}
+           "%-*s %5s %5s %5s %5s %4s  %6s  %s" % (width, "executable", "pass", "fail", "skip", "todo",
+                                                  "err", "secs", "status"),
+           "-" * (width + 50)]
+    tot = {"pass": 0, "fail": 0, "skip": 0, "todo": 0, "err": 0}
     for r in rows:
         c = r["counts"]
         for k in tot:
             tot[k] += c[k]
-        out.append("%-*s %5d %5d %5d %5d  %6.1f  %s" % (width, r["name"], c["pass"], c["fail"],
-                                                       c["skip"], c["todo"], r["secs"], r["status"]))
-    out.append("-" * (width + 45))
+        out.append("%-*s %5d %5d %5d %5d %4d  %6.1f  %s" % (
+            width, r["name"], c["pass"], c["fail"], c["skip"], c["todo"], c["err"], r["secs"],
+            r["status"]))
+    out.append("-" * (width + 50))
     bad = sum(1 for r in rows if r["status"] != "ok")
-    out.append("%-*s %5d %5d %5d %5d  %6.1f  %d executables, %d with a status" % (
-        width, "TOTAL", tot["pass"], tot["fail"], tot["skip"], tot["todo"],
+    out.append("%-*s %5d %5d %5d %5d %4d  %6.1f  %d executables, %d with a status" % (
+        width, "TOTAL", tot["pass"], tot["fail"], tot["skip"], tot["todo"], tot["err"],
         sum(r["secs"] for r in rows), len(rows), bad))
     return "\n".join(out) + "\n", tot
 
@@ -256,13 +286,14 @@ def main(argv=None):
         os.makedirs(a.tap_dir, exist_ok=True)
 
     tmp_root = tempfile.mkdtemp(prefix="rtconf-")
+    os.chmod(tmp_root, 0o755)
     rows = []
     for name, exe in exes:
-        out, err, rc, secs, left = run_one(tree, exe, runtime, a.timeout, tmp_root)
+        out, err, rc, secs, mounts = run_one(tree, exe, runtime, a.timeout, tmp_root)
         counts, plan, failures = parse_tap(out)
         st = status_of(counts, plan, rc, err, out)
-        if left:
-            st = (st + "; " if st != "ok" else "") + "left behind " + left
+        if mounts:
+            st = (st + "; " if st != "ok" else "") + "left %d mounts" % mounts
         rows.append({"name": name, "counts": counts, "plan": plan, "rc": rc, "secs": secs,
                      "status": st, "failures": failures,
                      "stderr_tail": err.strip().splitlines()[-5:]})
@@ -295,7 +326,7 @@ def main(argv=None):
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"runtime": runtime, "total": tot, "executables": rows}, f, indent=1)
-    return 0 if tot["fail"] == 0 and all(r["status"] == "ok" for r in rows) else 1
+    return 0 if tot["fail"] == 0 and tot["err"] == 0 and all(r["status"] == "ok" for r in rows) else 1
 
 
 def _describe(tree):

@@ -288,3 +288,30 @@ def test_rootfs_propagation(runtime, bundle):
         bundle.config["linux"]["rootfsPropagation"] = prop
         out = run_out(runtime, bundle, "cat /proc/self/mountinfo")
         assert any(line.split()[4] == "/" for line in out.splitlines()), prop
+
+
+def test_recursive_mount_attributes_reach_submounts(runtime, bundle, tmp_path):
+    import subprocess
+
+    src = tmp_path / "tree"
+    (src / "sub").mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(src / "sub")], check=True)
+    try:
+        bundle.config["mounts"].append({"destination": "/mnt/tree", "type": "bind", "source": str(src),
+                                        "options": ["rbind", "rro", "rnosuid"]})
+        out = run_out(runtime, bundle, "touch /mnt/tree/a 2>/dev/null && echo top-rw || echo top-ro; "
+                                       "touch /mnt/tree/sub/b 2>/dev/null && echo sub-rw || echo sub-ro; "
+                                       "grep /mnt/tree/sub /proc/self/mountinfo")
+        lines = out.splitlines()
+        assert lines[:2] == ["top-ro", "sub-ro"]
+        assert "nosuid" in lines[2]
+    finally:
+        subprocess.run(["umount", str(src / "sub")], check=True)
+
+
+def test_unsupported_mount_option_is_refused(runtime, bundle):
+    bundle.config["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                                    "options": ["tmpcopyup"]})
+    bundle.args("/bin/true")
+    r = runtime.run("create", "-b", bundle.path, bundle.id)
+    assert r.returncode == 1 and "tmpcopyup" in r.stderr

@@ -72,15 +72,16 @@ def test_relative_root_resolved_against_bundle():
 
 
 def test_mount_options():
-    flags, prop, data, rro = parse_mount_options(["rbind", "ro", "nosuid", "nodev", "noexec", "rprivate",
-                                                  "mode=755", "size=1m"])
+    flags, prop, data, attrs = parse_mount_options(["rbind", "ro", "nosuid", "nodev", "noexec", "rprivate",
+                                                    "mode=755", "size=1m"])
     assert flags == MS_BIND | MS_REC | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
     assert prop == MS_PRIVATE | MS_REC
     assert data == "mode=755,size=1m"
-    assert not rro
+    assert attrs == (0, 0)
     flags, _, _, _ = parse_mount_options(["ro", "rw"])
     assert flags == 0
-    assert parse_mount_options(["rro"])[3] is True
+    assert parse_mount_options(["rro", "rnosuid"])[3] == (0x1 | 0x2, 0)
+    assert parse_mount_options(["rnoatime", "rrw"])[3] == (0x10, 0x70 | 0x1)
 
 
 @pytest.mark.parametrize("text,num", [("9", 9), ("KILL", 9), ("SIGKILL", 9), ("kill", 9),

@@ -56,5 +56,12 @@ demo: deps install
 bench: deps install
 	$(PY) bench/bench_runtime.py
 
+# opencontainers/runtime-tools validation suite against RUNTIME (runc for a baseline).
+# The suite is built beforehand outside the tree, see tests/conformance/README.md.
+RUNTIME_TOOLS ?= /tmp/runtime-tools
+RUNTIME ?= $(VENV)/bin/pyrunc
+conformance: install
+	$(PY) tests/conformance/run_runtime_tools.py --runtime-tools $(RUNTIME_TOOLS) --runtime $(RUNTIME) $(CONFORMANCE_FLAGS)
+
 clean:
 	rm -rf $(VENV) build csrc/_gen pyrunc/_native*.so

@@ -38,7 +38,10 @@ PLAN = re.compile(r"^1\.\.(\d+)")
 
 
 def parse_tap(text):
-    """Return (counts, plan, failures) of one executable's TAP stream.
+    """Return (counts, plan, failures, results) of one executable's TAP stream.
+
+    results lists (number, status, description, diagnostic) for every result, status
+    being pass, fail, skip or todo; it is what --compare matches between two runs.
 
     failures lists (number, description, diagnostic) for each `not ok` and for each bare
     error diagnostic (counted as "err", with number None).  tap-go prints a result's YAML
@@ -82,6 +85,7 @@ def parse_tap(text):
         items.append(("result", ok == "ok", int(num) if num else None, desc.strip(), directive))
 
     failures = []
+    results = []
     for k, it in enumerate(items):
         prev = items[k - 1] if k > 0 else ("other",)
         nxt = items[k + 1] if k + 1 < len(items) else ("other",)
@@ -94,17 +98,19 @@ def parse_tap(text):
         if it[0] != "result":
             continue
         _, ok, num, desc, directive = it
+        diag = nxt[1] if nxt[0] == "yaml" else prev[1] if prev[0] == "yaml" else None
         if directive == "SKIP":
-            counts["skip"] += 1
+            status = "skip"
         elif directive == "TODO":
-            counts["todo"] += 1
+            status = "todo"
         elif ok:
-            counts["pass"] += 1
+            status = "pass"
         else:
-            counts["fail"] += 1
-            diag = nxt[1] if nxt[0] == "yaml" else prev[1] if prev[0] == "yaml" else None
+            status = "fail"
             failures.append((num, desc, diag))
-    return counts, plan, failures
+        counts[status] += 1
+        results.append((num, status, desc, diag if status == "fail" else None))
+    return counts, plan, failures, results
 
 
 def _diagnostic(diag_lines):
@@ -278,6 +284,72 @@ def failure_report(rows):
     return "\n".join(out) + "\n"
 
 
+def _keyed(results):
+    """{(description, n-th occurrence): (number, status, diagnostic)}: numbers shift when
+    a run stops early, descriptions do not"""
+    seen = {}
+    out = {}
+    for num, status, desc, diag in results:
+        k = seen.get(desc, 0)
+        seen[desc] = k + 1
+        out[(desc, k)] = (num, status, diag)
+    return out
+
+
+def compare(rows, base, limit=12):
+    """Side-by-side counts against an earlier --json run, then every result that passed
+    there and does not pass here (the roadmap), grouped by executable."""
+    brows = {r["name"]: r for r in base["executables"]}
+    width = max([len("executable")] + [len(r["name"]) for r in rows])
+    out = ["", "compared with %s:" % base["runtime"], "",
+           "%-*s  %-19s  %-19s  %s" % (width, "executable", " base pass/fail/skip", " this pass/fail/skip",
+                                       " lost"),
+           "-" * (width + 48)]
+    lost_total = 0
+    details = []
+    for r in rows:
+        b = brows.get(r["name"])
+        if b is None:
+            continue
+        mine = _keyed(r["results"])
+        lost = []
+        for key, (num, status, _) in _keyed(b["results"]).items():
+            if status != "pass":
+                continue
+            got = mine.get(key)
+            if got is None or got[1] != "pass":
+                lost.append((key[0], num, got))
+        new_err = r["counts"]["err"] - b["counts"]["err"]
+        lost_total += len(lost)
+        bc, c = b["counts"], r["counts"]
+        out.append("%-*s  %5d %5d %5d    %5d %5d %5d    %5d%s" % (
+            width, r["name"], bc["pass"], bc["fail"], bc["skip"], c["pass"], c["fail"], c["skip"],
+            len(lost), "  +%d err" % new_err if new_err > 0 else ""))
+        if not lost and new_err <= 0 and (r["status"] == "ok" or b["status"] != "ok"):
+            continue
+        details.append("%s: %d of %d base passes lost%s" % (
+            r["name"], len(lost), bc["pass"], "" if r["status"] == "ok" else " [%s]" % r["status"]))
+        if lost and not r["results"]:
+            for ln in r["stderr_tail"][-2:]:
+                details.append("    stderr: " + ln[:250])
+            continue
+        for desc, num, got in lost[:limit]:
+            if got is None:
+                details.append("    #%s %s -> missing" % (num, desc))
+            else:
+                why = reason(got[2])
+                details.append("    #%s %s -> %s%s" % (num, desc, got[1], ": " + why if why else ""))
+        if len(lost) > limit:
+            details.append("    ... and %d more" % (len(lost) - limit))
+        if new_err > 0:
+            for num, desc, diag in r["failures"]:
+                if num is None:
+                    details.append("    error without a result: " + reason(diag))
+    out.append("-" * (width + 48))
+    out.append("%d results pass for the base runtime and not here" % lost_total)
+    return "\n".join(out + [""] + details) + "\n"
+
+
 def runtime_version(runtime):
     try:
         p = subprocess.run([runtime, "--version"], capture_output=True, text=True, timeout=10)
@@ -299,6 +371,9 @@ def main(argv=None):
     ap.add_argument("--output", default=None, help="also write the table to this file")
     ap.add_argument("--failures", action="store_true",
                     help="after the table, list every failing result with its diagnostic")
+    ap.add_argument("--compare", default=None, metavar="JSON",
+                    help="a --json file of another run (e.g. runc): add a side-by-side table and "
+                         "list every result that passed there and does not pass here")
     ap.add_argument("names", nargs="*", help="only these executables (e.g. create kill)")
     a = ap.parse_args(argv)
 
@@ -322,6 +397,17 @@ def main(argv=None):
         return 2
     runtime = os.path.abspath(resolved)
 
+    base = None
+    if a.compare:
+        try:
+            with open(a.compare) as f:
+                base = json.load(f)
+            base["executables"][0]["results"]
+        except (OSError, ValueError, KeyError, IndexError) as err:
+            sys.stderr.write("run_runtime_tools: --compare %s: not a --json result file (%s)\n"
+                             % (a.compare, err))
+            return 2
+
     exes = find_executables(tree)
     if not exes:
         sys.stderr.write("run_runtime_tools: %s: no validation/*/*.t executables "
@@ -341,12 +427,12 @@ def main(argv=None):
     rows = []
     for name, exe in exes:
         out, err, rc, secs, mounts = run_one(tree, exe, runtime, a.timeout, tmp_root)
-        counts, plan, failures = parse_tap(out)
+        counts, plan, failures, results = parse_tap(out)
         st = status_of(counts, plan, rc, err, out)
         if mounts:
             st = (st + "; " if st != "ok" else "") + "left %d mounts" % mounts
         rows.append({"name": name, "counts": counts, "plan": plan, "rc": rc, "secs": secs,
-                     "status": st, "failures": failures,
+                     "status": st, "failures": failures, "results": results,
                      "stderr_tail": useful_stderr(err)[-5:]})
         sys.stderr.write("%-40s pass %4d fail %3d skip %3d  %s\n" % (
             name, counts["pass"], counts["fail"], counts["skip"], st))
@@ -368,6 +454,10 @@ def main(argv=None):
     if a.failures:
         text += failure_report(rows)
         sys.stdout.write(failure_report(rows))
+    if base is not None:
+        cmp = compare(rows, base)
+        text += cmp
+        sys.stdout.write(cmp)
     if a.output:
         with open(a.output, "w") as f:
             f.write(text)

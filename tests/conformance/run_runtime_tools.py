@@ -73,6 +73,9 @@ def parse_tap(text):
             plan = int(m.group(1))
             items.append(("plan", plan))
             continue
+        if line.startswith("#"):
+            items.append(("comment", line[1:].strip()))
+            continue
         m = RESULT.match(line)
         if not m:
             items.append(("other",))
@@ -99,6 +102,14 @@ def parse_tap(text):
             continue
         _, ok, num, desc, directive = it
         diag = nxt[1] if nxt[0] == "yaml" else prev[1] if prev[0] == "yaml" else None
+        if diag is None and nxt[0] == "comment":
+            # some checks explain themselves in `# ...` lines instead of YAML
+            j = k + 1
+            notes = []
+            while j < len(items) and items[j][0] == "comment" and not items[j][1].startswith("Refer to"):
+                notes.append(items[j][1])
+                j += 1
+            diag = "; ".join(notes) or None
         if directive == "SKIP":
             status = "skip"
         elif directive == "TODO":
@@ -277,8 +288,11 @@ def failure_report(rows):
             why = reason(diag)
             if why:
                 out.append("    " + why)
+        unexplained = any(not reason(d) for _, _, d in r["failures"])
         if r["status"] != "ok":
             out.append("%s: %s" % (r["name"], r["status"]))
+        if r["status"] != "ok" or unexplained:
+            # the executable's own stderr says what went wrong for checks that do not
             for ln in r["stderr_tail"][-2:]:
                 out.append("    stderr: " + ln[:250])
     return "\n".join(out) + "\n"
@@ -341,6 +355,9 @@ def compare(rows, base, limit=12):
                 details.append("    #%s %s -> %s%s" % (num, desc, got[1], ": " + why if why else ""))
         if len(lost) > limit:
             details.append("    ... and %d more" % (len(lost) - limit))
+        if any(got is None or not reason(got[2]) for _, _, got in lost):
+            for ln in r["stderr_tail"][-2:]:
+                details.append("    stderr: " + ln[:250])
         if new_err > 0:
             for num, desc, diag in r["failures"]:
                 if num is None:

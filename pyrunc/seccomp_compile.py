@@ -108,6 +108,16 @@ def _why(rc):
     return (os.strerror(e) if e else "failed").lower()
 
 
+def _rule_why(rc):
+    # libseccomp's errno for a rule, said in the profile's terms
+    e = -rc
+    if e == _errno.EEXIST:
+        return "it conflicts with an earlier rule for the same call and arguments"
+    if e == _errno.EOPNOTSUPP:
+        return "the action is not supported by this kernel"
+    return _why(rc)
+
+
 def _is_uint(v):
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
@@ -383,7 +393,7 @@ def compile_profile(sc, want_pfc=False):
                 rc = lib.seccomp_rule_add_array(ctx, act, nr, len(group), cmp_buf)
                 if rc < 0:
                     raise SeccompError("%s.syscalls[%d]: libseccomp rejected the rule for `%s`: %s"
-                                       % (_P, i, name, _why(rc)))
+                                       % (_P, i, name, _rule_why(rc)))
         program = _export(ctx)
         text = _export_pfc(ctx) if want_pfc else None
     finally:

@@ -37,20 +37,29 @@ def make_bundle(path):
     subprocess.run([PYRUNC, "spec", "--bundle", path], check=True)
     with open(os.path.join(path, "config.json")) as f:
         cfg = json.load(f)
+    # crun 1.8.1 refuses ociVersion 1.2.0 ("unknown version specified"): use runc's
+    cfg["ociVersion"] = "1.0.2-dev"
     cfg["process"]["terminal"] = False
     cfg["process"]["args"] = ["/bin/true"]
     with open(os.path.join(path, "config.json"), "w") as f:
         json.dump(cfg, f, indent=1)
 
 
+_ERR = tempfile.TemporaryFile()
+
+
 def timed(argvs):
-    """wall time of a sequence of commands, in ms; any failure aborts the bench"""
+    """wall time of a sequence of commands, in ms; any failure aborts the bench.
+    stderr goes to a file, not a pipe: a created init inherits it and would keep a
+    pipe open (the caller would wait for EOF until the container exits)."""
     t0 = time.perf_counter_ns()
     for argv in argvs:
-        r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE)
+        _ERR.seek(0)
+        _ERR.truncate()
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=_ERR)
         if r.returncode != 0:
-            sys.exit("bench: %s failed: %s" % (" ".join(argv), r.stderr.decode().strip()))
+            _ERR.seek(0)
+            sys.exit("bench: %s failed: %s" % (" ".join(argv), _ERR.read().decode().strip()))
     return (time.perf_counter_ns() - t0) / 1e6
 
 

@@ -142,6 +142,13 @@ class Manager:
                 _write(path, "memory.soft_limit_in_bytes", str(mem["reservation"]))
             if mem.get("swap"):
                 _write(path, "memory.memsw.limit_in_bytes", str(mem["swap"]))
+            if mem.get("swappiness") is not None:
+                if not 0 <= mem["swappiness"] <= 100:
+                    raise CgroupError("linux.resources.memory.swappiness: %d is not in [0, 100]"
+                                      % mem["swappiness"])
+                _write(path, "memory.swappiness", str(mem["swappiness"]))
+            if mem.get("disableOOMKiller"):
+                _write(path, "memory.oom_control", "1")
         if "cpu" in ctrls:
             if cpu.get("shares"):
                 _write(path, "cpu.shares", str(cpu["shares"]))

@@ -281,3 +281,23 @@ def test_works_with_empty_environment(runtime, bundle):
     r = subprocess.run([PYRUNC, "--root", runtime.root, "run", "-b", bundle.path, bundle.id],
                        capture_output=True, text=True, env={}, cwd="/")
     assert r.returncode == 0, r.stderr
+
+
+def test_memory_pids_limits_applied(runtime, bundle):
+    if not os.path.isdir("/sys/fs/cgroup/memory"):
+        pytest.skip("no cgroup v1 memory hierarchy mounted")
+    bundle.config["linux"]["resources"].update({
+        "memory": {"limit": 64 << 20, "swappiness": 10, "disableOOMKiller": True},
+        "pids": {"limit": 42}})
+    bundle.args("/bin/sleep", "100")
+    assert runtime.run("run", "-d", "-b", bundle.path, bundle.id).returncode == 0
+    base = "/sys/fs/cgroup/%s/pyrunc-test/" + bundle.id
+    with open(base % "memory" + "/memory.limit_in_bytes") as f:
+        assert int(f.read()) == 64 << 20
+    with open(base % "memory" + "/memory.swappiness") as f:
+        assert int(f.read()) == 10
+    with open(base % "memory" + "/memory.oom_control") as f:
+        assert "oom_kill_disable 1" in f.read()
+    with open(base % "pids" + "/pids.max") as f:
+        assert f.read().strip() == "42"
+    assert runtime.run("delete", "--force", bundle.id).returncode == 0

@@ -126,9 +126,13 @@ def make_bundle(path, seccomp):
 
 
 def run_ok(argv):
-    r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    if r.returncode != 0:
-        sys.exit("bench: %s failed: %s" % (" ".join(argv), r.stderr.decode().strip()))
+    # stderr to a file, not a pipe: the container init `create` leaves behind inherits
+    # it, and a pipe would not reach EOF while the init lives
+    with tempfile.TemporaryFile() as err:
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        if r.returncode != 0:
+            err.seek(0)
+            sys.exit("bench: %s failed: %s" % (" ".join(argv), err.read().decode().strip()))
 
 
 def bench_create(work):

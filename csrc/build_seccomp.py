@@ -113,8 +113,11 @@ def make_builder(absolute=False):
 ffibuilder = make_builder()
 
 if __name__ == "__main__":
-    # `python csrc/build_seccomp.py` builds the module in place (pyrunc/_libseccomp*.so)
+    # `python csrc/build_seccomp.py` builds the module in place, under the abi3 name
+    # that `make install` gives it (cffi modules use the limited API), so that one
+    # never shadows the other
     import shutil
     out = make_builder(absolute=True).compile(tmpdir=os.path.join(ROOT, "build", "cffi-seccomp"),
+                                              target="_libseccomp.abi3.so",
                                               verbose="-v" in sys.argv)
     shutil.copy(out, os.path.join(ROOT, "pyrunc", os.path.basename(out)))

@@ -10,7 +10,8 @@ STAMP := $(VENV)/.installed
 
 # Debian packages: build + test dependencies, and the reference tools we compare with.
 APT_PKGS := gcc libc6-dev libseccomp-dev busybox-static runc crun containerd \
-            docker-registry skopeo umoci strace hyperfine iproute2 util-linux
+            docker-registry skopeo umoci strace hyperfine iproute2 util-linux \
+            apache2-utils openssl
 
 PY_SOURCES := $(shell find pyrunc pyimage csrc -name '*.py' -o -name '*.c' -o -name '*.h' | grep -v _gen) pyproject.toml
 
@@ -49,6 +50,12 @@ test-unit: install
 
 test-integration: deps install
 	$(PY) -m pytest -q tests/integration
+
+test-image: deps install
+	$(PY) -m pytest -q tests/image
+
+bench-image: deps install
+	$(PY) bench/bench_image.py
 
 demo: deps install
 	@sh tests/demo.sh

@@ -1,0 +1,417 @@
+"""Image -> OCI runtime bundle: DIR/config.json + DIR/rootfs.
+
+config.json starts from the defaults of `runc spec` (what `pyrunc spec` writes too),
+with the image config on top, the way umoci's convert does it: Entrypoint + Cmd,
+Env (image values replace defaults of the same name), WorkingDir, User (names looked up
+in the rootfs's /etc/passwd and /etc/group, read without leaving the rootfs), labels
+and StopSignal as annotations.  Differences from `runc spec`, on purpose: no terminal
+(an image's command is not interactive unless asked) and a writable root (images write
+into /tmp, /var/...), as umoci does.
+
+Two ways to make rootfs:
+* copy (default): the layers are applied in order into DIR/rootfs.
+* shared: every layer is unpacked once into the store (.pyimage/layers/<diff_id>, in
+  overlayfs' whiteout format), and DIR/rootfs is an overlay mount of them with the
+  container's own DIR/upper on top, so a second bundle of a cached image is a mkdir,
+  a config.json and one mount(2).
+
+A bundle is complete once config.json exists: it is written last, and on failure
+everything this call created is removed.
+"""
+import copy
+import json
+import os
+import shutil
+
+from . import unpack
+from .errors import LayerError, PyimageError
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# `runc spec` (runc 1.1.5), the same base `pyrunc spec` writes
+RUNC_SPEC = {
+    "ociVersion": "1.0.2-dev",
+    "process": {
+        "terminal": True,
+        "user": {"uid": 0, "gid": 0},
+        "args": ["sh"],
+        "env": ["PATH=" + DEFAULT_PATH, "TERM=xterm"],
+        "cwd": "/",
+        "capabilities": {k: ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+                         for k in ("bounding", "effective", "permitted", "ambient")},
+        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+        "noNewPrivileges": True,
+    },
+    "root": {"path": "rootfs", "readonly": True},
+    "hostname": "runc",
+    "mounts": [
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+         "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+    ],
+    "linux": {
+        "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+        "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
+        "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
+                        "/proc/scsi"],
+        "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+    },
+}
+
+
+# --- users and groups --------------------------------------------------------------
+
+def read_in_rootfs(rootfs, path, limit=16 << 20):
+    """contents of `path` inside rootfs, resolving every symlink inside it; None if absent"""
+    a = unpack.Applier.__new__(unpack.Applier)
+    a.root = rootfs
+    a.overlay = False
+    a.root_fd = os.open(rootfs, unpack.O_DIR)
+    a.cache = {"": a.root_fd}
+    a.alias = {}
+    a.owned = []
+    a.layer_name = "rootfs"
+    try:
+        comps = [c for c in path.split("/") if c]
+        links = 0
+        while True:
+            parent, base = "/".join(comps[:-1]), comps[-1]
+            try:
+                pfd = a.dir_fd(parent, create=False)
+            except LayerError:
+                return None
+            if pfd is None:
+                return None
+            try:
+                fd = os.open(base, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=pfd)
+            except FileNotFoundError:
+                return None
+            except OSError as e:
+                import errno
+                if e.errno != errno.ELOOP or links > unpack.MAX_LINKS:
+                    return None
+                links += 1
+                target = os.readlink(base, dir_fd=pfd)
+                comps = ([] if target.startswith("/") else comps[:-1]) + [c for c in target.split("/") if c]
+                # resolve '..' lexically inside the rootfs
+                out = []
+                for c in comps:
+                    if c == "..":
+                        if out:
+                            out.pop()
+                    elif c != ".":
+                        out.append(c)
+                comps = out
+                if not comps:
+                    return None
+                continue
+            with os.fdopen(fd, "rb") as f:
+                import stat
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    return None
+                return f.read(limit)
+    finally:
+        a.close()
+
+
+def _table(data):
+    rows = []
+    for line in (data or b"").decode("utf-8", "replace").splitlines():
+        if line and not line.startswith("#"):
+            rows.append(line.split(":"))
+    return rows
+
+
+def resolve_user(spec, rootfs, what):
+    """image User ("name", "uid", "uid:gid", "name:group") -> (uid, gid, additional gids)"""
+    spec = (spec or "").strip()
+    if not spec:
+        return 0, 0, []
+    user, _, group = spec.partition(":")
+    passwd = _table(read_in_rootfs(rootfs, "/etc/passwd"))
+    groups = _table(read_in_rootfs(rootfs, "/etc/group"))
+    uid = gid = None
+    name = None
+    if user.isdigit():
+        uid = int(user)
+        for r in passwd:
+            if len(r) >= 4 and r[2] == user:
+                name, gid = r[0], int(r[3]) if r[3].isdigit() else None
+                break
+    else:
+        for r in passwd:
+            if len(r) >= 4 and r[0] == user:
+                name = user
+                uid = int(r[2]) if r[2].isdigit() else None
+                gid = int(r[3]) if r[3].isdigit() else None
+                break
+        if uid is None:
+            raise PyimageError("%s: user %r not found in the image's /etc/passwd" % (what, user))
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            for r in groups:
+                if len(r) >= 3 and r[0] == group and r[2].isdigit():
+                    gid = int(r[2])
+                    break
+            else:
+                raise PyimageError("%s: group %r not found in the image's /etc/group" % (what, group))
+    if gid is None:
+        gid = 0 if not group else gid
+    extra = []
+    if name and not group:
+        for r in groups:
+            if len(r) >= 4 and r[2].isdigit() and name in r[3].split(",") and int(r[2]) != gid:
+                extra.append(int(r[2]))
+    return uid, gid, extra
+
+
+def make_config(img_config, rootfs, what, platform=None):
+    spec = copy.deepcopy(RUNC_SPEC)
+    c = img_config.get("config") or {}
+    proc = spec["process"]
+    proc["terminal"] = False
+    spec["root"]["readonly"] = False
+    args = list(c.get("Entrypoint") or []) + list(c.get("Cmd") or [])
+    if args:
+        proc["args"] = args
+    env = list(proc["env"])
+    for kv in c.get("Env") or []:
+        k = kv.split("=", 1)[0]
+        for n, e in enumerate(env):
+            if e.split("=", 1)[0] == k:
+                env[n] = kv
+                break
+        else:
+            env.append(kv)
+    proc["env"] = env
+    if c.get("WorkingDir"):
+        proc["cwd"] = c["WorkingDir"] if c["WorkingDir"].startswith("/") else "/" + c["WorkingDir"]
+    uid, gid, extra = resolve_user(c.get("User"), rootfs, what)
+    proc["user"] = {"uid": uid, "gid": gid}
+    if extra:
+        proc["user"]["additionalGids"] = extra
+    ann = {}
+    for k, v in (c.get("Labels") or {}).items():
+        ann[k] = str(v)
+    if c.get("StopSignal"):
+        ann["org.opencontainers.image.stopSignal"] = c["StopSignal"]
+    if c.get("ExposedPorts"):
+        ann["org.opencontainers.image.exposedPorts"] = ",".join(sorted(c["ExposedPorts"]))
+    for key, field in (("os", "os"), ("architecture", "architecture"), ("created", "created"),
+                       ("author", "author")):
+        if img_config.get(field):
+            ann["org.opencontainers.image." + key] = str(img_config[field])
+    if ann:
+        spec["annotations"] = ann
+    return spec
+
+
+def write_config(bundle_dir, spec):
+    path = os.path.join(bundle_dir, "config.json")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(spec, f, indent="\t")
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+# --- bundle creation ---------------------------------------------------------------
+
+def prepare_dir(bundle_dir):
+    """make sure DIR is new or empty; returns True if we created it"""
+    try:
+        os.mkdir(bundle_dir, 0o711)
+        return True
+    except FileExistsError:
+        if not os.path.isdir(bundle_dir):
+            raise PyimageError("bundle %s: exists and is not a directory" % bundle_dir) from None
+        if os.listdir(bundle_dir):
+            raise PyimageError("bundle %s: directory is not empty" % bundle_dir) from None
+        return False
+    except OSError as e:
+        raise PyimageError("bundle %s: %s" % (bundle_dir, e.strerror)) from None
+
+
+def cleanup_dir(bundle_dir, created):
+    rootfs = os.path.join(bundle_dir, "rootfs")
+    if is_mountpoint(rootfs):
+        umount(rootfs)
+    if created:
+        shutil.rmtree(bundle_dir, ignore_errors=True)
+    else:
+        for name in os.listdir(bundle_dir):
+            p = os.path.join(bundle_dir, name)
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                os.unlink(p)
+
+
+def bundle_copy(puller, img, bundle_dir, warn=None):
+    """apply every layer into bundle_dir/rootfs while they download"""
+    tmp_root = os.path.join(bundle_dir, ".rootfs.partial")
+    os.mkdir(tmp_root, 0o755)
+    store = puller.store
+    with store.writer_lock():
+        pipe = puller.pipeline(img)
+        try:
+            ap = unpack.Applier(tmp_root, warn=warn)
+            try:
+                for i, l in enumerate(img.layers):
+                    ap.apply(pipe.next_chunk(i), "layer %s" % l["digest"])
+                    if puller.progress:
+                        puller.progress.state(i, "applied")
+                ap.finish()
+            finally:
+                ap.close()
+            pipe.wait_downloads()
+        finally:
+            pipe.close()
+        if img.client is not None:
+            puller.commit(img)
+    os.rename(tmp_root, os.path.join(bundle_dir, "rootfs"))
+    return os.path.join(bundle_dir, "rootfs")
+
+
+def unpack_layers_shared(puller, img, warn=None):
+    """make sure every layer of img is unpacked in the store; returns their dirs,
+    bottom first"""
+    store = puller.store
+    dirs = [store.layer_dir(d) for d in img.diff_ids]
+    missing = [i for i, d in enumerate(dirs) if not os.path.isdir(d)]
+    if os.geteuid() != 0:
+        raise PyimageError("bundle --shared: needs root (overlay mounts, whiteout device nodes)")
+    need_pull = img.client is not None or any(not store.has_blob(l["digest"], l["size"]) for l in img.layers)
+    if not missing and not need_pull:
+        return dirs
+    with store.writer_lock():
+        pipe = puller.pipeline(img, want=missing)
+        try:
+            for i in missing:
+                tmp = "%s.tmp-%d" % (dirs[i], os.getpid())
+                shutil.rmtree(tmp, ignore_errors=True)
+                os.mkdir(tmp, 0o755)
+                try:
+                    ap = unpack.Applier(tmp, overlay=True, warn=warn)
+                    try:
+                        ap.apply(pipe.next_chunk(i), "layer %s" % img.layers[i]["digest"])
+                        ap.finish()
+                    finally:
+                        ap.close()
+                    try:
+                        os.rename(tmp, dirs[i])
+                    except OSError:
+                        if not os.path.isdir(dirs[i]):
+                            raise
+                        shutil.rmtree(tmp, ignore_errors=True)   # unpacked meanwhile by another
+                except BaseException:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    raise
+                if puller.progress:
+                    puller.progress.state(i, "unpacked")
+            pipe.wait_downloads()
+        finally:
+            pipe.close()
+        if need_pull:
+            puller.commit(img)
+    return dirs
+
+
+def bundle_shared(puller, img, bundle_dir, warn=None):
+    dirs = unpack_layers_shared(puller, img, warn)
+    rootfs = os.path.join(bundle_dir, "rootfs")
+    upper = os.path.join(bundle_dir, "upper")
+    work = os.path.join(bundle_dir, "work")
+    for d in (rootfs, upper, work):
+        os.mkdir(d, 0o755)
+    if not dirs:
+        # an image without layers: the upper dir alone is the rootfs
+        mount_overlay([os.path.join(bundle_dir, "work")], upper, work, rootfs, empty=True)
+        return rootfs
+    mount_overlay(list(reversed(dirs)), upper, work, rootfs)
+    return rootfs
+
+
+# --- mounts ------------------------------------------------------------------------
+
+_libc = None
+
+
+def _mount_call(*args):
+    global _libc
+    import ctypes
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    return _libc, ctypes
+
+
+def mount_overlay(lowers, upper, work, target, empty=False):
+    libc, ctypes = _mount_call()
+    if empty:
+        # overlay needs one lower layer: an empty directory
+        os.mkdir(lowers[0] + ".empty")
+        lowers = [lowers[0] + ".empty"]
+    opts = "lowerdir=%s,upperdir=%s,workdir=%s" % (":".join(lowers), upper, work)
+    if len(opts) >= 4000:
+        raise PyimageError("mount overlay on %s: %d layers make the option string too long for the kernel"
+                           % (target, len(lowers)))
+    if libc.mount(b"overlay", target.encode(), b"overlay", 0, opts.encode()) != 0:
+        err = ctypes.get_errno()
+        raise PyimageError("mount overlay on %s: %s" % (target, os.strerror(err)))
+
+
+def umount(target):
+    libc, ctypes = _mount_call()
+    if libc.umount2(target.encode(), 2) != 0:      # MNT_DETACH
+        err = ctypes.get_errno()
+        raise PyimageError("unmount %s: %s" % (target, os.strerror(err)))
+
+
+def is_mountpoint(path):
+    try:
+        with open("/proc/self/mountinfo") as f:
+            real = os.path.realpath(path)
+            return any(line.split()[4] == real for line in f)
+    except (OSError, IndexError):
+        return False
+
+
+def make_bundle(puller, img, bundle_dir, shared=False, warn=None):
+    bundle_dir = os.path.abspath(bundle_dir)
+    created = prepare_dir(bundle_dir)
+    try:
+        if shared:
+            rootfs = bundle_shared(puller, img, bundle_dir, warn)
+        else:
+            rootfs = bundle_copy(puller, img, bundle_dir, warn)
+        spec = make_config(img.config, rootfs, "bundle %s" % img.ref)
+        write_config(bundle_dir, spec)
+    except BaseException:
+        cleanup_dir(bundle_dir, created)
+        raise
+    return bundle_dir
+
+
+def remove_bundle(bundle_dir):
+    """unmount a shared bundle's rootfs and delete the bundle directory"""
+    bundle_dir = os.path.abspath(bundle_dir)
+    if not os.path.isdir(bundle_dir):
+        raise PyimageError("remove bundle %s: no such directory" % bundle_dir)
+    rootfs = os.path.join(bundle_dir, "rootfs")
+    if is_mountpoint(rootfs):
+        umount(rootfs)
+    shutil.rmtree(bundle_dir)
+

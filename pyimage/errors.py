@@ -1,0 +1,46 @@
+"""pyimage's exceptions.  Every message is one lowercase line: operation, object, cause.
+
+The CLI prints `pyimage: <message>` and exits non-zero; nothing else reaches the user.
+"""
+
+
+class PyimageError(Exception):
+    """Base class; str(err) is the whole user-facing line."""
+
+
+class UsageError(PyimageError):
+    """bad command-line input"""
+
+
+class ReferenceError_(PyimageError):
+    """an image reference that cannot be parsed"""
+
+
+class RegistryError(PyimageError):
+    """an error answer from a registry (HTTP status + distribution error codes)"""
+
+    def __init__(self, msg, status=None, codes=(), temporary=False):
+        super().__init__(msg)
+        self.status = status
+        self.codes = tuple(codes)
+        self.temporary = temporary
+
+
+class AuthError(RegistryError):
+    """authentication refused (wrong credentials, token endpoint failure)"""
+
+
+class NotFound(RegistryError):
+    """manifest or blob unknown to the registry"""
+
+
+class DigestMismatch(PyimageError):
+    """content whose digest or size differs from what its descriptor says"""
+
+
+class LayerError(PyimageError):
+    """a layer that cannot be applied: corrupt stream, hostile tar entry"""
+
+
+class StoreError(PyimageError):
+    """the local image store is missing something or is damaged"""

@@ -1,0 +1,411 @@
+"""Pull an image into the store, and stream its layers to an unpacker in one pass.
+
+For every layer not yet in the store a download thread (at most `jobs` at once) writes
+the blob into .pyimage/tmp/<hex>.partial while hashing it; a decoder thread per layer
+follows that file as it grows, decompresses, hashes the tar stream (the diff_id) and
+hands chunks to the main thread through a bounded queue; the main thread applies the
+tar entries.  So download, sha256, inflate and tar apply all overlap (zlib and hashlib
+release the GIL), and nothing is read twice.  The decoder only reports the end of a
+layer after the download thread verified size and digest and its own diff_id matched
+the config, so a layer is never reported complete on bad data; on any failure the
+caller removes what it wrote.
+"""
+import fcntl
+import hashlib
+import os
+import queue
+import threading
+
+from . import compress
+from . import manifest as mf
+from . import reference
+from .errors import DigestMismatch, LayerError, PyimageError, StoreError
+from .registry import Client
+
+QUEUE_CHUNKS = 24           # decoded chunks buffered per layer (each up to ~4 MiB)
+READ_SIZE = 256 << 10
+
+
+class Image:
+    """a resolved image: reference, manifest and config, and where they came from"""
+
+    def __init__(self, ref, manifest, manifest_bytes, manifest_desc, config, config_bytes, client=None):
+        self.ref = ref
+        self.manifest = manifest
+        self.manifest_bytes = manifest_bytes
+        self.desc = manifest_desc
+        self.config = config
+        self.config_bytes = config_bytes
+        self.client = client
+
+    @property
+    def layers(self):
+        return self.manifest["layers"]
+
+    @property
+    def diff_ids(self):
+        return self.config["rootfs"]["diff_ids"]
+
+
+class Puller:
+    def __init__(self, store, platform=None, insecure=False, cert_dir=None, progress=None, jobs=4):
+        self.store = store
+        self.platform = platform or mf.host_platform()
+        self.insecure = insecure
+        self.cert_dir = cert_dir
+        self.progress = progress
+        self.jobs = jobs
+        self.clients = {}
+
+    def client(self, ref):
+        c = self.clients.get(ref.host)
+        if c is None:
+            c = self.clients[ref.host] = Client(ref.host, insecure=self.insecure, cert_dir=self.cert_dir,
+                                                loopback=ref.is_loopback)
+        return c
+
+    # --- resolution -----------------------------------------------------------------
+
+    def local(self, ref_text):
+        """the image from the store, or None"""
+        names = [ref_text]
+        try:
+            names.append(str(reference.parse(ref_text)))
+        except PyimageError:
+            pass
+        desc = self.store.lookup(names)
+        if desc is None:
+            return None
+        what = ref_text
+        m, cfg, cfg_raw = self.store.image(desc, what)
+        raw = self.store.read_blob(desc["digest"])
+        if desc.get("mediaType") in mf.INDEX_TYPES:
+            # an index written by another tool: find the chosen child again
+            sub = mf.select_platform(mf.parse_json(raw, what), self.platform, what)
+            raw = self.store.read_blob(sub["digest"])
+            desc = sub
+        return Image(names[-1], m, raw, desc, cfg, cfg_raw)
+
+    def resolve(self, ref_text):
+        """manifest + config from the registry (config stored right away)"""
+        ref = reference.parse(ref_text)
+        c = self.client(ref)
+        what = str(ref)
+        raw, ctype, digest = c.get_manifest(ref.repo, ref.digest or ref.tag, "pull " + what)
+        obj = mf.parse_json(raw, what + ": manifest")
+        mt = mf.media_type_of(obj, ctype, what)
+        if mt in mf.INDEX_TYPES:
+            sub = mf.select_platform(obj, self.platform, what)
+            raw, ctype, digest = c.get_manifest(ref.repo, sub["digest"], "pull " + what)
+            obj = mf.parse_json(raw, what + ": manifest")
+            mt = mf.media_type_of(obj, ctype, what)
+            if mt in mf.INDEX_TYPES:
+                raise PyimageError("pull %s: nested index for platform %s is not supported"
+                                   % (what, mf.platform_str(self.platform)))
+        mf.check_manifest(obj, what + ": manifest")
+        if mt == mf.DOCKER_MANIFEST:
+            # store an OCI manifest: umoci and skopeo's oci: transport expect one
+            obj = mf.to_oci(obj)
+            raw = mf.canonical_bytes(obj)
+            mt = mf.OCI_MANIFEST
+        cfg_desc = obj["config"]
+        if self.store.has_blob(cfg_desc["digest"], cfg_desc["size"]):
+            cfg_raw = self.store.read_blob(cfg_desc["digest"], limit=64 << 20)
+        else:
+            cfg_raw = c.get_blob_bytes(ref.repo, cfg_desc, "pull %s: config" % what)
+        cfg = mf.image_config(cfg_raw, what + ": config")
+        if len(cfg["rootfs"]["diff_ids"]) != len(obj["layers"]):
+            raise PyimageError("pull %s: config lists %d diff_ids for %d layers"
+                               % (what, len(cfg["rootfs"]["diff_ids"]), len(obj["layers"])))
+        self.store.put_blob(cfg_raw, cfg_desc["digest"])
+        desc = {"mediaType": mt, "digest": mf.sha256_digest(raw), "size": len(raw)}
+        if mt == mf.OCI_MANIFEST and (cfg.get("os") or cfg.get("architecture")):
+            desc["platform"] = {"os": cfg.get("os", ""), "architecture": cfg.get("architecture", "")}
+            if cfg.get("variant"):
+                desc["platform"]["variant"] = cfg["variant"]
+        return Image(str(ref), obj, raw, desc, cfg, cfg_raw, client=c)
+
+    def get(self, ref_text, pull=True):
+        img = self.local(ref_text)
+        if img is not None:
+            return img
+        if not pull:
+            raise StoreError("image %s: not in store %s" % (ref_text, self.store.root))
+        return self.resolve(ref_text)
+
+    # --- layers ---------------------------------------------------------------------
+
+    def pipeline(self, img, want=None):
+        return Pipeline(self, img, want)
+
+    def commit(self, img):
+        """record the image in index.json once all its blobs are in"""
+        for l in img.layers:
+            if not self.store.has_blob(l["digest"], l["size"]):
+                raise StoreError("store %s: layer %s missing after pull" % (img.ref, l["digest"]))
+        self.store.put_blob(img.manifest_bytes, img.desc["digest"])
+        self.store.set_ref(img.ref, img.desc)
+
+    def pull(self, ref_text):
+        img = self.resolve(ref_text)
+        with self.store.writer_lock():
+            p = self.pipeline(img, want=set())
+            try:
+                p.wait_downloads()
+            finally:
+                p.close()
+            self.commit(img)
+        return img
+
+
+class _Feed:
+    """a blob file that may still be growing: the downloader advances it, a reader
+    follows it"""
+
+    def __init__(self, path, size, avail, done):
+        self.path = path
+        self.size = size
+        self.avail = avail
+        self.done = done
+        self.error = None
+        self.cond = threading.Condition()
+
+    def advance(self, n):
+        with self.cond:
+            self.avail += n
+            self.cond.notify_all()
+
+    def finish(self, path):
+        with self.cond:
+            self.path = path
+            self.done = True
+            self.cond.notify_all()
+
+    def fail(self, err):
+        with self.cond:
+            self.error = err
+            self.cond.notify_all()
+
+
+class Pipeline:
+    """downloads for the missing blobs of `img`, and decoders for the layers in `want`
+    (indexes; None = all).  next_chunk(i) is the chunk iterator for layer i."""
+
+    def __init__(self, puller, img, want=None):
+        self.p = puller
+        self.store = puller.store
+        self.img = img
+        self.cancel = threading.Event()
+        self.errors = []
+        self.threads = []
+        self.feeds = []
+        self.queues = {}
+        self.partials = []      # (fd holding the flock, path)
+        n = len(img.layers)
+        self.want = set(range(n)) if want is None else set(want)
+        prog = puller.progress
+        dl = []
+        for i, l in enumerate(img.layers):
+            final = self.store.blob_path(l["digest"])
+            label = "layer %d/%d %s" % (i + 1, n, l["digest"][7:19])
+            if self.store.has_blob(l["digest"], l["size"]):
+                self.feeds.append(_Feed(final, l["size"], l["size"], True))
+                if prog:
+                    prog.add(i, label, l["size"], "exists")
+                continue
+            feed, job = self._partial(i, l, final)
+            self.feeds.append(feed)
+            if job is not None:
+                dl.append(job)
+            if prog:
+                prog.add(i, label, l["size"], "waiting" if job else "exists")
+        # downloads: a bounded pool of threads taking layers in order
+        if dl:
+            ref = reference.parse(img.ref)
+            self.repo = ref.repo
+            self.client = img.client or puller.client(ref)
+        self.dl_queue = queue.Queue()
+        for job in dl:
+            self.dl_queue.put(job)
+        for _ in range(min(puller.jobs, len(dl))):
+            self.dl_queue.put(None)
+            self._start(self._download_worker)
+        for i in sorted(self.want):
+            q = self.queues[i] = queue.Queue(QUEUE_CHUNKS)
+            self._start(self._decode, i, q)
+
+    def _start(self, fn, *args):
+        t = threading.Thread(target=self._guard, args=(fn,) + args, daemon=True)
+        self.threads.append(t)
+        t.start()
+
+    def _guard(self, fn, *args):
+        try:
+            fn(*args)
+        except BaseException as e:   # reported to the main thread, which raises it
+            self.errors.append(e)
+            self.cancel.set()
+
+    def _partial(self, i, l, final):
+        """open (or resume) the partial download of layer i; the flock keeps a concurrent
+        pyimage from writing the same file"""
+        hexd = l["digest"][7:]
+        path = os.path.join(self.store.tmp, hexd + ".partial")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fcntl.flock(fd, fcntl.LOCK_EX)     # another process downloads it: wait for it
+        if self.store.has_blob(l["digest"], l["size"]):
+            os.close(fd)
+            return _Feed(final, l["size"], l["size"], True), None
+        # a partial left by an interrupted pull: keep its bytes, hash them again
+        h = hashlib.sha256()
+        have = 0
+        st = os.fstat(fd)
+        if 0 < st.st_size <= l["size"]:
+            with open(path, "rb") as f:
+                while True:
+                    b = f.read(1 << 20)
+                    if not b:
+                        break
+                    h.update(b)
+                    have += len(b)
+        else:
+            os.ftruncate(fd, 0)
+        self.partials.append((fd, path))
+        feed = _Feed(path, l["size"], have, False)
+        return feed, (i, l, fd, path, have, h)
+
+    def _download_worker(self):
+        while not self.cancel.is_set():
+            job = self.dl_queue.get()
+            if job is None:
+                return
+            i, l, fd, path, have, h = job
+            feed = self.feeds[i]
+            prog = self.p.progress
+            try:
+                out = os.fdopen(os.dup(fd), "r+b", buffering=0)
+                with out:
+                    out.seek(have)
+
+                    def step(n, i=i, feed=feed):
+                        feed.advance(n)
+                        if prog:
+                            prog.update(i, n)
+                    self.client.fetch_blob(self.repo, l, out,
+                                               "pull %s: layer %s" % (self.img.ref, l["digest"]),
+                                               progress=step, cancel=self.cancel, have=have, hasher=h)
+                self.store.commit_blob(path, l["digest"])
+                feed.finish(self.store.blob_path(l["digest"]))
+                if prog:
+                    prog.state(i, "downloaded")
+            except BaseException as e:
+                feed.fail(e)
+                if isinstance(e, DigestMismatch):
+                    # the bytes are wrong: never resume from them
+                    try:
+                        os.unlink(path)
+                    except OSError:
+                        pass
+                raise
+
+    def _decode(self, i, q):
+        l = self.img.layers[i]
+        feed = self.feeds[i]
+        what = "layer %s" % l["digest"]
+        dec = compress.decoder(mf.LAYER_COMPRESSION[l["mediaType"]], what)
+        h = hashlib.sha256()
+        cancel = self.cancel
+
+        def put(item):
+            while True:
+                if cancel.is_set():
+                    raise _Cancelled()
+                try:
+                    q.put(item, timeout=0.2)
+                    return
+                except queue.Full:
+                    continue
+        try:
+            with open(feed.path, "rb", buffering=0) as f:
+                pos = 0
+                while True:
+                    with feed.cond:
+                        while feed.avail <= pos and not feed.done and feed.error is None and not cancel.is_set():
+                            feed.cond.wait(0.2)
+                        if feed.error is not None or cancel.is_set():
+                            raise _Cancelled()
+                        end, finished = feed.avail, feed.done
+                    if pos >= end:
+                        if finished:
+                            break
+                        continue
+                    data = os.pread(f.fileno(), min(end - pos, READ_SIZE), pos)
+                    if not data:
+                        raise StoreError("read %s: blob file shorter than expected" % what)
+                    pos += len(data)
+                    for out in dec.feed(data):
+                        h.update(out)
+                        put(out)
+            dec.close()
+            diff = "sha256:" + h.hexdigest()
+            want = self.img.diff_ids[i]
+            if diff != want:
+                raise DigestMismatch("%s: uncompressed content has digest %s, the config says %s"
+                                     % (what, diff, want))
+            put(None)
+        except _Cancelled:
+            try:
+                q.put_nowait(_Cancelled())
+            except queue.Full:
+                pass
+        except BaseException as e:
+            self.errors.append(e)
+            self.cancel.set()
+            try:
+                q.put_nowait(e)
+            except queue.Full:
+                pass
+
+    def next_chunk(self, i):
+        """a function returning layer i's next decoded chunk, or None at its end"""
+        q = self.queues[i]
+
+        def nxt():
+            while True:
+                try:
+                    item = q.get(timeout=0.5)
+                except queue.Empty:
+                    if self.errors:
+                        raise self.errors[0]
+                    continue
+                if item is None:
+                    return None
+                if isinstance(item, BaseException):
+                    if self.errors:
+                        raise self.errors[0]
+                    raise LayerError("pull %s: layer %d stopped" % (self.img.ref, i + 1))
+                return item
+        return nxt
+
+    def wait_downloads(self):
+        for t in self.threads:
+            while t.is_alive():
+                t.join(0.2)
+        if self.errors:
+            raise self.errors[0]
+
+    def close(self):
+        """stop every thread and release the partial files' locks"""
+        self.cancel.set()
+        for t in self.threads:
+            t.join()
+        for fd, _ in self.partials:
+            os.close(fd)
+        self.partials = []
+
+
+class _Cancelled(Exception):
+    pass

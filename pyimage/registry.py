@@ -1,0 +1,514 @@
+"""Distribution (registry v2) client on top of requests.
+
+* Transport: https, or plain http when asked (--insecure) or for a loopback registry
+  that does not speak TLS (like go-containerregistry, which also lets loopback fall
+  back to http).  Certificates: --cert-dir DIR (docker's certs.d layout: *.crt are CAs,
+  client.cert/client.key), default /etc/docker/certs.d/HOST:PORT when it exists.
+* Auth: ping /v2/, read WWW-Authenticate.  Basic: credentials on every request.
+  Bearer: GET the realm with service + scope (Basic credentials if we have any, else
+  anonymous), token or access_token, cached per scope until expires_in; a 401 with a
+  new scope (insufficient_scope) is retried once.
+* Retries: 429, 5xx and broken connections, exponential backoff honouring Retry-After.
+  A blob body that breaks is resumed with `Range: bytes=N-` (a 206 whose Content-Range
+  starts at N); a server that answers 200 instead is read from the start and the prefix
+  we already have is skipped.
+* Redirects (blob storage): followed by requests, which drops Authorization when the
+  host or port changes, so registry credentials never reach the storage server.
+"""
+import base64
+import hashlib
+import os
+import threading
+import time
+import urllib.parse
+
+import requests
+
+from . import auth as authmod
+from . import manifest as mf
+from .errors import AuthError, DigestMismatch, NotFound, PyimageError, RegistryError
+
+USER_AGENT = "pyimage/0.1"
+CHUNK = 1 << 20
+RETRY_STATUS = (408, 429, 500, 502, 503, 504)
+
+
+def _backoff_base():
+    try:
+        return float(os.environ.get("PYIMAGE_RETRY_BACKOFF", "0.5"))
+    except ValueError:
+        return 0.5
+
+
+def _short(text, n=200):
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[:n] + "..."
+
+
+def _errors_of(resp):
+    """distribution error body -> (codes, message)"""
+    try:
+        body = resp.json()
+        errs = body.get("errors") or []
+        codes = [e.get("code", "") for e in errs if isinstance(e, dict)]
+        msgs = [e.get("message") or e.get("code") or "" for e in errs if isinstance(e, dict)]
+        if msgs:
+            return codes, "; ".join(m for m in msgs if m)
+        if body.get("details") or body.get("message"):
+            return codes, str(body.get("details") or body.get("message"))
+    except (ValueError, AttributeError):
+        pass
+    return [], _short(resp.reason or "") if resp is not None else ""
+
+
+def _conn_error_text(err):
+    s = str(err)
+    for marker in ("CERTIFICATE_VERIFY_FAILED", "Connection refused", "Name or service not known",
+                   "timed out", "Connection reset", "Remote end closed"):
+        if marker in s:
+            if marker == "CERTIFICATE_VERIFY_FAILED":
+                return "tls certificate verify failed (use --cert-dir with the registry's CA, or --insecure)"
+            return marker.lower()
+    return _short(s, 160)
+
+
+class Client:
+    """One registry host.  Thread-safe for concurrent blob downloads."""
+
+    def __init__(self, host, insecure=False, cert_dir=None, creds=None, retries=5, loopback=False,
+                 config=None):
+        self.host = host
+        self.api_host = mf_api_host(host)
+        self.insecure = insecure
+        self.loopback = loopback
+        self.retries = retries
+        self.session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.session.headers["User-Agent"] = USER_AGENT
+        self.session.trust_env = False      # no proxies from the environment for registries
+        self._tls(cert_dir)
+        self.creds = creds if creds is not None else _lookup_creds(host, config)
+        self.scheme = None
+        self.challenge = None               # (scheme, params) from the ping
+        self.tokens = {}                    # scope -> (token, expiry)
+        self.lock = threading.Lock()
+        self.backoff = _backoff_base()
+
+    # --- setup ---------------------------------------------------------------------
+
+    def _tls(self, cert_dir):
+        d = cert_dir
+        if d is None:
+            cand = os.path.join("/etc/docker/certs.d", self.host)
+            d = cand if os.path.isdir(cand) else None
+        if self.insecure:
+            self.session.verify = False
+            import urllib3
+            urllib3.disable_warnings()
+        if d and os.path.isdir(d):
+            cas = sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith(".crt"))
+            cert = os.path.join(d, "client.cert")
+            key = os.path.join(d, "client.key")
+            if os.path.exists(cert) and os.path.exists(key):
+                self.session.cert = (cert, key)
+            if cas and not self.insecure:
+                self.session.verify = _ca_bundle(cas)
+
+    # --- transport -----------------------------------------------------------------
+
+    def url(self, path):
+        return "%s://%s%s" % (self.scheme, self.api_host, path)
+
+    def ping(self):
+        """find the scheme and the auth challenge (once)"""
+        if self.scheme is not None:
+            return
+        with self.lock:
+            if self.scheme is not None:
+                return
+            # https first; plain http only for --insecure or a loopback registry
+            schemes = ["https", "http"] if (self.insecure or self.loopback) else ["https"]
+            last = None
+            for sch in schemes:
+                try:
+                    r = self._send_retry("GET", "%s://%s/v2/" % (sch, self.api_host), {}, stream=False,
+                                         what="ping %s" % self.host)
+                except requests.exceptions.SSLError as e:
+                    last = e
+                    if sch == "https" and len(schemes) > 1 and "CERTIFICATE_VERIFY_FAILED" not in str(e):
+                        continue      # the registry speaks plain http
+                    raise RegistryError("ping %s: %s" % (self.host, _conn_error_text(e))) from None
+                except requests.exceptions.ConnectionError as e:
+                    last = e
+                    if sch == "https" and len(schemes) > 1:
+                        continue
+                    raise RegistryError("ping %s: %s" % (self.host, _conn_error_text(e))) from None
+                self.scheme = sch
+                if r.status_code == 401:
+                    self.challenge = authmod.parse_challenge(r.headers.get("WWW-Authenticate"))
+                elif r.status_code >= 400 and r.status_code != 404:
+                    raise RegistryError("ping %s: http %d %s" % (self.host, r.status_code, _errors_of(r)[1]),
+                                        status=r.status_code)
+                r.close()
+                return
+            raise RegistryError("ping %s: %s" % (self.host, _conn_error_text(last)))
+
+    def _send_retry(self, method, url, headers, stream, what, data=None, allow_redirects=True):
+        """one request with retries on 429/5xx and connection failures"""
+        attempt = 0
+        while True:
+            try:
+                r = self.session.request(method, url, headers=headers, stream=stream, data=data,
+                                         allow_redirects=allow_redirects, timeout=(15, 120))
+            except requests.exceptions.SSLError:
+                raise
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                    requests.exceptions.ChunkedEncodingError) as e:
+                attempt += 1
+                if attempt >= self.retries or (data is not None and not isinstance(data, (bytes, type(None)))):
+                    raise RegistryError("%s: %s" % (what, _conn_error_text(e)), temporary=True) from None
+                self._sleep(attempt, None)
+                continue
+            if r.status_code in RETRY_STATUS and attempt + 1 < self.retries:
+                attempt += 1
+                ra = r.headers.get("Retry-After")
+                r.close()
+                self._sleep(attempt, ra)
+                continue
+            return r
+
+    def _sleep(self, attempt, retry_after):
+        delay = self.backoff * (2 ** (attempt - 1))
+        if retry_after:
+            try:
+                delay = max(delay, min(float(retry_after), 60.0))
+            except ValueError:
+                pass
+        time.sleep(min(delay, 30.0))
+
+    def _auth_header(self, scope):
+        if self.challenge is None:
+            return {}
+        kind, params = self.challenge
+        if kind == "basic":
+            if not self.creds:
+                return {}
+            raw = ("%s:%s" % self.creds).encode()
+            return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+        if kind == "bearer":
+            tok = self._token(params, scope)
+            return {"Authorization": "Bearer " + tok} if tok else {}
+        return {}
+
+    def _token(self, params, scope, force=False):
+        key = (params.get("realm"), params.get("service"), scope)
+        with self.lock:
+            t = self.tokens.get(key)
+            if t and not force and t[1] > time.monotonic():
+                return t[0]
+            tok, ttl = self._fetch_token(params, scope)
+            self.tokens[key] = (tok, time.monotonic() + ttl)
+            return tok
+
+    def _fetch_token(self, params, scope):
+        realm = params.get("realm")
+        if not realm:
+            raise AuthError("authenticate to %s: bearer challenge without realm" % self.host)
+        u = urllib.parse.urlsplit(realm)
+        if u.scheme not in ("https", "http") or (u.scheme == "http" and self.scheme != "http"):
+            raise AuthError("authenticate to %s: token realm %s must use https" % (self.host, realm))
+        _check_realm_host(u.hostname or "", self.host, self.loopback)
+        q = {}
+        if params.get("service"):
+            q["service"] = params["service"]
+        if scope:
+            q["scope"] = scope
+        headers = {}
+        if self.creds and self.creds[0] == "<token>":
+            # an identity token: the OAuth2 refresh-token grant
+            form = dict(q, grant_type="refresh_token", refresh_token=self.creds[1], client_id="pyimage")
+            r = self._send_retry("POST", realm, {"Content-Type": "application/x-www-form-urlencoded"}, False,
+                                 "get token from %s" % realm, data=urllib.parse.urlencode(form).encode())
+        else:
+            if self.creds:
+                raw = ("%s:%s" % self.creds).encode()
+                headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+            r = self._send_retry("GET", realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(q),
+                                 headers, False, "get token from %s" % realm)
+        if r.status_code in (401, 403):
+            detail = _errors_of(r)[1]
+            if self.creds:
+                raise AuthError("authenticate to %s as %s: credentials refused by %s%s"
+                                % (self.host, self.creds[0], u.netloc, (" (%s)" % detail) if detail else ""),
+                                status=r.status_code)
+            raise AuthError("authenticate to %s: anonymous access refused by %s (log in first)"
+                            % (self.host, u.netloc), status=r.status_code)
+        if r.status_code != 200:
+            raise AuthError("authenticate to %s: token endpoint %s answered http %d"
+                            % (self.host, u.netloc, r.status_code), status=r.status_code)
+        try:
+            body = r.json()
+            tok = body.get("token") or body.get("access_token")
+            ttl = float(body.get("expires_in") or 60)
+        except (ValueError, AttributeError, TypeError):
+            raise AuthError("authenticate to %s: token endpoint answered invalid json" % self.host) from None
+        if not tok:
+            raise AuthError("authenticate to %s: token endpoint answered no token" % self.host)
+        # expire a little early; at least 60 s like containers/image
+        return tok, max(ttl, 60.0) - 5.0
+
+    def request(self, method, path, scope, what, headers=None, stream=False, data=None, ok=(200,),
+                allow_redirects=True, url=None):
+        """an authenticated request; returns a response with a status in `ok`, else raises"""
+        self.ping()
+        h = dict(headers or {})
+        target = url or self.url(path)
+        h.update(self._auth_header(scope))
+        r = self._send_retry(method, target, h, stream, what, data=data, allow_redirects=allow_redirects)
+        if r.status_code == 401:
+            ch = authmod.parse_challenge(r.headers.get("WWW-Authenticate"))
+            r.close()
+            if ch[0] is not None:
+                newscope = scope
+                if ch[0] == "bearer" and ch[1].get("scope") and ch[1]["scope"] != scope:
+                    newscope = ch[1]["scope"]   # insufficient_scope: ask for what it says
+                self.challenge = ch
+                h = dict(headers or {})
+                if ch[0] == "bearer":
+                    h["Authorization"] = "Bearer " + self._token(ch[1], newscope, force=True)
+                else:
+                    h.update(self._auth_header(newscope))
+                r = self._send_retry(method, target, h, stream, what, data=data, allow_redirects=allow_redirects)
+            if r.status_code == 401:
+                r.close()
+                if self.creds:
+                    raise AuthError("%s: unauthorized: credentials for %s refused" % (what, self.host), status=401)
+                raise AuthError("%s: unauthorized: authentication required (pyimage login %s)" % (what, self.host),
+                                status=401)
+        if r.status_code in ok:
+            return r
+        codes, msg = _errors_of(r)
+        status = r.status_code
+        r.close()
+        if status == 404 or "MANIFEST_UNKNOWN" in codes or "NAME_UNKNOWN" in codes or "BLOB_UNKNOWN" in codes:
+            raise NotFound("%s: not found%s" % (what, (" (%s)" % msg.lower()) if msg else ""), status=status,
+                           codes=codes)
+        if status == 403:
+            raise AuthError("%s: access denied%s" % (what, (" (%s)" % msg) if msg else ""), status=status)
+        raise RegistryError("%s: http %d%s" % (what, status, (" (%s)" % msg) if msg else ""), status=status,
+                            codes=codes, temporary=status in RETRY_STATUS)
+
+    # --- manifests -----------------------------------------------------------------
+
+    def get_manifest(self, repo, reference, what):
+        """(raw bytes, media type, digest) of a manifest or index, the digest verified
+        when `reference` is one"""
+        scope = "repository:%s:pull" % repo
+        r = self.request("GET", "/v2/%s/manifests/%s" % (repo, reference), scope, what,
+                         headers={"Accept": mf.ACCEPT}, stream=True)
+        try:
+            cl = r.headers.get("Content-Length")
+            if cl and cl.isdigit() and int(cl) > mf.MAX_MANIFEST:
+                raise RegistryError("%s: manifest of %s bytes is larger than the %d byte limit"
+                                    % (what, cl, mf.MAX_MANIFEST))
+            data = r.raw.read(mf.MAX_MANIFEST + 1, decode_content=True)
+        except (requests.exceptions.RequestException, OSError) as e:
+            raise RegistryError("%s: reading manifest: %s" % (what, _conn_error_text(e)), temporary=True) from None
+        finally:
+            r.close()
+        if len(data) > mf.MAX_MANIFEST:
+            raise RegistryError("%s: manifest larger than %d bytes" % (what, mf.MAX_MANIFEST))
+        digest = mf.sha256_digest(data)
+        if reference.startswith("sha256:") and digest != reference:
+            raise DigestMismatch("%s: manifest content has digest %s, not the requested one" % (what, digest))
+        return data, r.headers.get("Content-Type", ""), digest
+
+    def get_blob_bytes(self, repo, desc, what, limit=64 << 20):
+        if desc["size"] > limit:
+            raise RegistryError("%s: blob %s of %d bytes is larger than the %d byte limit"
+                                % (what, desc["digest"], desc["size"], limit))
+        r = self.request("GET", "/v2/%s/blobs/%s" % (repo, desc["digest"]), "repository:%s:pull" % repo,
+                         what, stream=True)
+        try:
+            data = r.raw.read(desc["size"] + 1, decode_content=False)
+        except (requests.exceptions.RequestException, OSError) as e:
+            raise RegistryError("%s: reading blob: %s" % (what, _conn_error_text(e)), temporary=True) from None
+        finally:
+            r.close()
+        if len(data) != desc["size"] or mf.sha256_digest(data) != desc["digest"]:
+            raise DigestMismatch("%s: blob %s: content does not match its descriptor (digest or size)"
+                                 % (what, desc["digest"]))
+        return data
+
+    def fetch_blob(self, repo, desc, out, what, progress=None, cancel=None, have=0, hasher=None):
+        """Stream blob `desc` into file object `out` (positioned at `have`, whose first
+        `have` bytes were already hashed into `hasher`).  Checks size and digest; resumes
+        broken transfers with Range requests."""
+        digest, size = desc["digest"], desc["size"]
+        h = hasher or hashlib.sha256()
+        done = have
+        path = "/v2/%s/blobs/%s" % (repo, digest)
+        scope = "repository:%s:pull" % repo
+        failures = 0
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise PyimageError("%s: cancelled" % what)
+            headers = {"Accept-Encoding": "identity"}
+            if done:
+                headers["Range"] = "bytes=%d-" % done
+            progressed = False
+            try:
+                r = self.request("GET", path, scope, what, headers=headers, stream=True, ok=(200, 206))
+                skip = 0
+                if done:
+                    cr = r.headers.get("Content-Range", "")
+                    if r.status_code == 206:
+                        if not cr.startswith("bytes %d-" % done):
+                            r.close()
+                            raise RegistryError("%s: server answered range %r for a resume at %d"
+                                                % (what, cr, done))
+                    else:
+                        skip = done    # the range was ignored: drop what we already have
+                raw = r.raw
+                while True:
+                    if cancel is not None and cancel.is_set():
+                        r.close()
+                        raise PyimageError("%s: cancelled" % what)
+                    chunk = raw.read(CHUNK, decode_content=False)
+                    if not chunk:
+                        break
+                    if skip:
+                        if len(chunk) <= skip:
+                            skip -= len(chunk)
+                            continue
+                        chunk = chunk[skip:]
+                        skip = 0
+                    if done + len(chunk) > size:
+                        r.close()
+                        raise DigestMismatch("%s: blob %s is larger than its descriptor's %d bytes"
+                                             % (what, digest, size))
+                    out.write(chunk)
+                    h.update(chunk)
+                    done += len(chunk)
+                    progressed = True
+                    if progress is not None:
+                        progress(len(chunk))
+                r.close()
+            except RegistryError as e:
+                if not e.temporary:
+                    raise
+                err = e
+            except (requests.exceptions.RequestException, OSError) as e:
+                err = RegistryError("%s: %s" % (what, _conn_error_text(e)), temporary=True)
+            else:
+                if done == size:
+                    break
+                err = RegistryError("%s: blob %s truncated: got %d of %d bytes" % (what, digest, done, size),
+                                    temporary=True)
+            failures = 0 if progressed else failures + 1
+            if failures >= self.retries:
+                raise err
+            out.flush()
+            self._sleep(max(failures, 1), None)
+        out.flush()
+        got = "sha256:" + h.hexdigest()
+        if got != digest:
+            raise DigestMismatch("%s: blob %s: downloaded content has digest %s" % (what, digest, got))
+        return done
+
+    # --- push ----------------------------------------------------------------------
+
+    def blob_exists(self, repo, digest, what):
+        try:
+            r = self.request("HEAD", "/v2/%s/blobs/%s" % (repo, digest), "repository:%s:pull,push" % repo, what)
+            r.close()
+            return True
+        except NotFound:
+            return False
+
+    def upload_blob(self, repo, digest, size, open_data, what):
+        """monolithic upload: POST to start, PUT the bytes with ?digest="""
+        scope = "repository:%s:pull,push" % repo
+        for attempt in range(self.retries):
+            r = self.request("POST", "/v2/%s/blobs/uploads/" % repo, scope, what, ok=(202,))
+            loc = r.headers.get("Location")
+            r.close()
+            if not loc:
+                raise RegistryError("%s: upload answer without Location" % what)
+            loc = urllib.parse.urljoin(self.url("/v2/%s/blobs/uploads/" % repo), loc)
+            sep = "&" if "?" in loc else "?"
+            with open_data() as f:
+                try:
+                    r = self.request("PUT", None, scope, what, url=loc + sep + urllib.parse.urlencode({"digest": digest}),
+                                     headers={"Content-Type": "application/octet-stream",
+                                              "Content-Length": str(size)},
+                                     data=f, ok=(201, 204))
+                    r.close()
+                    return
+                except RegistryError as e:
+                    if not e.temporary or attempt + 1 >= self.retries:
+                        raise
+            self._sleep(attempt + 1, None)
+
+    def put_manifest(self, repo, reference, data, media_type, what):
+        r = self.request("PUT", "/v2/%s/manifests/%s" % (repo, reference), "repository:%s:pull,push" % repo,
+                         what, headers={"Content-Type": media_type}, data=data, ok=(201, 202, 204))
+        r.close()
+
+    def check_login(self, repo="pyimage/login-check"):
+        """verify that the credentials are accepted (a token for a pull scope, or an
+        authenticated /v2/)"""
+        self.ping()
+        if self.challenge is None:
+            return
+        kind, params = self.challenge
+        if kind == "bearer":
+            self._token(params, None, force=True)
+            return
+        r = self.request("GET", "/v2/", None, "log in to %s" % self.host, ok=(200,))
+        r.close()
+
+
+def mf_api_host(host):
+    from .reference import API_HOST
+    return API_HOST.get(host, host)
+
+
+def _lookup_creds(host, config):
+    return authmod.credentials(host, config)
+
+
+def _check_realm_host(realm_host, registry_host, loopback):
+    """refuse a token realm on a loopback/link-local/private address unless the registry
+    itself is local (an SSRF guard, as in go-containerregistry)"""
+    import ipaddress
+    try:
+        ip = ipaddress.ip_address(realm_host.strip("[]"))
+    except ValueError:
+        return
+    if (ip.is_loopback or ip.is_link_local or ip.is_private) and not loopback:
+        reg = registry_host.rsplit(":", 1)[0].strip("[]")
+        if reg != realm_host.strip("[]"):
+            raise AuthError("authenticate to %s: refusing token realm on private address %s"
+                            % (registry_host, realm_host))
+
+
+_BUNDLES = {}
+
+
+def _ca_bundle(cas):
+    """requests wants one file: concatenate the certs.d CAs once per process"""
+    key = tuple(cas)
+    if key not in _BUNDLES:
+        import tempfile
+        fd, path = tempfile.mkstemp(prefix="pyimage-ca-", suffix=".pem")
+        with os.fdopen(fd, "wb") as f:
+            for c in cas:
+                with open(c, "rb") as src:
+                    f.write(src.read().rstrip(b"\n") + b"\n")
+        import atexit
+        atexit.register(lambda p=path: os.path.exists(p) and os.unlink(p))
+        _BUNDLES[key] = path
+    return _BUNDLES[key]

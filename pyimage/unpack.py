@@ -1,0 +1,510 @@
+"""Apply layer tar streams onto a root filesystem, safely and fast.
+
+Every filesystem call is made relative to a directory fd that was reached from the
+rootfs fd one component at a time with O_NOFOLLOW; a symlink met on the way is
+resolved *inside* the rootfs (an absolute target or `..` restarts from, or stops at,
+the rootfs, like filepath-securejoin), so no entry can reach outside whatever symlinks
+earlier entries or lower layers planted (umoci CVE-2021-29136, containerd
+CVE-2021-32760 are the classic failures).  The last component of an entry is never
+followed: it is removed and recreated.
+
+Two modes:
+* merge (`overlay=False`): layers are applied in order onto one directory; whiteouts
+  delete, opaque markers empty a directory of what lower layers put there, sparing what
+  the same layer wrote (the ordering trap: a marker can come after the layer's own
+  entries in that directory).
+* overlay (`overlay=True`): one layer into its own empty directory, whiteouts kept in
+  overlayfs' format (0:0 character devices, `trusted.overlay.opaque=y`), to be stacked
+  with an overlay mount.
+
+Metadata order: chown before chmod (chown clears setuid/setgid), xattrs, times last;
+directories' metadata is applied once at the very end (the last header for a path
+wins, as with umoci), so writing children does not disturb their times or modes.
+"""
+import errno
+import os
+import shutil
+import stat
+import sys
+
+from . import tarstream as ts
+from .errors import LayerError
+
+O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+O_NEWFILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+WH_PREFIX = ".wh."
+WH_OPAQUE = ".wh..wh..opq"
+MAX_LINKS = 40
+# xattrs that describe the host rather than the image (umoci skips them too)
+SKIP_XATTRS = ("security.selinux", "system.nfs4_acl")
+
+
+class Applier:
+    """Holds the rootfs fd, a cache of directory fds and deferred directory metadata.
+    Use: a = Applier(path); for each layer: a.apply(chunk_iterator); a.finish()."""
+
+    def __init__(self, root, overlay=False, warn=None):
+        self.root = root
+        self.overlay = overlay
+        self.root_fd = os.open(root, O_DIR)
+        self.cache = {"": self.root_fd}       # physical dir path (no symlinks) -> fd
+        self.alias = {}                        # path through symlinks -> fd
+        self.owned = []                        # fds to close
+        self.is_root = os.geteuid() == 0
+        self.dir_meta = {}                     # path -> Entry (last header wins)
+        self.layer_paths = set()
+        self.warn = warn or (lambda msg: sys.stderr.write("pyimage: warning: %s\n" % msg))
+        self._warned = set()
+        self.layer_name = "layer"
+        self.entries = 0
+        try:
+            import resource
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            if soft < hard:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            self.max_cached = max(256, min(hard, 1 << 16) // 2)
+        except (ImportError, ValueError, OSError):
+            self.max_cached = 256
+
+    # --- errors and warnings ----------------------------------------------------------
+
+    def _fail(self, path, why):
+        raise LayerError("apply %s: %s: %s" % (self.layer_name, path or "/", why))
+
+    def _warn_once(self, key, msg):
+        if key not in self._warned:
+            self._warned.add(key)
+            self.warn(msg)
+
+    # --- directory resolution ---------------------------------------------------------
+
+    def _drop_cache(self):
+        """forget every cached directory fd (after a directory or symlink was removed or
+        replaced: a cached fd could point at an unlinked directory)"""
+        for fd in self.owned:
+            os.close(fd)
+        self.owned = []
+        self.cache = {"": self.root_fd}
+        self.alias = {}
+
+    def _remember(self, key, fd):
+        self.cache[key] = fd
+        self.owned.append(fd)
+
+    def dir_fd(self, path, create=True):
+        """fd of directory `path` (lexical, relative to the rootfs, '' = root); missing
+        components are created (0755, like MkdirAll) unless create is False, in which case
+        None is returned for a missing one"""
+        fd = self.cache.get(path)
+        if fd is not None:
+            return fd
+        fd = self.alias.get(path)
+        if fd is not None:
+            return fd
+        fd = self._walk(path, create)
+        if fd is not None and path not in self.cache:
+            # a path through symlinks: kept apart from the physical paths so that '..'
+            # in later symlink targets climbs the real parents
+            self.alias[path] = fd
+        return fd
+
+    def _walk(self, path, create):
+        phys = []
+        fd = self.root_fd
+        todo = path.split("/")
+        todo.reverse()
+        links = 0
+        cache = self.cache
+        while todo:
+            c = todo.pop()
+            if c == "" or c == ".":
+                continue
+            if c == "..":
+                # '..' can't climb above the rootfs: the root is its own parent
+                if phys:
+                    phys.pop()
+                    fd = self._phys_fd(phys)
+                continue
+            key = "/".join(phys + [c]) if phys else c
+            cfd = cache.get(key)
+            if cfd is None:
+                try:
+                    cfd = os.open(c, O_DIR, dir_fd=fd)
+                except FileNotFoundError:
+                    if not create:
+                        return None
+                    try:
+                        os.mkdir(c, 0o755, dir_fd=fd)
+                    except FileExistsError:
+                        pass
+                    cfd = os.open(c, O_DIR, dir_fd=fd)
+                except OSError as e:
+                    if e.errno not in (errno.ELOOP, errno.ENOTDIR):
+                        raise
+                    st = os.stat(c, dir_fd=fd, follow_symlinks=False)
+                    if not stat.S_ISLNK(st.st_mode):
+                        if not create:
+                            return None
+                        self._fail(path, "parent %s is not a directory" % key)
+                    links += 1
+                    if links > MAX_LINKS:
+                        self._fail(path, "too many levels of symbolic links")
+                    target = os.readlink(c, dir_fd=fd)
+                    if target.startswith("/"):
+                        phys = []
+                        fd = self.root_fd
+                    parts = target.split("/")
+                    parts.reverse()
+                    todo.extend(parts)
+                    continue
+                self._remember(key, cfd)
+            phys.append(c)
+            fd = cfd
+        return fd
+
+    def _phys_fd(self, phys):
+        key = "/".join(phys)
+        fd = self.cache.get(key)
+        if fd is not None:
+            return fd
+        fd = self.root_fd
+        for i, c in enumerate(phys):
+            k = "/".join(phys[:i + 1])
+            cfd = self.cache.get(k)
+            if cfd is None:
+                cfd = os.open(c, O_DIR, dir_fd=fd)
+                self._remember(k, cfd)
+            fd = cfd
+        return fd
+
+    # --- removal --------------------------------------------------------------------
+
+    def _replace(self, pfd, base, path):
+        """remove what is at path to make room for a new entry; returns the parent's fd
+        again (the removal may have emptied the fd cache)"""
+        self._remove(pfd, base, path)
+        return self.dir_fd(path.rpartition("/")[0])
+
+    def _remove(self, pfd, base, path):
+        """remove whatever is at pfd/base (a whole tree for a directory); may drop the
+        fd cache, so callers must not reuse cached fds afterwards"""
+        try:
+            st = os.stat(base, dir_fd=pfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            if not path:
+                self._fail(path, "refusing to remove the rootfs root")
+            shutil.rmtree(base, dir_fd=pfd)
+            self._forget_tree(path)
+        else:
+            os.unlink(base, dir_fd=pfd)
+            if stat.S_ISLNK(st.st_mode):
+                self._drop_cache()
+
+    def _forget_tree(self, path):
+        self._drop_cache()
+        prefix = path + "/"
+        for k in [k for k in self.dir_meta if k == path or k.startswith(prefix)]:
+            del self.dir_meta[k]
+
+    def _opaque(self, dfd, dpath):
+        """remove what lower layers put in dpath, keeping what this layer wrote there"""
+        prefix = dpath + "/" if dpath else ""
+        # a private fd: removals below drop the cache, which closes cached fds
+        dfd = os.dup(dfd)
+        try:
+            for name in os.listdir(dfd):
+                p = prefix + name
+                if p in self.layer_paths:
+                    st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+                    if stat.S_ISDIR(st.st_mode):
+                        cfd = os.open(name, O_DIR, dir_fd=dfd)
+                        try:
+                            self._opaque(cfd, p)
+                        finally:
+                            os.close(cfd)
+                    continue
+                self._remove(dfd, name, p)
+        finally:
+            os.close(dfd)
+
+    def _mark_written(self, path, parent):
+        lp = self.layer_paths
+        lp.add(path)
+        while parent and parent not in lp:
+            lp.add(parent)
+            parent = parent.rpartition("/")[0]
+
+    # --- one layer --------------------------------------------------------------------
+
+    def apply(self, next_chunk, layer_name="layer"):
+        """apply one layer whose decompressed tar stream comes from next_chunk()"""
+        self.layer_name = layer_name
+        self.layer_paths = set()
+        rd = ts.ChunkReader(next_chunk)
+        old_umask = os.umask(0)
+        try:
+            for e in ts.entries(rd):
+                self._entry(e, rd)
+            rd.drain()
+        except OSError as err:
+            raise LayerError("apply %s: %s" % (layer_name, _oserr(err))) from None
+        finally:
+            os.umask(old_umask)
+
+    def _entry(self, e, rd):
+        self.entries += 1
+        if len(self.owned) > self.max_cached:
+            self._drop_cache()      # bounded fd use; only here, where no fd is held
+        name = e.name
+        # fast path: a plain relative name; else clean it and refuse any '..'
+        if name.startswith("./"):
+            name = name[2:]
+        if "//" in name or "/." in name or name.startswith(("/", ".")) or name.endswith("/"):
+            name = self._clean(name)
+        t = e.type
+        if (t == ts.REGTYPE or t == ts.AREGTYPE) and e.name.endswith("/"):
+            t = ts.DIRTYPE
+        parent, _, base = name.rpartition("/")
+        if not name:
+            if t != ts.DIRTYPE:
+                self._fail("/", "refusing to replace the rootfs root with a non-directory")
+            self.dir_meta[""] = e
+            return
+        if base.startswith(WH_PREFIX):
+            self._whiteout(parent, base, name)
+            return
+        pfd = self.cache.get(parent)
+        if pfd is None:
+            pfd = self.dir_fd(parent)
+        lp = self.layer_paths
+        if parent in lp or not parent:
+            lp.add(name)
+        else:
+            self._mark_written(name, parent)
+        uid, gid = e.uid, e.gid
+        if t == ts.REGTYPE or t == ts.AREGTYPE or t == ts.CONTTYPE:
+            mode = e.mode
+            try:
+                fd = os.open(base, O_NEWFILE, mode, dir_fd=pfd)
+            except FileExistsError:
+                pfd = self._replace(pfd, base, name)
+                fd = os.open(base, O_NEWFILE, mode, dir_fd=pfd)
+            try:
+                if e.size:
+                    write = os.write
+                    for mv in rd.chunks(e.size):
+                        while mv:
+                            n = write(fd, mv)
+                            mv = mv[n:]
+                if (uid or gid) and self.is_root:
+                    os.fchown(fd, uid, gid)
+                    if mode & 0o6000:
+                        os.fchmod(fd, mode)
+                if e.xattrs:
+                    self._xattrs(fd, None, name, e.xattrs)
+                m = e.mtime_ns
+                os.utime(fd, ns=(e.atime_ns or m, m))
+            finally:
+                os.close(fd)
+            return
+        if t == ts.DIRTYPE:
+            try:
+                os.mkdir(base, 0o755, dir_fd=pfd)
+            except FileExistsError:
+                st = os.stat(base, dir_fd=pfd, follow_symlinks=False)
+                if not stat.S_ISDIR(st.st_mode):
+                    pfd = self._replace(pfd, base, name)
+                    os.mkdir(base, 0o755, dir_fd=pfd)
+            self.dir_meta[name] = e
+            return
+        if t == ts.SYMTYPE:
+            try:
+                os.symlink(e.linkname, base, dir_fd=pfd)
+            except FileExistsError:
+                pfd = self._replace(pfd, base, name)
+                os.symlink(e.linkname, base, dir_fd=pfd)
+            self._meta_path(pfd, base, name, e, link=True)
+            return
+        if t == ts.LNKTYPE:
+            self._hardlink(pfd, base, name, e)
+            return
+        if t == ts.FIFOTYPE or t == ts.CHRTYPE or t == ts.BLKTYPE:
+            if t != ts.FIFOTYPE and not self.is_root:
+                self._warn_once("dev", "%s: skipping device nodes (not root), e.g. /%s" % (self.layer_name, name))
+                return
+            kind = stat.S_IFIFO if t == ts.FIFOTYPE else stat.S_IFCHR if t == ts.CHRTYPE else stat.S_IFBLK
+            dev = os.makedev(e.devmajor, e.devminor) if t != ts.FIFOTYPE else 0
+            try:
+                try:
+                    os.mknod(base, kind | e.mode, dev, dir_fd=pfd)
+                except FileExistsError:
+                    pfd = self._replace(pfd, base, name)
+                    os.mknod(base, kind | e.mode, dev, dir_fd=pfd)
+            except PermissionError:
+                # e.g. inside a user namespace: the kernel refuses device nodes
+                self._warn_once("dev", "%s: skipping device nodes (mknod not permitted), e.g. /%s"
+                                % (self.layer_name, name))
+                return
+            self._meta_path(pfd, base, name, e)
+            return
+        self._fail(name, "unsupported tar entry type %r" % chr(t))
+
+    def _clean(self, name):
+        parts = []
+        for c in name.split("/"):
+            if c == "" or c == ".":
+                continue
+            if c == "..":
+                self._fail(name, "entry name escapes the rootfs ('..')")
+            parts.append(c)
+        return "/".join(parts)
+
+    def _hardlink(self, pfd, base, name, e):
+        target = e.linkname
+        if target.startswith("./"):
+            target = target[2:]
+        target = self._clean(target)
+        if not target:
+            self._fail(name, "hard link to the rootfs root")
+        if target == name:
+            return
+        tparent, _, tbase = target.rpartition("/")
+        tfd = self.dir_fd(tparent, create=False)
+        if tfd is None:
+            self._fail(name, "hard link target /%s not found" % target)
+        try:
+            st = os.stat(tbase, dir_fd=tfd, follow_symlinks=False)
+        except FileNotFoundError:
+            self._fail(name, "hard link target /%s not found" % target)
+        if stat.S_ISDIR(st.st_mode):
+            self._fail(name, "hard link to a directory (/%s)" % target)
+        # linkat without AT_SYMLINK_FOLLOW: a link to a symlink links the symlink itself
+        try:
+            os.link(tbase, base, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
+        except FileExistsError:
+            self._remove(pfd, base, name)
+            # the removal may have dropped the cache; resolve both sides again
+            tfd = self.dir_fd(tparent, create=False)
+            pfd = self.dir_fd(name.rpartition("/")[0])
+            os.link(tbase, base, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
+
+    def _whiteout(self, parent, base, name):
+        if base == WH_OPAQUE:
+            if self.overlay:
+                dfd = self.dir_fd(parent)
+                os.setxattr(dfd, "trusted.overlay.opaque", b"y")
+                return
+            dfd = self.dir_fd(parent, create=False)
+            if dfd is not None:
+                self._opaque(dfd, parent)
+            return
+        if base.startswith(".wh..wh."):
+            return   # aufs metadata (.wh..wh.plnk, .wh..wh.aufs): nothing to apply
+        victim = base[len(WH_PREFIX):]
+        if not victim or victim in (".", ".."):
+            self._fail(name, "invalid whiteout name")
+        vpath = parent + "/" + victim if parent else victim
+        if self.overlay:
+            pfd = self.dir_fd(parent)
+            if not self.is_root:
+                self._fail(name, "overlay layers need root to create whiteout device nodes")
+            try:
+                os.mknod(victim, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=pfd)
+            except FileExistsError:
+                if vpath not in self.layer_paths:
+                    pfd = self._replace(pfd, victim, vpath)
+                    os.mknod(victim, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=pfd)
+            self.layer_paths.add(vpath)
+            return
+        if vpath in self.layer_paths:
+            return   # the same layer wrote it: a whiteout hides lower layers only
+        pfd = self.dir_fd(parent, create=False)
+        if pfd is not None:
+            self._remove(pfd, victim, vpath)
+
+    # --- metadata -------------------------------------------------------------------
+
+    def _xattrs(self, fd, pathname, name, xattrs, link=False):
+        for k, v in xattrs.items():
+            if k in SKIP_XATTRS:
+                continue
+            if link and k.startswith("user."):
+                continue    # the kernel refuses user.* on symlinks
+            try:
+                if fd is not None:
+                    os.setxattr(fd, k, v)
+                else:
+                    os.setxattr(pathname, k, v, follow_symlinks=False)
+            except OSError as err:
+                if err.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
+                    self._warn_once("xattr:" + k.split(".")[0],
+                                    "%s: this filesystem does not support %s.* xattrs (first: /%s)"
+                                    % (self.layer_name, k.split(".")[0], name))
+                elif err.errno == errno.EPERM and not self.is_root:
+                    self._warn_once("xattr-perm", "%s: not permitted to set xattr %s on /%s, skipped"
+                                    % (self.layer_name, k, name))
+                else:
+                    raise
+
+    def _meta_path(self, pfd, base, name, e, link=False):
+        """owner, xattrs and times of a non-regular, non-directory entry (by name under
+        its parent fd, never following it)"""
+        if (e.uid or e.gid) and self.is_root:
+            os.chown(base, e.uid, e.gid, dir_fd=pfd, follow_symlinks=False)
+            if not link and e.mode & 0o6000:
+                os.chmod("/proc/self/fd/%d/%s" % (pfd, base), e.mode)
+        if e.xattrs:
+            self._xattrs(None, "/proc/self/fd/%d/%s" % (pfd, base), name, e.xattrs, link=link)
+        m = e.mtime_ns
+        os.utime(base, ns=(e.atime_ns or m, m), dir_fd=pfd, follow_symlinks=False)
+
+    def finish(self):
+        """apply the deferred directory metadata, deepest first, then close every fd"""
+        old_umask = os.umask(0)
+        try:
+            self._drop_cache()
+            items = sorted(self.dir_meta.items(), key=lambda kv: -kv[0].count("/") - (1 if kv[0] else 0))
+            for path, e in items:
+                fd = self.root_fd
+                if path:
+                    # the parent may be reached through symlinks (resolved inside the
+                    # rootfs); the directory itself must be a real one, never followed
+                    parent, _, base = path.rpartition("/")
+                    if len(self.owned) > self.max_cached:
+                        self._drop_cache()
+                    pfd = self.dir_fd(parent, create=False)
+                    if pfd is None:
+                        continue
+                    try:
+                        fd = os.open(base, O_DIR, dir_fd=pfd)
+                    except OSError:
+                        continue
+                try:
+                    if self.is_root:
+                        os.fchown(fd, e.uid, e.gid)
+                    os.fchmod(fd, e.mode)
+                    if e.xattrs:
+                        self._xattrs(fd, None, path, e.xattrs)
+                    m = e.mtime_ns
+                    os.utime(fd, ns=(e.atime_ns or m, m))
+                finally:
+                    if path:
+                        os.close(fd)
+        except OSError as err:
+            raise LayerError("apply directory metadata: %s" % _oserr(err)) from None
+        finally:
+            os.umask(old_umask)
+            self.close()
+
+    def close(self):
+        self._drop_cache()
+        if self.root_fd is not None:
+            os.close(self.root_fd)
+            self.root_fd = None
+
+
+def _oserr(err):
+    where = err.filename if isinstance(err.filename, str) else ""
+    return "%s%s" % ((where + ": ") if where else "", err.strerror or err)

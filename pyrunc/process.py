@@ -138,7 +138,8 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
                     try:
                         from pyrunc import seccomp as _seccomp
 
-                        _seccomp.send_to_listener(fd, seccomp, c.oci_state(), c.st["pid"])
+                        # runc: "pid" is the exec'd process, state.pid the init
+                        _seccomp.send_to_listener(fd, seccomp, c.oci_state(), pid)
                     finally:
                         os.close(fd)
                     ch.send(_sync.MSG_GO)

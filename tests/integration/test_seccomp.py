@@ -271,15 +271,21 @@ def test_exec_gets_the_filter_too(runtime, box):
 
 # ---- notify ----
 
-@pytest.fixture
-def agent(tmp_path):
+def start_agent(tmp_path, connections=1):
     sock = str(tmp_path / "agent.sock")
     out = str(tmp_path / "agent.json")
-    p = subprocess.Popen([sys.executable, "-m", "tests.seccomp.agent", sock, out, "30"], cwd=ROOT_DIR)
+    p = subprocess.Popen([sys.executable, "-m", "tests.seccomp.agent", sock, out, "30", str(connections)],
+                         cwd=ROOT_DIR)
     deadline = time.monotonic() + 10
     while not os.path.exists(sock):
         assert p.poll() is None and time.monotonic() < deadline, "agent did not start"
         time.sleep(0.02)
+    return sock, out, p
+
+
+@pytest.fixture
+def agent(tmp_path):
+    sock, out, p = start_agent(tmp_path)
     yield sock, out, p
     if p.poll() is None:
         p.kill()
@@ -302,11 +308,12 @@ def test_notify_agent_gets_the_fd_and_answers(runtime, box, agent, nnp):
             notify_profile(sock), nnp=nnp)
     # the agent answered success without creating the directory
     assert r.stdout == "made\nabsent\n"
-    p.wait(10)
+    assert p.wait(10) == 0
     with open(out) as f:
-        got = json.load(f)
+        (got,) = json.load(f)
     doc = got["state"]
     assert got["nfds"] == 1
+    assert got["nspid"][-1] == 1          # the agent was handed the container's init
     assert doc["fds"] == ["seccompFd"]
     assert doc["metadata"] == "MKNOD=/dev/null;x=1"
     assert doc["ociVersion"] and doc["pid"] > 0
@@ -315,8 +322,6 @@ def test_notify_agent_gets_the_fd_and_answers(runtime, box, agent, nnp):
     assert st["bundle"] == box.path
     with open(out + ".log") as f:
         assert f.read() == "mkdir /tmp/fake\n"
-    with open(out + ".end") as f:
-        assert f.read() == "done"
 
 
 def test_notify_with_wait_killable_recv(runtime, box, agent):
@@ -389,3 +394,36 @@ def test_cache_is_filled_then_used_and_repaired(runtime, box):
     # `pyrunc list` does not mistake the cache for a container
     r = runtime.run("list", "-q")
     assert ".cache" not in r.stdout
+
+
+def test_notify_on_exec_names_the_exec_process(runtime, box, tmp_path):
+    # one agent, two connections: the init's listener at create, the exec's at exec
+    sock, out, p = start_agent(tmp_path, connections=2)
+    try:
+        box.config["process"]["args"] = ["/bin/sleep", "30"]
+        box.config["linux"]["seccomp"] = notify_profile(sock)
+        box.save()
+        runtime.run("create", "-b", box.path, box.id, check=True)
+        runtime.run("start", box.id, check=True)
+        r = runtime.run("exec", box.id, "/bin/sh", "-c", "mkdir /tmp/e && echo made; echo $$")
+        assert r.returncode == 0, r.stderr
+        made, shell_pid = r.stdout.split()
+        assert made == "made"
+        runtime.run("delete", "--force", box.id, check=True)
+        assert p.wait(10) == 0
+        with open(out) as f:
+            init, ex = json.load(f)
+        assert init["state"]["state"]["status"] == "creating"
+        init_pid = init["state"]["pid"]
+        # runc's rule for exec: "pid" is the new process, state.pid the container's init
+        assert ex["state"]["state"]["pid"] == init_pid
+        assert ex["state"]["state"]["status"] == "running"
+        assert ex["state"]["pid"] != init_pid
+        assert ex["nspid"][-1] == int(shell_pid)  # the same process, seen from inside
+        with open(out + ".log") as f:
+            assert f.read() == "mkdir /tmp/e\n"
+    finally:
+        runtime.run("delete", "--force", box.id)
+        if p.poll() is None:
+            p.kill()
+        p.wait()

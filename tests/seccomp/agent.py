@@ -1,11 +1,13 @@
 """A small seccomp notify agent for the tests (runc's tests/cmd/seccompagent, in spirit).
 
-    python -m tests.seccomp.agent SOCKET OUT
+    python -m tests.seccomp.agent SOCKET OUT [TIMEOUT [CONNECTIONS]]
 
-Listens on the AF_UNIX stream socket SOCKET for one runtime connection, receives the
-runtime-spec "container process state" and the seccomp listener fd (SCM_RIGHTS), and
-writes the state to OUT (JSON).  Then it serves notifications until every process
-using the filter is gone:
+Listens on the AF_UNIX stream socket SOCKET for CONNECTIONS (default 1) runtime
+connections; from each it receives the runtime-spec "container process state" and a
+seccomp listener fd (SCM_RIGHTS), and rewrites OUT as the JSON list of what it got
+(with the process's NSpid, read while it is alive).  Meanwhile it serves every
+listener's notifications, and exits when all connections came and every process
+using the filters is gone (writing "done" or "timeout" to OUT.end):
 
   * mkdir / mkdirat: reads the path from the caller's memory, appends
     "<call> <path>" to OUT.log, and answers success WITHOUT creating anything, so a
@@ -54,70 +56,99 @@ def respond(fd, nid, val=0, error=0, flags=0):
         pass  # the caller died meanwhile (ENOENT): nothing to answer
 
 
-def serve(fd, log_path, timeout):
+def handle(fd, log_path):
+    """receive one notification and answer it"""
     import fcntl
 
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    while True:
-        events = poller.poll(timeout * 1000)
-        if not events:
-            return "timeout"
-        ev = events[0][1]
-        if ev & select.POLLIN:
-            buf = bytearray(NOTIF_SIZE)      # the kernel wants it zeroed
-            try:
-                fcntl.ioctl(fd, IOCTL_NOTIF_RECV, buf, True)
-            except OSError:
-                continue
-            nid = int.from_bytes(buf[0:8], sys.byteorder)
-            pid = int.from_bytes(buf[8:12], sys.byteorder)
-            nr = int.from_bytes(buf[16:20], sys.byteorder, signed=True)
-            args = [int.from_bytes(buf[32 + 8 * i:40 + 8 * i], sys.byteorder) for i in range(6)]
-            if nr in (NR_MKDIR, NR_MKDIRAT):
-                path = read_string(pid, args[0] if nr == NR_MKDIR else args[1])
-                # the path was read from a process that could have been replaced
-                # meanwhile: only trust it if the notification is still live
-                try:
-                    fcntl.ioctl(fd, IOCTL_NOTIF_ID_VALID, bytearray(nid.to_bytes(8, sys.byteorder)), True)
-                except OSError:
-                    continue
-                with open(log_path, "a") as f:
-                    f.write("%s %s\n" % ("mkdir" if nr == NR_MKDIR else "mkdirat", path))
-                respond(fd, nid, val=0)
-            else:
-                respond(fd, nid, flags=FLAG_CONTINUE)
-        elif ev & (select.POLLHUP | select.POLLERR):
-            return "done"            # no process uses the filter any more
+    buf = bytearray(NOTIF_SIZE)      # the kernel wants it zeroed
+    try:
+        fcntl.ioctl(fd, IOCTL_NOTIF_RECV, buf, True)
+    except OSError:
+        return
+    nid = int.from_bytes(buf[0:8], sys.byteorder)
+    pid = int.from_bytes(buf[8:12], sys.byteorder)
+    nr = int.from_bytes(buf[16:20], sys.byteorder, signed=True)
+    args = [int.from_bytes(buf[32 + 8 * i:40 + 8 * i], sys.byteorder) for i in range(6)]
+    if nr in (NR_MKDIR, NR_MKDIRAT):
+        path = read_string(pid, args[0] if nr == NR_MKDIR else args[1])
+        # the path was read from a process that could have been replaced meanwhile:
+        # only trust it if the notification is still live
+        try:
+            fcntl.ioctl(fd, IOCTL_NOTIF_ID_VALID, bytearray(nid.to_bytes(8, sys.byteorder)), True)
+        except OSError:
+            return
+        with open(log_path, "a") as f:
+            f.write("%s %s\n" % ("mkdir" if nr == NR_MKDIR else "mkdirat", path))
+        respond(fd, nid, val=0)
+    else:
+        respond(fd, nid, flags=FLAG_CONTINUE)
+
+
+def nspid(pid):
+    """the pid's numbers in each nested pid namespace (Linux 4.1+), [] if gone"""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return [int(x) for x in line.split()[1:]]
+    except OSError:
+        pass
+    return []
+
+
+def receive(srv):
+    conn, _ = srv.accept()
+    with conn:
+        msg, fds, _, _ = socket.recv_fds(conn, 1 << 16, 4)
+        data = msg
+        while True:  # the runtime closes the connection after one state
+            more = conn.recv(1 << 16)
+            if not more:
+                break
+            data += more
+    return json.loads(data), fds
 
 
 def main():
     sock_path, out = sys.argv[1], sys.argv[2]
     timeout = float(sys.argv[3]) if len(sys.argv) > 3 else 60.0
+    expect = int(sys.argv[4]) if len(sys.argv) > 4 else 1
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     srv.bind(sock_path)
-    srv.listen(1)
-    srv.settimeout(timeout)
-    conn, _ = srv.accept()
-    srv.close()
-    with conn:
-        msg, fds, _, _ = socket.recv_fds(conn, 1 << 16, 4)
-        data = msg
-        while True:
-            more = conn.recv(1 << 16)
-            if not more:
-                break
-            data += more
-    doc = json.loads(data)
-    with open(out + ".tmp", "w") as f:
-        json.dump({"state": doc, "nfds": len(fds)}, f)
-    os.rename(out + ".tmp", out)
-    if not fds:
-        return 1
-    result = serve(fds[0], out + ".log", timeout)
+    srv.listen(4)
+    poller = select.poll()
+    poller.register(srv.fileno(), select.POLLIN)
+    got = []
+    listeners = set()
+    while len(got) < expect or listeners:
+        events = poller.poll(timeout * 1000)
+        if not events:
+            result = "timeout"
+            break
+        for fd, ev in events:
+            if fd == srv.fileno():
+                doc, fds = receive(srv)
+                got.append({"state": doc, "nfds": len(fds), "nspid": nspid(doc.get("pid", 0))})
+                with open(out + ".tmp", "w") as f:
+                    json.dump(got, f)
+                os.rename(out + ".tmp", out)
+                for extra in fds[1:]:
+                    os.close(extra)
+                if fds:
+                    listeners.add(fds[0])
+                    poller.register(fds[0], select.POLLIN)
+            elif ev & select.POLLIN:
+                handle(fd, out + ".log")
+            elif ev & (select.POLLHUP | select.POLLERR):
+                # no process uses this filter any more
+                poller.unregister(fd)
+                listeners.discard(fd)
+                os.close(fd)
+    else:
+        result = "done"
     with open(out + ".end", "w") as f:
         f.write(result)
-    return 0
+    return 0 if result == "done" else 1
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ finished program to seccomp(2) (csrc/child/process.c).  Compiling means libsecco
 (pyrunc/seccomp_compile.py, through the separate cffi module pyrunc._libseccomp):
 several milliseconds for a Docker-sized profile, plus loading the library.  So the
 result is cached in `<root>/.cache/seccomp/<key>`, and this module, the only one the
-create path imports, must stay cheap: a hit is one blake2b of the profile, one open and
-read, one stat, and never imports pyrunc._libseccomp.
+create path imports, must stay cheap: a hit is a blake2b of the profile, uname, two
+stats, one open and read, and never imports pyrunc._libseccomp (well under 1 ms).
 
 The key is a hash of the profile and of what else shapes the program: the kernel
 (which filter flags and actions it takes, the default SPEC_ALLOW), the machine, the
@@ -209,6 +209,14 @@ def _evict(directory, keep):
             pass
 
 
+def _wanted(sc):
+    if not sc:
+        return False
+    if not isinstance(sc, dict):
+        raise SeccompError("config.json: linux.seccomp: must be an object")
+    return bool(sc.get("defaultAction") or sc.get("syscalls"))
+
+
 def _listener(sc):
     return sc.get("listenerPath"), sc.get("listenerMetadata")
 
@@ -217,7 +225,7 @@ def prepare(sc, state_root):
     """The filter for `linux.seccomp` (raw dict from config.json), from the cache or
     freshly compiled.  Returns None when the profile asks for no filter (runc: neither
     defaultAction nor syscalls).  Raises SeccompError with one line."""
-    if not sc or (not sc.get("defaultAction") and not sc.get("syscalls")):
+    if not _wanted(sc):
         return None
     blake2b = _hasher()
     key = _key(sc, blake2b)
@@ -245,7 +253,7 @@ def _compile(sc, directory, key, blake2b):
 
 def compile_uncached(sc):
     """Compile without touching any cache (bench, tests)."""
-    if not sc or (not sc.get("defaultAction") and not sc.get("syscalls")):
+    if not _wanted(sc):
         return None
     from pyrunc import seccomp_compile
 

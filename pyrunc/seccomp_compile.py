@@ -283,10 +283,6 @@ def _validate_shape(sc):
             raise SeccompError("%s.%s: must be a string" % (_P, key))
     if sc.get("listenerMetadata") and not sc.get("listenerPath"):
         raise SeccompError("%s.listenerMetadata: requires listenerPath too" % _P)
-    path = sc.get("listenerPath")
-    if path and not path.startswith("/"):
-        # resolved by the runtime process, whose cwd is whatever the caller's was
-        raise SeccompError("%s.listenerPath: must be an absolute path" % _P)
     rules = sc.get("syscalls")
     if rules is None:
         return []
@@ -403,6 +399,8 @@ def compile_profile(sc, want_pfc=False):
     errno_ret = sc.get("defaultErrnoRet")
     if default_name not in _PERMISSIVE and not (default_name == "SCMP_ACT_ERRNO"
                                                 and errno_ret == _errno.ENOSYS):
+        # runc guards only the listed architectures; the native one is in every
+        # filter libseccomp builds, so it is guarded here even when not listed
         patch = bpf.enosys_prologue(_enosys_limits(arches, all_names))
     program = patch + program
     n = len(program) // bpf.INSN_SIZE

@@ -157,3 +157,9 @@ def test_eviction_keeps_the_cache_bounded(tmp_path, monkeypatch):
     assert any(len(n) == 40 for n in names)
     assert "old00" not in names and "old07" in names
     assert seccomp.prepare(PROFILE, str(tmp_path)).program == p.program
+
+
+def test_not_an_object():
+    with pytest.raises(seccomp.SeccompError) as e:
+        seccomp.prepare(["SCMP_ACT_ALLOW"], "/nonexistent")
+    assert str(e.value) == "config.json: linux.seccomp: must be an object"

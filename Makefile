@@ -15,7 +15,7 @@ APT_PKGS := gcc libc6-dev libseccomp-dev busybox-static runc crun containerd \
 
 PY_SOURCES := $(shell find pyrunc pyimage csrc -name '*.py' -o -name '*.c' -o -name '*.h' | grep -v _gen) pyproject.toml
 
-.PHONY: all install deps native test test-unit test-integration test-image test-cgroup2 demo bench bench-image conformance clean
+.PHONY: all install deps native test test-unit test-integration test-image test-cgroup2 demo bench bench-image conformance clean bench-seccomp
 
 all: install
 
@@ -63,6 +63,10 @@ demo: deps install
 bench: deps install
 	$(PY) bench/bench_runtime.py
 
+# seccomp: compile/cache costs and create with a Docker-shaped profile (vs runc)
+bench-seccomp: deps install
+	$(PY) bench/bench_seccomp.py
+
 # opencontainers/runtime-tools validation suite against RUNTIME (runc for a baseline).
 # The suite is built beforehand outside the tree, see tests/conformance/README.md.
 RUNTIME_TOOLS ?= /tmp/runtime-tools
@@ -71,4 +75,4 @@ conformance: install
 	$(PY) tests/conformance/run_runtime_tools.py --runtime-tools $(RUNTIME_TOOLS) --runtime $(RUNTIME) $(CONFORMANCE_FLAGS)
 
 clean:
-	rm -rf $(VENV) build csrc/_gen pyrunc/_native*.so
+	rm -rf $(VENV) build csrc/_gen pyrunc/_native*.so pyrunc/_libseccomp*.so

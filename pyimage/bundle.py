@@ -10,10 +10,13 @@ into /tmp, /var/...), as umoci does.
 
 Two ways to make rootfs:
 * copy (default): the layers are applied in order into DIR/rootfs.
-* shared: every layer is unpacked once into the store (.pyimage/layers/<diff_id>, in
-  overlayfs' whiteout format), and DIR/rootfs is an overlay mount of them with the
-  container's own DIR/upper on top, so a second bundle of a cached image is a mkdir,
-  a config.json and one mount(2).
+* shared: every layer is unpacked once into the store (.pyimage/layers/<chain id>):
+  layer n is applied through an overlay mount of layers 1..n-1 with its own directory
+  as the upper one, so what it deletes becomes overlayfs whiteouts and what it changes
+  of lower files is copied up (containerd's overlay snapshotter works this way; the
+  directory depends on the layers below, hence the chain id).  DIR/rootfs is then an
+  overlay mount of them with the container's own DIR/upper on top, so a second bundle
+  of a cached image is a mkdir, a config.json and one mount(2).
 
 A bundle is complete once config.json exists: it is written last, and on failure
 everything this call created is removed.
@@ -76,7 +79,6 @@ def read_in_rootfs(rootfs, path, limit=16 << 20):
     """contents of `path` inside rootfs, resolving every symlink inside it; None if absent"""
     a = unpack.Applier.__new__(unpack.Applier)
     a.root = rootfs
-    a.overlay = False
     a.root_fd = os.open(rootfs, unpack.O_DIR)
     a.cache = {"": a.root_fd}
     a.alias = {}
@@ -289,11 +291,12 @@ def bundle_copy(puller, img, bundle_dir, warn=None):
 def unpack_layers_shared(puller, img, warn=None):
     """make sure every layer of img is unpacked in the store; returns their dirs,
     bottom first"""
+    from . import manifest as mf
     store = puller.store
-    dirs = [store.layer_dir(d) for d in img.diff_ids]
+    dirs = [store.layer_dir(c) for c in mf.chain_ids(img.diff_ids)]
     missing = [i for i, d in enumerate(dirs) if not os.path.isdir(d)]
     if os.geteuid() != 0:
-        raise PyimageError("bundle --shared: needs root (overlay mounts, whiteout device nodes)")
+        raise PyimageError("bundle --shared: needs root (overlay mounts)")
     need_pull = img.client is not None or any(not store.has_blob(l["digest"], l["size"]) for l in img.layers)
     if not missing and not need_pull:
         return dirs
@@ -301,25 +304,7 @@ def unpack_layers_shared(puller, img, warn=None):
         pipe = puller.pipeline(img, want=missing)
         try:
             for i in missing:
-                tmp = "%s.tmp-%d" % (dirs[i], os.getpid())
-                shutil.rmtree(tmp, ignore_errors=True)
-                os.mkdir(tmp, 0o755)
-                try:
-                    ap = unpack.Applier(tmp, overlay=True, warn=warn)
-                    try:
-                        ap.apply(pipe.next_chunk(i), "layer %s" % img.layers[i]["digest"])
-                        ap.finish()
-                    finally:
-                        ap.close()
-                    try:
-                        os.rename(tmp, dirs[i])
-                    except OSError:
-                        if not os.path.isdir(dirs[i]):
-                            raise
-                        shutil.rmtree(tmp, ignore_errors=True)   # unpacked meanwhile by another
-                except BaseException:
-                    shutil.rmtree(tmp, ignore_errors=True)
-                    raise
+                _unpack_one(store, pipe, img, i, dirs, warn)
                 if puller.progress:
                     puller.progress.state(i, "unpacked")
             pipe.wait_downloads()
@@ -328,6 +313,46 @@ def unpack_layers_shared(puller, img, warn=None):
         if need_pull:
             puller.commit(img)
     return dirs
+
+
+def _unpack_one(store, pipe, img, i, dirs, warn):
+    """layer i into dirs[i]: directly for the bottom layer, else through an overlay of
+    dirs[:i] with a fresh upper directory"""
+    tag = "%d-%d" % (os.getpid(), i)
+    upper = "%s.tmp-%s" % (dirs[i], tag)
+    work = os.path.join(store.tmp, "work-" + tag)
+    merged = os.path.join(store.tmp, "merged-" + tag)
+    mounted = False
+    try:
+        os.mkdir(upper, 0o755)
+        target = upper
+        if i > 0:
+            os.mkdir(work, 0o700)
+            os.mkdir(merged, 0o755)
+            mount_overlay(list(reversed(dirs[:i])), upper, work, merged)
+            mounted = True
+            target = merged
+        ap = unpack.Applier(target, warn=warn)
+        try:
+            ap.apply(pipe.next_chunk(i), "layer %s" % img.layers[i]["digest"])
+            ap.finish()
+        finally:
+            ap.close()
+        if mounted:
+            umount(merged, detach=False)
+            mounted = False
+        try:
+            os.rename(upper, dirs[i])
+        except OSError:
+            if not os.path.isdir(dirs[i]):
+                raise
+            shutil.rmtree(upper, ignore_errors=True)   # unpacked meanwhile by another pyimage
+    finally:
+        if mounted:
+            umount(merged)
+        for d in (upper, work, merged):
+            if os.path.lexists(d):
+                shutil.rmtree(d, ignore_errors=True)
 
 
 def bundle_shared(puller, img, bundle_dir, warn=None):
@@ -373,9 +398,9 @@ def mount_overlay(lowers, upper, work, target, empty=False):
         raise PyimageError("mount overlay on %s: %s" % (target, os.strerror(err)))
 
 
-def umount(target):
+def umount(target, detach=True):
     libc, ctypes = _mount_call()
-    if libc.umount2(target.encode(), 2) != 0:      # MNT_DETACH
+    if libc.umount2(target.encode(), 2 if detach else 0) != 0:      # MNT_DETACH
         err = ctypes.get_errno()
         raise PyimageError("unmount %s: %s" % (target, os.strerror(err)))
 

@@ -202,6 +202,14 @@ def image_config(cfg_bytes, what):
     return cfg
 
 
+def chain_ids(diff_ids):
+    """image-spec ChainID of every layer: a layer's content on disk depends on its parents"""
+    out = []
+    for d in diff_ids:
+        out.append(d if not out else "sha256:" + hashlib.sha256((out[-1] + " " + d).encode()).hexdigest())
+    return out
+
+
 def fs_name(ref_str):
     return ref_str.replace("/", "_").replace(":", "_").replace("@", "_")
 

@@ -20,7 +20,6 @@ from . import compress
 from . import manifest as mf
 from . import reference
 from .errors import DigestMismatch, LayerError, PyimageError, StoreError
-from .registry import Client
 
 QUEUE_CHUNKS = 24           # decoded chunks buffered per layer (each up to ~4 MiB)
 READ_SIZE = 256 << 10
@@ -60,6 +59,7 @@ class Puller:
     def client(self, ref):
         c = self.clients.get(ref.host)
         if c is None:
+            from .registry import Client   # requests costs ~70 ms: only when the network is needed
             c = self.clients[ref.host] = Client(ref.host, insecure=self.insecure, cert_dir=self.cert_dir,
                                                 loopback=ref.is_loopback)
         return c

@@ -204,8 +204,8 @@ class Store:
         cfg = mf.image_config(cfg_raw, what + ": config")
         return m, cfg, cfg_raw
 
-    def layer_dir(self, diff_id):
-        return os.path.join(self.layers, diff_id.partition(":")[2])
+    def layer_dir(self, chain_id):
+        return os.path.join(self.layers, chain_id.partition(":")[2])
 
     # --- gc --------------------------------------------------------------------------
 
@@ -229,7 +229,7 @@ class Store:
                     blobs.add(obj["config"].get("digest"))
                     try:
                         cfg = json.loads(self.read_blob(obj["config"]["digest"], limit=64 << 20, verify=False))
-                        diff_ids.update((cfg.get("rootfs") or {}).get("diff_ids") or [])
+                        diff_ids.update(mf.chain_ids((cfg.get("rootfs") or {}).get("diff_ids") or []))
                     except (StoreError, ValueError, KeyError, AttributeError):
                         pass
                 for l in obj.get("layers") or []:

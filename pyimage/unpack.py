@@ -8,14 +8,13 @@ earlier entries or lower layers planted (umoci CVE-2021-29136, containerd
 CVE-2021-32760 are the classic failures).  The last component of an entry is never
 followed: it is removed and recreated.
 
-Two modes:
-* merge (`overlay=False`): layers are applied in order onto one directory; whiteouts
-  delete, opaque markers empty a directory of what lower layers put there, sparing what
-  the same layer wrote (the ordering trap: a marker can come after the layer's own
-  entries in that directory).
-* overlay (`overlay=True`): one layer into its own empty directory, whiteouts kept in
-  overlayfs' format (0:0 character devices, `trusted.overlay.opaque=y`), to be stacked
-  with an overlay mount.
+Layers are applied in order onto one directory; whiteouts delete, opaque markers
+empty a directory of what lower layers put there, sparing what the same layer wrote
+(the ordering trap: a marker can come after the layer's own entries in that
+directory).  The shared mode (bundle.py) applies each layer the same way, through an
+overlay mount of the layers below it, so the kernel turns deletions into overlayfs
+whiteouts and copies up what a hard link or a metadata change touches, as containerd's
+overlay snapshotter does.
 
 Metadata order: chown before chmod (chown clears setuid/setgid), xattrs, times last;
 directories' metadata is applied once at the very end (the last header for a path
@@ -43,9 +42,8 @@ class Applier:
     """Holds the rootfs fd, a cache of directory fds and deferred directory metadata.
     Use: a = Applier(path); for each layer: a.apply(chunk_iterator); a.finish()."""
 
-    def __init__(self, root, overlay=False, warn=None):
+    def __init__(self, root, warn=None):
         self.root = root
-        self.overlay = overlay
         self.root_fd = os.open(root, O_DIR)
         self.cache = {"": self.root_fd}       # physical dir path (no symlinks) -> fd
         self.alias = {}                        # path through symlinks -> fd
@@ -392,10 +390,6 @@ class Applier:
 
     def _whiteout(self, parent, base, name):
         if base == WH_OPAQUE:
-            if self.overlay:
-                dfd = self.dir_fd(parent)
-                os.setxattr(dfd, "trusted.overlay.opaque", b"y")
-                return
             dfd = self.dir_fd(parent, create=False)
             if dfd is not None:
                 self._opaque(dfd, parent)
@@ -406,18 +400,6 @@ class Applier:
         if not victim or victim in (".", ".."):
             self._fail(name, "invalid whiteout name")
         vpath = parent + "/" + victim if parent else victim
-        if self.overlay:
-            pfd = self.dir_fd(parent)
-            if not self.is_root:
-                self._fail(name, "overlay layers need root to create whiteout device nodes")
-            try:
-                os.mknod(victim, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=pfd)
-            except FileExistsError:
-                if vpath not in self.layer_paths:
-                    pfd = self._replace(pfd, victim, vpath)
-                    os.mknod(victim, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=pfd)
-            self.layer_paths.add(vpath)
-            return
         if vpath in self.layer_paths:
             return   # the same layer wrote it: a whiteout hides lower layers only
         pfd = self.dir_fd(parent, create=False)

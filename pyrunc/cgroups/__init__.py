@@ -1,285 +1,686 @@
-"""cgroups: one manager over every mounted hierarchy (v1, v2 and hybrid hosts).
+"""cgroups: one manager over every mounted hierarchy, v1, v2 or hybrid.
 
-The factory reads /proc/self/mountinfo once: each cgroup (v1) or cgroup2 mount is a
-hierarchy.  On a hybrid host (v1 controllers plus cgroup2 at .../unified) the container
-gets a directory in every one of them, as runc does.  Paths follow runc: an absolute
-cgroupsPath is taken from each hierarchy's root, a relative one (and the default,
-the container id) from the cgroup pyrunc itself runs in.
+    m = create_manager(linux.cgroupsPath or None, container id, systemd=False)
+    m.create(); m.set(linux.resources); m.apply(pid)      # every `pyrunc create/run`
+    m.to_state() -> dict; load_manager(dict)              # later commands
+    m.destroy(); m.pids(); m.freeze(); m.thaw(); m.paused(); m.kill_all(sig)
+    m.stats(); m.update(resources); m.v2_dirfd()
 
-This is the foundation's manager: create/apply/destroy, freeze, kill, pids, and the
-common resources (memory, cpu, pids, v1 devices).  The full set of linux.resources,
-update, events and the v2 device eBPF program are issue 4.
+The factory reads /proc/self/mountinfo once.  Every v1 hierarchy runc knows (cpu,
+memory, ..., name=systemd) and the cgroup2 mount become one `_H` each; the container
+gets a directory in all of them.  Modes:
+  v1      only v1 hierarchies;
+  hybrid  v1 hierarchies plus cgroup2 (here at /sys/fs/cgroup/unified); limits go to
+          v1, except for a controller that only cgroup2 offers (hugetlb on this host),
+          which is enabled and set there; devices fall back to eBPF on cgroup2 when no
+          v1 devices hierarchy exists;
+  v2      cgroup2 alone; all controllers are enabled down to the container's parent.
 
-Hot path: only os and errno; every file is opened relative to the container's
-directory fd.
+Paths, as runc 1.1 does them (libcontainer/cgroups/fs/paths.go, fs2/defaultpath.go,
+and observed here with runc 1.1.5):
+  absolute cgroupsPath   <mount point>/<path> in every hierarchy;
+  relative cgroupsPath   v1: <our own cgroup in that hierarchy>/<path>;
+  or none (= the id)     v2: <the PARENT of our own cgroup>/<path> (ours holds
+                         processes, so it could not enable controllers for a child);
+                         hybrid's cgroup2: <mount point>/<path>, like an absolute one.
+"../" cannot climb out of a relative path (runc's CleanPath).
+
+Hot path (create_manager/create/set/apply/destroy): os and errno, the fs module and
+only the controller modules a config needs.  Stats, freezing, update and eBPF code are
+imported when used.
 """
-import errno
 import os
 
-from pyrunc.errors import PyruncError
+from pyrunc.cgroups import fs
+from pyrunc.cgroups.fs import CgroupError
 
-ROOT = "/sys/fs/cgroup"
+__all__ = ["CgroupError", "Manager", "create_manager", "load_manager"]
 
-
-class CgroupError(PyruncError):
-    pass
-
-
-def _hierarchies(mountinfo="/proc/self/mountinfo"):
-    """[(mount point, version, controllers)]"""
-    out = []
-    with open(mountinfo) as f:
-        for line in f:
-            fields = line.split()
-            sep = fields.index("-")
-            fstype = fields[sep + 1]
-            if fstype == "cgroup2":
-                out.append((fields[4], 2, ()))
-            elif fstype == "cgroup":
-                opts = fields[sep + 3].split(",")
-                ctrls = tuple(o for o in opts if o not in ("rw", "ro") and "=" not in o or o.startswith("name="))
-                out.append((fields[4], 1, ctrls))
-    return out
+_R = "linux.resources."
+U64_MAX = 18446744073709551615
 
 
-def _own_cgroups():
-    """{controller or "" (v2) or "name=x": path} of this process"""
-    own = {}
-    with open("/proc/self/cgroup") as f:
-        for line in f:
-            _, ctrls, path = line.rstrip("\n").split(":", 2)
-            if not ctrls:
-                own[""] = path
-            for c in ctrls.split(","):
-                own[c] = path
-    return own
-
-
-def create_manager(cgroups_path, container_id, systemd=False):
+def create_manager(cgroups_path, container_id, systemd=False, *, prefix=""):
+    """A manager for the container's cgroups (nothing is created yet).  `prefix`: a
+    fake root for unit tests (see fs.py)."""
     if systemd:
-        raise CgroupError("systemd cgroup driver: no systemd is reachable on this host "
-                          "(use the cgroupfs driver: drop --systemd-cgroup)")
-    hier = _hierarchies()
-    if not hier:
-        raise CgroupError("cgroups: no cgroup hierarchy is mounted")
-    path = cgroups_path or container_id
+        from pyrunc.cgroups import systemd as _systemd
+
+        return _systemd.create_manager(cgroups_path, container_id, prefix=prefix)
+    if cgroups_path:
+        inner, absolute = fs.clean(cgroups_path)
+    else:
+        # runc: Name = the container id, Parent = "", i.e. a relative path
+        inner, absolute = fs.clean(container_id)[0], False
+    try:
+        ms = fs.mounts(prefix)
+    except OSError as err:
+        raise CgroupError("cgroups: read /proc/self/mountinfo: %s" % fs.strerror(err.errno)) from None
+    if not ms:
+        raise CgroupError("cgroups: no cgroup filesystem is mounted")
+    unified = all(m[2] == 2 for m in ms)
+    if unified and len(ms) > 1:
+        ms = ms[:1]
     own = None
-    paths = {}
-    for mnt, version, ctrls in hier:
-        if path.startswith("/"):
-            rel = path
+    hs = []
+    for mnt, mroot, version, ctrls, dev in ms:
+        if absolute or (version == 2 and not unified):
+            rel = inner
         else:
             if own is None:
-                own = _own_cgroups()
-            key = "" if version == 2 else (ctrls[0] if ctrls else "")
-            rel = os.path.join(own.get(key, "/"), path)
-        rel = os.path.normpath("/" + rel.lstrip("/"))
-        if rel == "/":
-            raise CgroupError("cgroupsPath %r: must not be the root cgroup" % path)
-        paths[mnt] = (mnt + rel, version, ctrls)
-    return Manager(paths)
+                try:
+                    own = fs.own_cgroups(prefix)
+                except OSError as err:
+                    raise CgroupError("cgroups: read /proc/self/cgroup: %s" % fs.strerror(err.errno)) from None
+            mine = own.get(None if version == 2 else frozenset(ctrls), "/")
+            # /proc/self/cgroup is relative to the namespace root, the mount may show a
+            # subtree (nested containers): make it relative to the mount (runc does too)
+            if mroot != "/" and (mine == mroot or mine.startswith(mroot + "/")):
+                mine = mine[len(mroot):]
+            mine = fs.clean(mine)[0]
+            if version == 2:
+                mine = mine.rpartition("/")[0]
+            rel = fs.join(mine, inner)
+        if not rel:
+            raise CgroupError("linux.cgroupsPath %r: the root cgroup of %s cannot be a container's cgroup"
+                              % (cgroups_path or "", mnt))
+        hs.append(_H(prefix + mnt, rel, version, ctrls, dev, mroot))
+    return Manager(hs, unified, prefix)
 
 
 def load_manager(state):
-    return Manager({m: (p, v, tuple(c)) for m, (p, v, c) in state["paths"].items()}, state.get("made"))
+    """the manager described by Manager.to_state() (for every later command)"""
+    if state.get("systemd"):
+        from pyrunc.cgroups import systemd as _systemd
+
+        return _systemd.load_manager(state)
+    if "h" not in state:
+        # the foundation's format: {"paths": {mnt: [dir, version, ctrls]}, "made": [dirs]}
+        hs = []
+        made = state.get("made") or []
+        for mnt, (path, version, ctrls) in state.get("paths", {}).items():
+            rel = path[len(mnt):].strip("/")
+            h = _H(mnt, rel, version, tuple(c for c in ctrls if c in fs.V1_CONTROLLERS), None, "/")
+            h.made = [d[len(mnt):].strip("/") for d in made if d.startswith(mnt + "/")]
+            hs.append(h)
+        return Manager(hs, all(h.version == 2 for h in hs), "")
+    prefix = state.get("prefix", "")
+    hs = []
+    for mnt, rel, version, ctrls, made, dev, mroot in state["h"]:
+        h = _H(prefix + mnt, rel, version, tuple(ctrls), tuple(dev) if dev else None, mroot)
+        h.made = list(made)
+        hs.append(h)
+    m = Manager(hs, state.get("unified", False), prefix)
+    m.resources = state.get("resources") or {}
+    return m
+
+
+class _H:
+    """One hierarchy: where it is mounted, the container's directory in it (`rel`,
+    relative to the mount point), and what create() made there."""
+
+    __slots__ = ("mnt", "rel", "version", "ctrls", "dev", "mroot", "made", "rootfd", "dir")
+
+    def __init__(self, mnt, rel, version, ctrls, dev, mroot):
+        self.mnt = mnt
+        self.rel = rel
+        self.version = version
+        self.ctrls = ctrls
+        self.dev = dev
+        self.mroot = mroot
+        self.made = []
+        self.rootfd = -1
+        self.dir = None
+
+    @property
+    def path(self):
+        return self.mnt + "/" + self.rel
+
+    def open_root(self, fake):
+        if self.rootfd >= 0:
+            return self.rootfd
+        try:
+            fd = os.open(self.mnt, fs.O_PATH_DIR)
+        except OSError as err:
+            raise CgroupError("open cgroup mount %s: %s" % (self.mnt, fs.strerror(err.errno)), err.errno) from None
+        if not fake and self.dev is not None:
+            st = os.fstat(fd)
+            if (os.major(st.st_dev), os.minor(st.st_dev)) != tuple(self.dev):
+                os.close(fd)
+                raise CgroupError("open cgroup mount %s: it is no longer the cgroup filesystem "
+                                  "/proc/self/mountinfo listed" % self.mnt)
+        self.rootfd = fd
+        return fd
+
+    def open_dir(self, fake):
+        """the container's directory as a Dir (opened on first use)"""
+        d = self.dir
+        if d is None:
+            rootfd = self.open_root(fake)
+            try:
+                fd = os.open(self.rel, fs.O_PATH_DIR, dir_fd=rootfd)
+            except OSError as err:
+                raise CgroupError("open cgroup %s: %s" % (self.path, fs.strerror(err.errno)), err.errno) from None
+            d = self.dir = fs.Dir(fd, self.path, bool(fake))
+        return d
+
+    def close(self):
+        if self.dir is not None:
+            os.close(self.dir.fd)
+            self.dir = None
+        if self.rootfd >= 0:
+            os.close(self.rootfd)
+            self.rootfd = -1
+
+
+def _any(sec, keys):
+    for k in keys:
+        v = sec.get(k)
+        if v:
+            return True
+    return False
+
+
+# (resource key, controller, module, predicate "the section asks for something")
+# in runc's order.  A predicate only looks at the config, so a controller that is not
+# mounted is an error only when the config actually asks something of it.
+_CPU_KEYS = ("shares", "quota", "period", "burst", "realtimeRuntime", "realtimePeriod")
+_V1_STEPS = (
+    ("cpu", "cpuset", "cpuset", lambda s: _any(s, ("cpus", "mems"))),
+    ("memory", "memory", "memory", lambda s: _any(s, ("limit", "reservation", "swap", "kernel", "kernelTCP",
+                                                       "disableOOMKiller"))
+     or s.get("swappiness") not in (None, -1) or s.get("useHierarchy") is not None),
+    ("cpu", "cpu", "cpu", lambda s: _any(s, _CPU_KEYS) or s.get("idle") is not None),
+    ("pids", "pids", "pids", lambda s: bool(s.get("limit"))),
+    ("blockIO", "blkio", "blkio", lambda s: _any(s, ("weight", "leafWeight", "weightDevice", "throttleReadBpsDevice",
+                                                     "throttleWriteBpsDevice", "throttleReadIOPSDevice",
+                                                     "throttleWriteIOPSDevice"))),
+    ("hugepageLimits", "hugetlb", "hugetlb", bool),
+    ("network", "net_cls", "net_cls", lambda s: s.get("classID") is not None),
+    ("network", "net_prio", "net_prio", lambda s: bool(s.get("priorities"))),
+    ("rdma", "rdma", "rdma", bool),
+)
+# cgroup v2 has no swappiness, oom_control, use_hierarchy, realtime budget, net_cls
+# or net_prio: runc ignores those fields there, and so do we (realtime excepted: a
+# container asking for an RT budget would only fail later, in sched_setscheduler)
+_V2_STEPS = (
+    ("pids", "pids", "pids", lambda s: bool(s.get("limit"))),
+    ("memory", "memory", "memory", lambda s: _any(s, ("limit", "reservation", "swap"))),
+    ("blockIO", "io", "io", lambda s: _any(s, ("weight", "weightDevice", "throttleReadBpsDevice",
+                                               "throttleWriteBpsDevice", "throttleReadIOPSDevice",
+                                               "throttleWriteIOPSDevice"))),
+    ("cpu", "cpu", "cpu", lambda s: _any(s, _CPU_KEYS) or s.get("idle") is not None),
+    ("cpu", "cpuset", "cpuset", lambda s: _any(s, ("cpus", "mems"))),
+    ("hugepageLimits", "hugetlb", "hugetlb", bool),
+    ("rdma", "rdma", "rdma", bool),
+)
+# v1 name -> v2 name, for hybrid hosts where a controller is only on cgroup2
+_V2_NAME = {"blkio": "io"}
+_MODULES = {}
+
+
+def _module(version, name):
+    key = (version, name)
+    mod = _MODULES.get(key)
+    if mod is None:
+        mod = _MODULES[key] = __import__("pyrunc.cgroups.v%d.%s" % (version, name), fromlist=["set"])
+    return mod
 
 
 class Manager:
-    __slots__ = ("dirs", "made")
+    """cgroupfs manager (see the module docstring)."""
 
-    def __init__(self, dirs, made=None):
-        self.dirs = dirs          # mount point -> (container dir, version, controllers)
-        self.made = made or []    # directories create() made, deepest last
+    __slots__ = ("hs", "v2", "by_ctrl", "unified", "prefix", "resources", "_v2c", "_into", "device_program")
+
+    def __init__(self, hs, unified, prefix=""):
+        self.hs = hs
+        self.unified = unified
+        self.prefix = prefix
+        self.v2 = None
+        self.by_ctrl = {}
+        for h in hs:
+            if h.version == 2:
+                self.v2 = h
+            else:
+                for c in h.ctrls:
+                    self.by_ctrl.setdefault(c, h)
+        self.resources = {}
+        self._v2c = None
+        self._into = False
+        self.device_program = None  # the last eBPF device program (instructions), for tests
+
+    # ---- description ----
+
+    @property
+    def mode(self):
+        return "v2" if self.unified else "hybrid" if self.v2 is not None else "v1"
 
     @property
     def paths(self):
-        return {m: d[0] for m, d in self.dirs.items()}
+        """{mount point: the container's directory} (plan.py bind-mounts these)"""
+        n = len(self.prefix)
+        return {h.mnt[n:]: h.path[n:] for h in self.hs}
 
     def to_state(self):
-        return {"paths": {m: [p, v, list(c)] for m, (p, v, c) in self.dirs.items()}, "made": self.made}
+        n = len(self.prefix)
+        st = {"h": [[h.mnt[n:], h.rel, h.version, list(h.ctrls), h.made, list(h.dev) if h.dev else None, h.mroot]
+                    for h in self.hs],
+              "unified": self.unified, "resources": self.resources}
+        if self.prefix:
+            st["prefix"] = self.prefix
+        return st
+
+    def close(self):
+        for h in self.hs:
+            h.close()
+
+    # ---- lifecycle ----
 
     def create(self):
-        for mnt, (path, version, ctrls) in self.dirs.items():
-            todo = []
-            p = path
-            while p != mnt and not os.path.isdir(p):
-                todo.append(p)
-                p = os.path.dirname(p)
-            for d in reversed(todo):
+        """mkdir the container's directory in every hierarchy; remember what was made.
+        On failure, what was made is removed again."""
+        fake = self.prefix
+        try:
+            for h in self.hs:
+                rootfd = h.open_root(fake)
                 try:
-                    os.mkdir(d, 0o755)
-                except FileExistsError:
-                    continue
+                    made = fs.mkdir(rootfd, h.rel, h.mnt if fake else None)
                 except OSError as err:
-                    raise CgroupError("create cgroup %s: %s" % (d, os.strerror(err.errno).lower())) from None
-                self.made.append(d)
-                if "cpuset" in ctrls:
-                    # a v1 cpuset starts empty and takes no task: inherit the parent's
-                    for f in ("cpuset.cpus", "cpuset.mems"):
-                        with open(os.path.join(os.path.dirname(d), f)) as src:
-                            _write(d, f, src.read().strip() or "\n")
+                    raise CgroupError("create cgroup %s: %s" % (h.path, fs.strerror(err.errno)), err.errno) from None
+                h.made.extend(made)
+                h.open_dir(fake)
+                if made and "cpuset" in h.ctrls:
+                    self._cpuset_init(h, made)
+            if self.unified:
+                self._v2_enable(None)
+        except BaseException:
+            try:
+                self.destroy()
+            except CgroupError:
+                pass
+            raise
+
+    def _cpuset_init(self, h, made):
+        """A new v1 cpuset has empty cpus and mems and refuses tasks: give it its
+        parent's.  Existing ancestors that are still empty get them too (runc's
+        ensureParent), from the nearest one that has values."""
+        root = fs.Dir(h.rootfd, h.mnt, bool(self.prefix))
+        p = made[0].rpartition("/")[0]
+        chain = list(made)
+        while True:
+            cpus = root.read(fs.join(p, "cpuset.cpus"), _R + "cpu.cpus").strip()
+            mems = root.read(fs.join(p, "cpuset.mems"), _R + "cpu.mems").strip()
+            if (cpus and mems) or not p:
+                break
+            chain.insert(0, p)
+            p = p.rpartition("/")[0]
+        for d in chain:
+            root.write(fs.join(d, "cpuset.cpus"), cpus or "\n", _R + "cpu.cpus")
+            root.write(fs.join(d, "cpuset.mems"), mems or "\n", _R + "cpu.mems")
 
     def apply(self, pid):
-        for mnt, (path, version, ctrls) in self.dirs.items():
-            _write(path, "cgroup.procs", str(pid))
-
-    def set(self, res):
-        """memory, cpu, pids and (v1) devices of linux.resources"""
-        for mnt, (path, version, ctrls) in self.dirs.items():
-            if version == 1:
-                self._set_v1(path, ctrls, res)
-            elif not any(v == 1 for _, v, c in self.dirs.values() if c and c[0] != "name=systemd"):
-                self._set_v2(path, res)
-
-    def _set_v1(self, path, ctrls, res):
-        mem = res.get("memory") or {}
-        cpu = res.get("cpu") or {}
-        pids = res.get("pids") or {}
-        if "memory" in ctrls:
-            if mem.get("limit"):
-                _write(path, "memory.limit_in_bytes", str(mem["limit"]))
-            if mem.get("reservation"):
-                _write(path, "memory.soft_limit_in_bytes", str(mem["reservation"]))
-            if mem.get("swap"):
-                _write(path, "memory.memsw.limit_in_bytes", str(mem["swap"]))
-            if mem.get("swappiness") is not None:
-                if not 0 <= mem["swappiness"] <= 100:
-                    raise CgroupError("linux.resources.memory.swappiness: %d is not in [0, 100]"
-                                      % mem["swappiness"])
-                _write(path, "memory.swappiness", str(mem["swappiness"]))
-            if mem.get("disableOOMKiller"):
-                _write(path, "memory.oom_control", "1")
-        if "cpu" in ctrls:
-            if cpu.get("shares"):
-                _write(path, "cpu.shares", str(cpu["shares"]))
-            if cpu.get("period"):
-                _write(path, "cpu.cfs_period_us", str(cpu["period"]))
-            if cpu.get("quota"):
-                _write(path, "cpu.cfs_quota_us", str(cpu["quota"]))
-        if "cpuset" in ctrls:
-            if cpu.get("cpus"):
-                _write(path, "cpuset.cpus", cpu["cpus"])
-            if cpu.get("mems"):
-                _write(path, "cpuset.mems", cpu["mems"])
-        if "pids" in ctrls and pids.get("limit"):
-            limit = pids["limit"]
-            _write(path, "pids.max", "max" if limit <= 0 else str(limit))
-        if "devices" in ctrls and res.get("devices") is not None:
-            for rule in _device_rules(res["devices"]):
-                _write(path, rule[0], rule[1])
-
-    def _set_v2(self, path, res):
-        mem = res.get("memory") or {}
-        cpu = res.get("cpu") or {}
-        pids = res.get("pids") or {}
-        if mem.get("limit"):
-            _write(path, "memory.max", "max" if mem["limit"] < 0 else str(mem["limit"]))
-        if cpu.get("shares"):
-            # runc's conversion of cgroup v1 shares [2, 262144] to v2 weight [1, 10000]
-            _write(path, "cpu.weight", str(1 + ((cpu["shares"] - 2) * 9999) // 262142))
-        if cpu.get("quota") or cpu.get("period"):
-            quota = cpu.get("quota") or 0
-            _write(path, "cpu.max", "%s %d" % (str(quota) if quota > 0 else "max", cpu.get("period") or 100000))
-        if pids.get("limit"):
-            _write(path, "pids.max", "max" if pids["limit"] <= 0 else str(pids["limit"]))
-
-    def pids(self):
-        for mnt, (path, version, ctrls) in self.dirs.items():
+        """put pid into the container's cgroup in every hierarchy"""
+        s = str(pid)
+        fake = self.prefix
+        for h in self.hs:
+            if h is self.v2 and self._into and self._in_v2(pid):
+                continue  # clone3(CLONE_INTO_CGROUP) already put it there
+            d = h.open_dir(fake)
             try:
-                with open(os.path.join(path, "cgroup.procs")) as f:
-                    return [int(x) for x in f.read().split()]
-            except OSError:
-                continue
-        return []
+                d.write("cgroup.procs", s, "join cgroup")
+            except CgroupError as err:
+                raise CgroupError("add pid %d to cgroup %s: %s" % (pid, h.path, fs.strerror(err.errno)),
+                                  err.errno) from None
 
-    def _freezer(self):
-        for mnt, (path, version, ctrls) in self.dirs.items():
-            if version == 1 and "freezer" in ctrls:
-                return path, 1
-        for mnt, (path, version, ctrls) in self.dirs.items():
-            if version == 2 and os.path.exists(os.path.join(path, "cgroup.freeze")):
-                return path, 2
-        return None, 0
-
-    def paused(self):
-        path, v = self._freezer()
-        if v == 1:
-            with open(os.path.join(path, "freezer.state")) as f:
-                return f.read().strip() == "FROZEN"
-        if v == 2:
-            with open(os.path.join(path, "cgroup.freeze")) as f:
-                return f.read().strip() == "1"
+    def _in_v2(self, pid):
+        try:
+            text = fs.read_text("/proc/%d/cgroup" % pid)
+        except OSError:
+            return False
+        want = fs.join(self.v2.mroot.strip("/"), self.v2.rel)
+        for line in text.split("\n"):
+            if line.startswith("0::"):
+                return line[3:].strip("/") == want
         return False
 
-    def freeze(self):
-        path, v = self._freezer()
-        if v == 0:
-            raise CgroupError("pause: no freezer cgroup is mounted")
-        _write(path, "freezer.state" if v == 1 else "cgroup.freeze", "FROZEN" if v == 1 else "1")
-
-    def thaw(self):
-        path, v = self._freezer()
-        if v:
-            _write(path, "freezer.state" if v == 1 else "cgroup.freeze", "THAWED" if v == 1 else "0")
-
-    def kill_all(self, sig):
-        for pid in self.pids():
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
+    def v2_dirfd(self):
+        """an O_PATH fd of the cgroup2 directory for clone3(CLONE_INTO_CGROUP), or None;
+        apply() then skips the cgroup2 write when the child is already there (the write
+        costs an RCU grace period, ~12 ms, on a pure cgroup2 host)"""
+        if self.v2 is None or self.prefix:
+            return None
+        d = self.v2.open_dir("")
+        self._into = True
+        return d.fd
 
     def destroy(self):
-        """remove what create() made, deepest first; retry while the kernel still
-        counts exiting tasks (EBUSY)"""
-        import time
+        """Remove every directory create() made, deepest first.  Idempotent.  The
+        container's own directory may still hold exiting tasks (EBUSY): whatever is
+        left is killed once and removal retried for up to ~1 s.  A parent we made that
+        another container now uses is left in place."""
+        fake = self.prefix
+        errors = []
+        for h in self.hs:
+            if not h.made:
+                h.close()
+                continue
+            try:
+                rootfd = h.open_root(fake)
+            except CgroupError as err:
+                errors.append(str(err))
+                continue
+            if h.dir is not None:
+                os.close(h.dir.fd)
+                h.dir = None
+            left = []
+            for rel in reversed(h.made):
+                if left:
+                    left.append(rel)  # its child stays, so does it
+                    continue
+                err = self._rmdir(rootfd, h, rel)
+                if err:
+                    errors.append(err)
+                    left.append(rel)
+            left.reverse()
+            h.made = left
+            h.close()
+        if errors:
+            raise CgroupError(errors[0])
 
-        leaves = {p for p, _, _ in self.dirs.values()}
-        for d in sorted(self.made, key=len, reverse=True):
-            for attempt in range(50):
+    def _rmdir(self, rootfd, h, rel):
+        """None when rel is gone (or is a parent another container now uses), else
+        the error message"""
+        fake = self.prefix
+        delay = 0.001
+        waited = 0.0
+        killed = False
+        while True:
+            try:
+                fs.rmdir(rootfd, rel, h.mnt if fake else None)
+                return None
+            except FileNotFoundError:
+                return None
+            except OSError as err:
+                e = err.errno
+            if rel != h.rel:
+                return None  # a parent we made, now shared with another container: keep it
+            if e in (16, 39) and not fake and _rmdir_children(rootfd, rel):  # EBUSY, ENOTEMPTY
+                continue  # sub-cgroups the container made were removed: retry
+            if e != 16 or fake or waited > 1.0:
+                return "remove cgroup %s/%s: %s" % (h.mnt, rel, fs.strerror(e))
+            if not killed:
+                killed = True
                 try:
-                    os.rmdir(d)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError as err:
-                    if d not in leaves and err.errno in (errno.EBUSY, errno.ENOTEMPTY):
-                        break  # a parent we made is still used by another container
+                    self.kill_all(9)
+                except (CgroupError, OSError):
+                    pass
+            import time
 
-                    if err.errno != errno.EBUSY or attempt == 49:
-                        raise CgroupError("remove cgroup %s: %s" % (d, os.strerror(err.errno).lower())) from None
-                    if attempt == 0:
-                        self.kill_all(9)
-                    time.sleep(0.01)
-        self.made = []
+            time.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 0.1)
+
+    # ---- resources ----
+
+    def _v2_controllers(self):
+        c = self._v2c
+        if c is None:
+            d = self.v2.open_dir(self.prefix)
+            c = self._v2c = frozenset((d.read_opt("cgroup.controllers") or "").split())
+        return c
+
+    def _v2_enable(self, wanted):
+        """Enable controllers (all the root offers when wanted is None) in the
+        cgroup.subtree_control of every ancestor of the container's cgroup2 directory,
+        top-down, as runc's fs2 CreateCgroupPath does.  A refusal (a threaded
+        subtree, an ancestor with processes) is not fatal here: set() names the
+        controller it then cannot find."""
+        h = self.v2
+        have = self._v2_controllers()
+        root = fs.Dir(h.open_root(self.prefix), h.mnt, bool(self.prefix))
+        if wanted is None:
+            wanted = frozenset((root.read_opt("cgroup.controllers") or "").split())
+        missing = wanted - have
+        if not missing:
+            return
+        line = " ".join("+" + c for c in sorted(missing))
+        parts = h.rel.split("/")
+        for i in range(len(parts)):
+            name = fs.join("/".join(parts[:i]), "cgroup.subtree_control")
+            try:
+                root.write(name, line, "enable controllers")
+            except CgroupError:
+                for c in sorted(missing):
+                    try:
+                        root.write(name, "+" + c, "enable controllers")
+                    except CgroupError:
+                        pass
+        self._v2c = None
+
+    def _locate(self, ctrl, key):
+        """(Dir, version) where controller ctrl of this container is set"""
+        fake = self.prefix
+        if not self.unified:
+            h = self.by_ctrl.get(ctrl)
+            if h is not None:
+                return h.open_dir(fake), 1
+            ctrl = _V2_NAME.get(ctrl, ctrl)
+        if self.v2 is None:
+            raise CgroupError("%s%s: the %s cgroup controller is not mounted" % (_R, key, ctrl))
+        if ctrl not in self._v2_controllers():
+            self._v2_enable(frozenset((ctrl,)))
+            if ctrl not in self._v2_controllers():
+                if self.unified:
+                    raise CgroupError("%s%s: the %s controller is not available in %s (cgroup.controllers: %s)"
+                                      % (_R, key, ctrl, self.v2.path, " ".join(sorted(self._v2_controllers()))
+                                         or "none"))
+                raise CgroupError("%s%s: the %s cgroup controller is not mounted" % (_R, key, ctrl))
+        return self.v2.open_dir(fake), 2
+
+    def set(self, res, devices=True):
+        """Apply linux.resources (the raw dict from config.json).  runc's semantics:
+        zero or absent means "leave as it is"; the device rules always apply (runc
+        appends its default allow list, so an absent list means "deny all but those").
+        On the first error a CgroupError names the config field, the file and the
+        kernel's answer."""
+        res = res or {}
+        self._set(res, devices, False)
+        self.resources = res
+
+    def _set(self, res, devices, update):
+        for key, ctrl, modname, wanted in (_V2_STEPS if self.unified else _V1_STEPS):
+            sec = res.get(key)
+            if not sec or not wanted(sec):
+                continue
+            d, version = self._locate(ctrl, key)
+            _module(version, _V2_NAME.get(modname, modname) if version == 2 else modname).set(d, sec, self, update)
+        if devices:
+            self._set_devices(res.get("devices") or (), update)
+        if res.get("unified"):
+            self._set_unified(res["unified"])
+
+    def _set_devices(self, rules, update):
+        fake = self.prefix
+        h = None if self.unified else self.by_ctrl.get("devices")
+        if h is not None:
+            _module(1, "devices").set(h.open_dir(fake), rules, self, update)
+        elif self.v2 is not None:
+            _module(2, "devices").set(self.v2.open_dir(fake), rules, self, update)
+        else:
+            raise CgroupError(_R + "devices: the devices cgroup controller is not mounted")
+
+    def _set_unified(self, kv):
+        """linux.resources.unified: cgroup2 file -> value, written last so it can
+        override what the other fields set (runc)"""
+        if self.v2 is None:
+            raise CgroupError(_R + "unified: cgroup v2 is not mounted (this host has cgroup v1 only)")
+        d = self.v2.open_dir(self.prefix)
+        for k in sorted(kv):
+            v = kv[k]
+            what = "%sunified[%s]" % (_R, k)
+            if "/" in k or k in ("", ".", ".."):
+                raise CgroupError("%s: must be a file name" % what)
+            ctrl = k.partition(".")[0]
+            if ctrl not in ("cgroup", "") and ctrl not in self._v2_controllers():
+                self._v2_enable(frozenset((ctrl,)))
+            try:
+                d.write(k, str(v), what)
+            except CgroupError as err:
+                if err.errno in (2, 1, 13) and ctrl != "cgroup" and ctrl not in self._v2_controllers():
+                    raise CgroupError("%s: controller %s is not available in %s" % (what, ctrl, self.v2.path),
+                                      err.errno) from None
+                raise
+
+    def update(self, new):
+        """`pyrunc update`: the fields runc updates, zero or absent = unchanged; the
+        merged resources become self.resources.  On failure the previous values are
+        written back (as runc does) and the error raised."""
+        from pyrunc.cgroups import update as _update
+
+        merged, changed = _update.merge(self.resources, new)
+        try:
+            self._set(changed, False, True)
+        except CgroupError:
+            try:
+                self._set(_update.merge(merged, self.resources)[1], False, True)
+            except CgroupError:
+                pass
+            raise
+        self.resources = merged
+
+    # ---- processes ----
+
+    def _procs_dir(self):
+        """the hierarchy that lists every process of the container (cgroup2 first)"""
+        if self.v2 is not None:
+            return self.v2
+        for c in ("pids", "freezer", "devices", "memory", "cpu"):
+            h = self.by_ctrl.get(c)
+            if h is not None:
+                return h
+        return self.hs[0]
+
+    def pids(self):
+        """every pid in the container's cgroup and its sub-cgroups"""
+        h = self._procs_dir()
+        base = h.path
+        out = []
+        stack = [base]
+        while stack:
+            p = stack.pop()
+            try:
+                text = fs.read_text(p + "/cgroup.procs")
+            except FileNotFoundError:
+                continue
+            except OSError as err:
+                raise CgroupError("read %s/cgroup.procs: %s" % (p, fs.strerror(err.errno)), err.errno) from None
+            out.extend(int(x) for x in text.split())
+            try:
+                with os.scandir(p) as it:
+                    stack.extend(e.path for e in it if e.is_dir(follow_symlinks=False))
+            except OSError:
+                pass
+        return out
+
+    def kill_all(self, sig):
+        """Signal every process.  SIGKILL on cgroup2 (hybrid too: its directory holds
+        every container process) is one write to cgroup.kill (Linux 5.14), which the
+        kernel applies atomically, forks included.  Otherwise the cgroup is frozen
+        while we signal, so nothing forks past us, as runc does."""
+        if sig == 9 and self.v2 is not None and not self.prefix:
+            d = self.v2.open_dir("")
+            try:
+                d.write("cgroup.kill", "1", "kill")
+                return
+            except CgroupError as err:
+                if err.errno not in (2, 22):  # ENOENT, EINVAL: an older kernel
+                    raise
+        froze = False
+        if not self.prefix:
+            try:
+                if not self.paused():
+                    self.freeze()
+                    froze = True
+            except CgroupError:
+                pass
+        try:
+            for pid in self.pids():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        finally:
+            if froze:
+                self.thaw()
+
+    # ---- freezer ----
+
+    def _freezer(self):
+        if not self.unified:
+            h = self.by_ctrl.get("freezer")
+            if h is not None:
+                return h, 1
+        if self.v2 is not None:
+            return self.v2, 2
+        return None, 0
+
+    def freeze(self):
+        from pyrunc.cgroups import freezer
+
+        h, v = self._freezer()
+        if h is None:
+            raise CgroupError("pause: no freezer cgroup is mounted")
+        freezer.freeze(h.open_dir(self.prefix), v)
+
+    def thaw(self):
+        from pyrunc.cgroups import freezer
+
+        h, v = self._freezer()
+        if h is None:
+            raise CgroupError("resume: no freezer cgroup is mounted")
+        freezer.thaw(h.open_dir(self.prefix), v)
+
+    def paused(self):
+        h, v = self._freezer()
+        if h is None:
+            return False
+        d = h.open_dir(self.prefix)
+        if v == 1:
+            return (d.read_opt("freezer.state") or "").strip() == "FROZEN"
+        return (d.read_opt("cgroup.freeze") or "").strip() == "1"
+
+    # ---- stats ----
+
+    def stats(self):
+        """runc's `events --stats` data (types.Stats of runc 1.1, same field names)"""
+        from pyrunc.cgroups import stats
+
+        return stats.collect(self)
+
+    def oom_kills(self):
+        from pyrunc.cgroups import stats
+
+        return stats.oom_kills(self)
 
 
-# runc's default allowed devices (libcontainer/specconv AllowedDevices)
-_DEFAULT_ALLOW = ("c *:* m", "b *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm",
-                  "c 1:5 rwm", "c 1:9 rwm", "c 5:1 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm")
-
-
-def _device_rules(rules):
-    out = []
-    for r in rules:
-        t = r.get("type") or "a"
-        major = "*" if r.get("major") is None else str(r["major"])
-        minor = "*" if r.get("minor") is None else str(r["minor"])
-        access = r.get("access") or "rwm"
-        entry = "a" if t == "a" else "%s %s:%s %s" % (t, major, minor, access)
-        out.append(("devices.allow" if r.get("allow") else "devices.deny", entry))
-    out.extend(("devices.allow", rule) for rule in _DEFAULT_ALLOW)
-    return out
-
-
-def _write(path, name, value):
+def _rmdir_children(rootfd, rel):
+    """remove the sub-cgroups below rel (a container with a writable cgroupfs makes
+    some), deepest first; True if any was removed"""
     try:
-        fd = os.open(os.path.join(path, name), os.O_WRONLY | os.O_CLOEXEC)
-    except OSError as err:
-        raise CgroupError("open %s/%s: %s" % (path, name, os.strerror(err.errno).lower())) from None
+        fd = os.open(rel, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=rootfd)
+    except OSError:
+        return False
     try:
-        os.write(fd, value.encode())
-    except OSError as err:
-        raise CgroupError("write %r to %s/%s: %s" % (value, path, name, os.strerror(err.errno).lower())) from None
+        names = [e.name for e in os.scandir(fd) if e.is_dir(follow_symlinks=False)]
     finally:
         os.close(fd)
+    removed = False
+    for n in names:
+        child = rel + "/" + n
+        _rmdir_children(rootfd, child)
+        try:
+            os.rmdir(child, dir_fd=rootfd)
+            removed = True
+        except OSError:
+            pass
+    return removed

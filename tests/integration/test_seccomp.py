@@ -17,7 +17,6 @@ from tests.conftest import ROOT_DIR, cgroup_dirs, mounts_under, requires_root
 
 pytestmark = requires_root
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 SYSPROBE_SRC = os.path.join(ROOT_DIR, "tests", "seccomp", "sysprobe.c")
 DOCKER_LIKE = os.path.join(ROOT_DIR, "tests", "data", "seccomp-docker-like.json")
 

@@ -1,7 +1,6 @@
 """send_to_listener: the runtime-spec "container process state" and the fd over
 SCM_RIGHTS, to a real AF_UNIX listener (a pipe stands in for the seccomp fd here;
 tests/integration/test_seccomp.py hands over a real one)."""
-import array
 import json
 import os
 import socket

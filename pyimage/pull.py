@@ -230,6 +230,11 @@ class Pipeline:
         for _ in range(min(puller.jobs, len(dl))):
             self.dl_queue.put(None)
             self._start(self._download_worker)
+        # the decoders' fds are opened here, before any download can finish and rename
+        # its partial file into the blob directory
+        self.fds = {}
+        for i in sorted(self.want):
+            self.fds[i] = os.open(self.feeds[i].path, os.O_RDONLY | os.O_CLOEXEC)
         for i in sorted(self.want):
             q = self.queues[i] = queue.Queue(QUEUE_CHUNKS)
             self._start(self._decode, i, q)
@@ -329,26 +334,26 @@ class Pipeline:
                 except queue.Full:
                     continue
         try:
-            with open(feed.path, "rb", buffering=0) as f:
-                pos = 0
-                while True:
-                    with feed.cond:
-                        while feed.avail <= pos and not feed.done and feed.error is None and not cancel.is_set():
-                            feed.cond.wait(0.2)
-                        if feed.error is not None or cancel.is_set():
-                            raise _Cancelled()
-                        end, finished = feed.avail, feed.done
-                    if pos >= end:
-                        if finished:
-                            break
-                        continue
-                    data = os.pread(f.fileno(), min(end - pos, READ_SIZE), pos)
-                    if not data:
-                        raise StoreError("read %s: blob file shorter than expected" % what)
-                    pos += len(data)
-                    for out in dec.feed(data):
-                        h.update(out)
-                        put(out)
+            fd = self.fds[i]
+            pos = 0
+            while True:
+                with feed.cond:
+                    while feed.avail <= pos and not feed.done and feed.error is None and not cancel.is_set():
+                        feed.cond.wait(0.2)
+                    if feed.error is not None or cancel.is_set():
+                        raise _Cancelled()
+                    end, finished = feed.avail, feed.done
+                if pos >= end:
+                    if finished:
+                        break
+                    continue
+                data = os.pread(fd, min(end - pos, READ_SIZE), pos)
+                if not data:
+                    raise StoreError("read %s: blob file shorter than expected" % what)
+                pos += len(data)
+                for out in dec.feed(data):
+                    h.update(out)
+                    put(out)
             dec.close()
             diff = "sha256:" + h.hexdigest()
             want = self.img.diff_ids[i]
@@ -405,6 +410,9 @@ class Pipeline:
         for fd, _ in self.partials:
             os.close(fd)
         self.partials = []
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds = {}
 
 
 class _Cancelled(Exception):

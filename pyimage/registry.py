@@ -23,6 +23,7 @@ import time
 import urllib.parse
 
 import requests
+import urllib3.exceptions
 
 from . import auth as authmod
 from . import manifest as mf
@@ -64,10 +65,12 @@ def _errors_of(resp):
 def _conn_error_text(err):
     s = str(err)
     for marker in ("CERTIFICATE_VERIFY_FAILED", "Connection refused", "Name or service not known",
-                   "timed out", "Connection reset", "Remote end closed"):
+                   "timed out", "Connection reset", "Remote end closed", "IncompleteRead"):
         if marker in s:
             if marker == "CERTIFICATE_VERIFY_FAILED":
                 return "tls certificate verify failed (use --cert-dir with the registry's CA, or --insecure)"
+            if marker == "IncompleteRead":
+                return "connection broken mid-body (truncated)"
             return marker.lower()
     return _short(s, 160)
 
@@ -314,7 +317,7 @@ class Client:
                 raise RegistryError("%s: manifest of %s bytes is larger than the %d byte limit"
                                     % (what, cl, mf.MAX_MANIFEST))
             data = r.raw.read(mf.MAX_MANIFEST + 1, decode_content=True)
-        except (requests.exceptions.RequestException, OSError) as e:
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
             raise RegistryError("%s: reading manifest: %s" % (what, _conn_error_text(e)), temporary=True) from None
         finally:
             r.close()
@@ -333,7 +336,7 @@ class Client:
                          what, stream=True)
         try:
             data = r.raw.read(desc["size"] + 1, decode_content=False)
-        except (requests.exceptions.RequestException, OSError) as e:
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
             raise RegistryError("%s: reading blob: %s" % (what, _conn_error_text(e)), temporary=True) from None
         finally:
             r.close()
@@ -400,7 +403,7 @@ class Client:
                 if not e.temporary:
                     raise
                 err = e
-            except (requests.exceptions.RequestException, OSError) as e:
+            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
                 err = RegistryError("%s: %s" % (what, _conn_error_text(e)), temporary=True)
             else:
                 if done == size:

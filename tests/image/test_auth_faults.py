@@ -1,0 +1,294 @@
+"""Authentication (htpasswd Basic, Bearer tokens, TLS, docker config and credential
+helpers) and faults (retries, resumes, corruption, hostile layers): every failure is
+one clear line, and leaves neither a bundle nor a blob behind."""
+import base64
+import json
+import os
+import stat
+import tarfile
+
+import pytest
+
+from tests.image import build_image as bi
+from tests.image.conftest import PASSWORD, USER, assert_one_line_error, have, push, unique
+from tests.image.faultproxy import BlobStorage, FaultProxy
+from tests.image.registry import Registry
+from tests.image.tokenserver import TokenServer
+
+
+def blobs(store):
+    d = os.path.join(store, "blobs", "sha256")
+    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+
+# --- Basic auth (htpasswd) ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def private_ref(auth_registry, layout):
+    return push(layout, auth_registry, "private/busybox:1", [bi.busybox_layer()], creds=(USER, PASSWORD))
+
+
+def test_basic_auth_needs_credentials(pyimage, private_ref, tmp_path):
+    assert_one_line_error(pyimage("pull", private_ref, check=False), "authentication required")
+    assert_one_line_error(pyimage("login", "-u", USER, "-p", "wrong", private_ref.split("/")[0], check=False),
+                          "refused")
+    assert not os.path.exists(os.path.join(pyimage.home, ".docker", "config.json"))
+    host = private_ref.split("/")[0]
+    pyimage("login", "-u", USER, "--password-stdin", host, input=PASSWORD + "\n")
+    cfg = json.load(open(os.path.join(pyimage.home, ".docker", "config.json")))
+    assert base64.b64decode(cfg["auths"][host]["auth"]).decode() == "%s:%s" % (USER, PASSWORD)
+    pyimage("bundle", private_ref, tmp_path / "b")
+    assert (tmp_path / "b" / "rootfs" / "bin" / "busybox").exists()
+    pyimage("logout", host)
+    assert host not in json.load(open(os.path.join(pyimage.home, ".docker", "config.json")))["auths"]
+    assert_one_line_error(pyimage("--store", tmp_path / "s2", "pull", private_ref, check=False),
+                          "authentication required")
+
+
+def test_wrong_credentials_in_config(pyimage, private_ref):
+    host = private_ref.split("/")[0]
+    pyimage.docker_config({"auths": {host: {"auth": base64.b64encode(b"alice:nope").decode()}}})
+    assert_one_line_error(pyimage("pull", private_ref, check=False), "credentials for %s refused" % host)
+    assert blobs(pyimage.store) == []
+
+
+def _helper(tmp_path, name, user, secret):
+    """a real docker-credential-<name> executable speaking the helper protocol"""
+    d = tmp_path / "bin"
+    d.mkdir(exist_ok=True)
+    p = d / ("docker-credential-" + name)
+    p.write_text("#!/bin/sh\n"
+                 "read server\n"
+                 "echo \"$1 $server\" >> %s/helper.log\n"
+                 "if [ \"$1\" = get ]; then\n"
+                 "  printf '{\"ServerURL\":\"%%s\",\"Username\":\"%s\",\"Secret\":\"%s\"}' \"$server\"\n"
+                 "else exit 0; fi\n" % (tmp_path, user, secret))
+    p.chmod(0o755)
+    return str(d)
+
+
+@pytest.mark.parametrize("kind", ["credsStore", "credHelpers"])
+def test_credential_helpers(pyimage, private_ref, tmp_path, kind):
+    host = private_ref.split("/")[0]
+    bindir = _helper(tmp_path, "testhelper", USER, PASSWORD)
+    cfg = {"credsStore": "testhelper"} if kind == "credsStore" else {"credHelpers": {host: "testhelper"}}
+    pyimage.docker_config(cfg)
+    env = {"PATH": bindir + ":" + os.environ.get("PATH", "")}
+    pyimage("pull", private_ref, env=env)
+    assert "get %s" % host in (tmp_path / "helper.log").read_text()
+
+
+# --- TLS ---------------------------------------------------------------------------
+
+def test_tls_registry(pyimage, tls_registry, layout, tmp_path):
+    ref = push(layout, tls_registry.address, "tls/busybox:1", [bi.busybox_layer()], cert_dir=tls_registry.cert_dir)
+    line = assert_one_line_error(pyimage("pull", ref, check=False), "certificate verify failed")
+    assert "--cert-dir" in line
+    pyimage("--cert-dir", tls_registry.cert_dir, "bundle", ref, tmp_path / "b")
+    assert (tmp_path / "b" / "rootfs" / "bin" / "busybox").exists()
+    pyimage("--store", tmp_path / "s2", "--insecure", "pull", ref)
+
+
+# --- Bearer tokens -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def token_registry(tmp_path_factory):
+    if not have("docker-registry") or not have("openssl"):
+        pytest.skip("docker-registry or openssl not installed")
+    work = str(tmp_path_factory.mktemp("tokenreg"))
+    ts = TokenServer(work, users={USER: PASSWORD}).start()
+    reg = Registry(os.path.join(work, "registry"), token=ts.registry_config()).start()
+    yield reg, ts
+    reg.stop()
+    ts.stop()
+
+
+def test_bearer_token_flow(pyimage, token_registry, layout, tmp_path):
+    reg, ts = token_registry
+    pub = push(layout, reg, "public/busybox:1", [bi.busybox_layer()], creds=(USER, PASSWORD))
+    priv = push(layout, reg, "team/busybox:1", [bi.busybox_layer()], creds=(USER, PASSWORD))
+    ts.requests.clear()
+    # anonymous pull of a public repository: a token without credentials
+    pyimage("bundle", pub, tmp_path / "b")
+    assert (tmp_path / "b" / "rootfs" / "bin" / "busybox").exists()
+    anon = [r for r in ts.requests if r["path"] == "/token"]
+    assert anon and all(r["authorization"] == "" for r in anon)
+    assert anon[0]["query"]["scope"] == ["repository:public/busybox:pull"]
+    assert anon[0]["query"]["service"] == ["test-registry"]
+    # private repository: refused anonymously, works with credentials
+    assert_one_line_error(pyimage("pull", priv, check=False), "unauthorized")
+    host = priv.split("/")[0]
+    assert_one_line_error(pyimage("login", "-u", USER, "-p", "bad", host, check=False), "refused")
+    pyimage("login", "-u", USER, "-p", PASSWORD, host)
+    ts.requests.clear()
+    pyimage("pull", priv)
+    assert all(r["authorization"].startswith("Basic ") for r in ts.requests)
+    # push with the token flow (pull,push scope)
+    pyimage("push", priv, "%s/team/copy:1" % host)
+
+
+# --- faults ------------------------------------------------------------------------
+
+@pytest.fixture
+def proxy(registry):
+    p = FaultProxy(registry.address).start()
+    yield p
+    p.stop()
+
+
+@pytest.fixture(scope="module")
+def big_ref(registry, layout):
+    """an image whose layer is big enough to be cut in the middle"""
+    lay = bi.Layer().dir("data/")
+    for i in range(4):
+        lay.file("data/f%d" % i, os.urandom(300 * 1024))
+    return push(layout, registry, "faults/big:1", [bi.busybox_layer(), lay])
+
+
+def via(proxy, ref):
+    return proxy.address + "/" + ref.split("/", 1)[1]
+
+
+def test_retries_on_503_and_429(pyimage, proxy, big_ref, tmp_path):
+    proxy.add("GET", r"/v2/$", ("status", 503), times=2)
+    proxy.add("GET", r"/manifests/", ("status", 429, {"Retry-After": "0"}), times=1)
+    proxy.add("GET", r"/blobs/", ("status", 502), times=2)
+    pyimage("bundle", via(proxy, big_ref), tmp_path / "b")
+    statuses = [e[3] for e in proxy.log]
+    assert statuses.count(503) == 2 and statuses.count(429) == 1 and statuses.count(502) == 2
+
+
+def test_broken_blob_is_resumed_with_range(pyimage, proxy, big_ref, tmp_path):
+    proxy.add("GET", r"/blobs/sha256:", ("truncate", 200 * 1024), times=2)
+    pyimage("bundle", via(proxy, big_ref), tmp_path / "b")
+    ranges = [e[2].get("Range") for e in proxy.log if "/blobs/" in e[1] and e[2].get("Range")]
+    assert ranges and all(r.startswith("bytes=") and r != "bytes=0-" for r in ranges)
+    assert len(os.listdir(tmp_path / "b" / "rootfs" / "data")) == 4
+
+
+def test_range_ignored_by_server(pyimage, proxy, big_ref, tmp_path):
+    proxy.add("GET", r"/blobs/sha256:", ("truncate", 100 * 1024), times=1)
+    proxy.add("GET", r"/blobs/sha256:", ("ignore_range",), times=None)
+    pyimage("bundle", via(proxy, big_ref), tmp_path / "b")
+    assert len(os.listdir(tmp_path / "b" / "rootfs" / "data")) == 4
+
+
+def test_always_truncated_blob_fails_cleanly(pyimage, proxy, big_ref, tmp_path):
+    proxy.add("GET", r"/blobs/sha256:", ("truncate", 0), times=None)
+    line = assert_one_line_error(pyimage("bundle", via(proxy, big_ref), tmp_path / "b", check=False))
+    assert "truncated" in line or "got 0 of" in line or "remote end closed" in line
+    assert not (tmp_path / "b").exists()
+    assert blobs(pyimage.store) == []
+
+
+def test_corrupted_blob_is_a_digest_mismatch(pyimage, proxy, big_ref, tmp_path):
+    proxy.add("GET", r"/blobs/sha256:", ("corrupt", 5000), times=None)
+    line = assert_one_line_error(pyimage("bundle", via(proxy, big_ref), tmp_path / "b", check=False))
+    assert "digest" in line or "corrupt" in line
+    assert not (tmp_path / "b").exists()
+    assert blobs(pyimage.store) == []      # never a wrong blob in the store
+    assert os.listdir(os.path.join(pyimage.store, ".pyimage", "tmp")) == []
+
+
+def test_redirect_to_storage_does_not_leak_credentials(pyimage, auth_registry, private_ref, tmp_path):
+    auth = "Basic " + base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode()
+    storage = BlobStorage(auth_registry.address, auth_header=auth).start()
+    proxy = FaultProxy(auth_registry.address).start()
+    try:
+        proxy.add("GET", r"/blobs/sha256:", ("redirect", storage.url), times=None)
+        host = proxy.address
+        pyimage.docker_config({"auths": {host: {"auth": base64.b64encode(
+            ("%s:%s" % (USER, PASSWORD)).encode()).decode()}}})
+        pyimage("bundle", via(proxy, private_ref), tmp_path / "b")
+        assert storage.log, "no blob came through the storage server"
+        assert all("Authorization" not in h for _, h in storage.log)
+        assert any(e[2].get("Authorization") for e in proxy.log if "/blobs/" in e[1])
+    finally:
+        proxy.stop()
+        storage.stop()
+
+
+def test_unknown_image_and_unreachable_registry(pyimage, registry, tmp_path):
+    assert_one_line_error(pyimage("bundle", registry.address + "/no/such:image", tmp_path / "b", check=False),
+                          "not found")
+    assert not (tmp_path / "b").exists()
+    from tests.image.registry import free_port
+    line = assert_one_line_error(pyimage("pull", "127.0.0.1:%d/x:1" % free_port(), check=False))
+    assert "connection refused" in line
+
+
+def test_bad_diff_id_leaves_nothing(pyimage, registry, layout, tmp_path):
+    tar = bi.Layer().file("a", "a").tar_bytes()
+    blob, mt = bi.compress(tar)
+    ref_name = unique("bad")
+    bi.build_image(layout, ref_name, [(blob, mt, "sha256:" + "1" * 64)])
+    dest = registry.address + "/bad/diffid:1"
+    bi.push_image(layout, ref_name, dest)
+    line = assert_one_line_error(pyimage("bundle", dest, tmp_path / "b", check=False), "uncompressed content")
+    assert "the config says sha256:111" in line
+    assert not (tmp_path / "b").exists()
+
+
+def test_corrupt_gzip_with_valid_digest(pyimage, registry, layout, tmp_path):
+    tar = bi.Layer().file("a", os.urandom(50000)).tar_bytes()
+    blob, mt = bi.compress(tar)
+    blob = blob[:5000] + bytes([blob[5000] ^ 0x55]) + blob[5001:]     # the registry stores it as is
+    ref_name = unique("gz")
+    import hashlib
+    bi.build_image(layout, ref_name, [(blob, mt, "sha256:" + hashlib.sha256(tar).hexdigest())])
+    dest = registry.address + "/bad/gzip:1"
+    bi.push_image(layout, ref_name, dest)
+    line = assert_one_line_error(pyimage("bundle", dest, tmp_path / "b", check=False))
+    assert "gzip" in line or "uncompressed content" in line or "checksum" in line
+    assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("hostile,msg", [
+    (lambda: bi.Layer().file("../../escape", "x"), "escapes the rootfs"),
+    (lambda: bi.Layer().hardlink("shadow", "../../../etc/shadow"), "escapes the rootfs"),
+    (lambda: bi.Layer().hardlink("shadow", "/etc/shadow"), "not found"),
+    (lambda: bi.Layer().symlink(".", "/"), "refusing to replace the rootfs root"),
+])
+def test_escaping_tar_entries(pyimage, registry, layout, tmp_path, hostile, msg):
+    dest = push(layout, registry, "bad/escape-%s:1" % unique("x"), [bi.busybox_layer(), hostile()])
+    line = assert_one_line_error(pyimage("bundle", dest, tmp_path / "b", check=False), msg)
+    assert not (tmp_path / "b").exists()
+    # shared mode applies the same checks
+    if os.geteuid() == 0:
+        line = assert_one_line_error(pyimage("bundle", "--shared", dest, tmp_path / "s", check=False), msg)
+        assert not (tmp_path / "s").exists()
+        assert [n for n in os.listdir(os.path.join(pyimage.store, ".pyimage", "layers")) if "tmp" in n] == []
+
+
+def test_symlink_then_write_through_stays_inside(pyimage, registry, layout, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    l1 = bi.Layer().symlink("evil", str(outside)).symlink("rel", "../../../../../../../.." + str(outside))
+    l2 = bi.Layer().file("evil/planted", "x").dir("rel/sub/").file("rel/sub/y", "y")
+    dest = push(layout, registry, "bad/symlink:1", [l1, l2])
+    pyimage("bundle", dest, tmp_path / "b")
+    assert os.listdir(outside) == []
+    inside = str(tmp_path / "b" / "rootfs") + str(outside)
+    assert sorted(os.listdir(inside)) == ["planted", "sub"]
+    assert stat.S_ISLNK(os.lstat(tmp_path / "b" / "rootfs" / "evil").st_mode)
+
+
+def test_interrupted_download_resumes_in_next_pull(pyimage, proxy, big_ref, tmp_path):
+    """a pull that failed mid-blob keeps the partial file; the next pull resumes it"""
+    proxy.add("GET", r"/blobs/sha256:", ("truncate", 150 * 1024), times=None)
+    pyimage("--jobs", "1", "pull", via(proxy, big_ref), check=False)
+    partial = os.listdir(os.path.join(pyimage.store, ".pyimage", "tmp"))
+    proxy.rules.clear()
+    proxy.log.clear()
+    pyimage("pull", via(proxy, big_ref))
+    if partial:
+        assert any(e[2].get("Range") for e in proxy.log if "/blobs/" in e[1])
+    assert os.listdir(os.path.join(pyimage.store, ".pyimage", "tmp")) == []
+
+
+def test_gnu_sparse_is_refused(pyimage, registry, layout, tmp_path):
+    ti = tarfile.TarInfo("sparse")
+    ti.type = tarfile.GNUTYPE_SPARSE
+    hdr = ti.tobuf(format=tarfile.GNU_FORMAT)
+    dest = push(layout, registry, "bad/sparse:1", [hdr + bytes(1024)])
+    assert_one_line_error(pyimage("bundle", dest, tmp_path / "b", check=False), "sparse")

@@ -30,7 +30,7 @@ def load_config(path=None):
     except FileNotFoundError:
         return {}
     except OSError as e:
-        raise PyimageError("read %s: %s" % (path, e.strerror)) from None
+        raise PyimageError("read %s: %s" % (path, e.strerror.lower())) from None
     try:
         cfg = json.loads(data or b"{}")
     except ValueError as e:

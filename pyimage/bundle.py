@@ -244,7 +244,7 @@ def prepare_dir(bundle_dir):
             raise PyimageError("bundle %s: directory is not empty" % bundle_dir) from None
         return False
     except OSError as e:
-        raise PyimageError("bundle %s: %s" % (bundle_dir, e.strerror)) from None
+        raise PyimageError("bundle %s: %s" % (bundle_dir, e.strerror.lower())) from None
 
 
 def cleanup_dir(bundle_dir, created):
@@ -395,14 +395,14 @@ def mount_overlay(lowers, upper, work, target, empty=False):
                            % (target, len(lowers)))
     if libc.mount(b"overlay", target.encode(), b"overlay", 0, opts.encode()) != 0:
         err = ctypes.get_errno()
-        raise PyimageError("mount overlay on %s: %s" % (target, os.strerror(err)))
+        raise PyimageError("mount overlay on %s: %s" % (target, os.strerror(err).lower()))
 
 
 def umount(target, detach=True):
     libc, ctypes = _mount_call()
     if libc.umount2(target.encode(), 2 if detach else 0) != 0:      # MNT_DETACH
         err = ctypes.get_errno()
-        raise PyimageError("unmount %s: %s" % (target, os.strerror(err)))
+        raise PyimageError("unmount %s: %s" % (target, os.strerror(err).lower()))
 
 
 def is_mountpoint(path):

@@ -259,7 +259,7 @@ def main(argv=None):
         return 130
     except OSError as e:
         where = (" %s" % e.filename) if e.filename else ""
-        sys.stderr.write("pyimage: %s%s: %s\n" % ("i/o error", where, e.strerror or e))
+        sys.stderr.write("pyimage: %s%s: %s\n" % ("i/o error", where, (e.strerror or str(e)).lower()))
         return 1
     except Exception as e:   # a bug: still one line, with the type to report it
         sys.stderr.write("pyimage: internal error: %s: %s\n" % (type(e).__name__, e))

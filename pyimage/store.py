@@ -70,7 +70,7 @@ class Store:
             if not os.path.exists(idx):
                 self._write_atomic(idx, b'{"schemaVersion":2,"manifests":[]}')
         except OSError as e:
-            raise StoreError("open store %s: %s" % (self.root, e.strerror)) from None
+            raise StoreError("open store %s: %s" % (self.root, e.strerror.lower())) from None
 
     def _write_atomic(self, path, data):
         tmp = "%s.tmp.%d" % (path, os.getpid())

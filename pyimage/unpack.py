@@ -297,7 +297,10 @@ class Applier:
                             n = write(fd, mv)
                             mv = mv[n:]
                 if (uid or gid) and self.is_root:
-                    os.fchown(fd, uid, gid)
+                    try:
+                        os.fchown(fd, uid, gid)
+                    except OSError as err:
+                        self._chown_failed(err, name, uid, gid)
                     if mode & 0o6000:
                         os.fchmod(fd, mode)
                 if e.xattrs:
@@ -430,11 +433,23 @@ class Applier:
                 else:
                     raise
 
+    def _chown_failed(self, err, name, uid, gid):
+        """inside a user namespace, ids without a mapping cannot be given (EINVAL);
+        keep the file with our ids and say so once, as containerd does"""
+        if err.errno not in (errno.EINVAL, errno.EPERM):
+            raise err
+        self._warn_once("chown", "%s: cannot give /%s to %d:%d (%s: no mapping in this user namespace?); "
+                                 "files keep the unpacking user's ids"
+                        % (self.layer_name, name, uid, gid, errno.errorcode[err.errno]))
+
     def _meta_path(self, pfd, base, name, e, link=False):
         """owner, xattrs and times of a non-regular, non-directory entry (by name under
         its parent fd, never following it)"""
         if (e.uid or e.gid) and self.is_root:
-            os.chown(base, e.uid, e.gid, dir_fd=pfd, follow_symlinks=False)
+            try:
+                os.chown(base, e.uid, e.gid, dir_fd=pfd, follow_symlinks=False)
+            except OSError as err:
+                self._chown_failed(err, name, e.uid, e.gid)
             if not link and e.mode & 0o6000:
                 os.chmod("/proc/self/fd/%d/%s" % (pfd, base), e.mode)
         if e.xattrs:
@@ -465,7 +480,10 @@ class Applier:
                         continue
                 try:
                     if self.is_root:
-                        os.fchown(fd, e.uid, e.gid)
+                        try:
+                            os.fchown(fd, e.uid, e.gid)
+                        except OSError as err:
+                            self._chown_failed(err, path, e.uid, e.gid)
                     os.fchmod(fd, e.mode)
                     if e.xattrs:
                         self._xattrs(fd, None, path, e.xattrs)
@@ -489,4 +507,4 @@ class Applier:
 
 def _oserr(err):
     where = err.filename if isinstance(err.filename, str) else ""
-    return "%s%s" % ((where + ": ") if where else "", err.strerror or err)
+    return "%s%s" % ((where + ": ") if where else "", (err.strerror or str(err)).lower())

@@ -312,3 +312,29 @@ def test_cli_usage_errors(pyimage):
     assert_one_line_error(pyimage("--platform", "linux", "pull", "x", check=False), "os/arch")
     assert_one_line_error(pyimage("inspect", "127.0.0.1:1/not/there:1", check=False), "not in store")
     shutil.rmtree(pyimage.store, ignore_errors=True)
+
+
+def test_bundle_in_a_user_namespace(pyimage, registry, layout, tmp_path):
+    """unprivileged-like unpack: in a user namespace where only our uid is mapped,
+    device nodes and foreign owners cannot be made; both are skipped with one warning
+    each and the rest of the rootfs is complete"""
+    if not have("unshare"):
+        pytest.skip("unshare (util-linux) not installed")
+    probe = subprocess.run(["unshare", "-r", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("user namespaces unavailable: %s" % probe.stderr.decode().strip())
+    ref = push(layout, registry, "test/userns:1", [bi.busybox_layer(),
+               bi.Layer().dir("dev/").chardev("dev/null", 1, 3).fifo("run.fifo").file("owned", "o", uid=1000, gid=1000)])
+    pyimage("pull", ref)
+    from tests.image.conftest import PYIMAGE
+    p = subprocess.run(["unshare", "-r", PYIMAGE, "--store", pyimage.store, "bundle", ref, str(tmp_path / "b")],
+                       capture_output=True, text=True, env=pyimage.env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    warnings = p.stderr.strip().splitlines()
+    assert len(warnings) == 2, p.stderr
+    assert any("skipping device nodes" in w for w in warnings)
+    assert any("cannot give /owned to 1000:1000" in w for w in warnings)
+    rootfs = tmp_path / "b" / "rootfs"
+    assert not (rootfs / "dev" / "null").exists()
+    assert os.path.exists(rootfs / "run.fifo") and (rootfs / "owned").read_text() == "o"
+    assert (rootfs / "bin" / "busybox").exists()

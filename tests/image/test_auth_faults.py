@@ -96,7 +96,7 @@ def token_registry(tmp_path_factory):
     if not have("docker-registry") or not have("openssl"):
         pytest.skip("docker-registry or openssl not installed")
     work = str(tmp_path_factory.mktemp("tokenreg"))
-    ts = TokenServer(work, users={USER: PASSWORD}).start()
+    ts = TokenServer(work, users={USER: PASSWORD}, refresh_tokens={"id-token-123": USER}).start()
     reg = Registry(os.path.join(work, "registry"), token=ts.registry_config()).start()
     yield reg, ts
     reg.stop()
@@ -125,6 +125,15 @@ def test_bearer_token_flow(pyimage, token_registry, layout, tmp_path):
     assert all(r["authorization"].startswith("Basic ") for r in ts.requests)
     # push with the token flow (pull,push scope)
     pyimage("push", priv, "%s/team/copy:1" % host)
+    # an identity token in the docker config: the OAuth2 refresh-token POST
+    pyimage.docker_config({"auths": {host: {"identitytoken": "id-token-123"}}})
+    ts.requests.clear()
+    pyimage("--store", tmp_path / "s3", "pull", priv)
+    posts = [r for r in ts.requests if r.get("method") == "POST"]
+    assert posts and posts[0]["form"]["refresh_token"] == ["id-token-123"]
+    assert posts[0]["form"]["scope"] == ["repository:team/busybox:pull"]
+    pyimage.docker_config({"auths": {host: {"identitytoken": "revoked"}}})
+    assert_one_line_error(pyimage("--store", tmp_path / "s4", "pull", priv, check=False), "refused")
 
 
 # --- faults ------------------------------------------------------------------------

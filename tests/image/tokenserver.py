@@ -24,9 +24,10 @@ def _b64url(data):
 
 
 class TokenServer:
-    def __init__(self, workdir, users=None, service="test-registry", issuer="test-issuer"):
+    def __init__(self, workdir, users=None, service="test-registry", issuer="test-issuer", refresh_tokens=None):
         self.dir = workdir
         self.users = users or {}
+        self.refresh_tokens = refresh_tokens or {}     # identity token -> user (OAuth2 POST flow)
         self.service = service
         self.issuer = issuer
         self.requests = []
@@ -75,6 +76,27 @@ class TokenServer:
         class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, *a):
                 pass
+
+            def _answer(self, status, obj):
+                body = json.dumps(obj).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                # the OAuth2 form: grant_type=refresh_token with an identity token
+                n = int(self.headers.get("Content-Length") or 0)
+                form = urllib.parse.parse_qs(self.rfile.read(n).decode())
+                server.requests.append({"path": self.path, "method": "POST", "form": form,
+                                        "authorization": self.headers.get("Authorization", "")})
+                rt = (form.get("refresh_token") or [""])[0]
+                if (form.get("grant_type") or [""])[0] != "refresh_token" or rt not in server.refresh_tokens:
+                    self._answer(401, {"details": "invalid refresh token"})
+                    return
+                tok = server.grant(server.refresh_tokens[rt], form.get("scope", []))
+                self._answer(200, {"access_token": tok, "expires_in": 300, "refresh_token": rt})
 
             def do_GET(self):
                 u = urllib.parse.urlsplit(self.path)

@@ -225,3 +225,13 @@ const char *prc_version(void);
  */
 int prc_spawn_in_ns(const int *ns_fds, int n, const char *path, char *const argv[],
                     char *const envp[], int stdin_fd, int out_fd);
+
+/*
+ * cgroup v2 device filter (host/cgroup_ebpf.c; used by pyrunc/cgroups/v2/devices.py).
+ * insns: struct bpf_insn[n_insns] assembled by Python.  Each returns >= 0 or -errno.
+ */
+int prc_bpf_cgdev_load(const void *insns, int n_insns, char *log, int log_size);  /* prog fd */
+int prc_bpf_cgdev_attach(int cgroup_fd, int prog_fd, int replace_fd);  /* replace_fd -1: add */
+int prc_bpf_cgdev_query(int cgroup_fd, unsigned int *ids, int max_ids);  /* number attached */
+int prc_bpf_prog_fd_by_id(unsigned int id);
+int prc_bpf_cgdev_detach(int cgroup_fd, int prog_fd);

@@ -31,7 +31,7 @@ def freeze(d, version):
         d.write("freezer.state", "THAWED", "pause")
         raise CgroupError("pause: %s: the cgroup did not freeze (still FREEZING), thawed it again" % d.path)
     d.write("cgroup.freeze", "1", "pause")
-    if not _wait_events(d, "frozen", "1", 5.0):
+    if not d.fake and not _wait_events(d, "frozen", "1", 5.0):
         d.write("cgroup.freeze", "0", "pause")
         raise CgroupError("pause: %s: the cgroup did not freeze within 5 s, thawed it again" % d.path)
 
@@ -41,7 +41,8 @@ def thaw(d, version):
         d.write("freezer.state", "THAWED", "resume")
         return
     d.write("cgroup.freeze", "0", "resume")
-    _wait_events(d, "frozen", "0", 5.0)
+    if not d.fake:
+        _wait_events(d, "frozen", "0", 5.0)
 
 
 def _wait_events(d, key, want, timeout):

@@ -164,6 +164,8 @@ class Dir:
 
     def write(self, name, value, what):
         """write one value; the error names `what` (a config field), the file and errno"""
+        if self.fake and name.rpartition("/")[2] == "cgroup.subtree_control":
+            return _fake_subtree_control(self.path, name, value)
         fd = self._open(name, O_WR | (os.O_TRUNC if self.fake else 0), what, value)
         try:
             os.write(fd, value.encode())
@@ -268,6 +270,33 @@ def mkdir(rootfd, rel, fake=None):
     if fake:
         _fake_populate(fake, rel)
     return [rel]
+
+
+def _fake_subtree_control(base, name, value):
+    """the fake kernel's cgroup.subtree_control: "+a -b" edits the enabled set, which
+    the children see as their cgroup.controllers"""
+    path = os.path.join(base, name)
+    with open(path) as f:
+        have = f.read().split()
+    with open(os.path.join(os.path.dirname(path), "cgroup.controllers")) as f:
+        avail = f.read().split()
+    for tok in value.split():
+        c = tok[1:]
+        if tok.startswith("+") and c not in avail:
+            raise CgroupError("enable controllers: write %s to %s: no such file or directory" % (value, path),
+                              errno.ENOENT)
+        if tok.startswith("+") and c not in have:
+            have.append(c)
+        elif tok.startswith("-") and c in have:
+            have.remove(c)
+    text = " ".join(sorted(have))
+    with open(path, "w") as f:
+        f.write(text)
+    d = os.path.dirname(path)
+    for n in os.listdir(d):
+        if os.path.isdir(os.path.join(d, n)):
+            with open(os.path.join(d, n, "cgroup.controllers"), "w") as f:
+                f.write(text)
 
 
 def _fake_populate(mnt, rel):

@@ -205,15 +205,23 @@ class Pipeline:
         self.want = set(range(n)) if want is None else set(want)
         prog = puller.progress
         dl = []
+        by_digest = {}
         for i, l in enumerate(img.layers):
             final = self.store.blob_path(l["digest"])
             label = "layer %d/%d %s" % (i + 1, n, l["digest"][7:19])
+            if l["digest"] in by_digest:
+                # the same blob twice (empty layers often repeat): one download, one feed
+                self.feeds.append(by_digest[l["digest"]])
+                if prog:
+                    prog.add(i, label, l["size"], "same as an earlier layer")
+                continue
             if self.store.has_blob(l["digest"], l["size"]):
                 self.feeds.append(_Feed(final, l["size"], l["size"], True))
                 if prog:
                     prog.add(i, label, l["size"], "exists")
                 continue
             feed, job = self._partial(i, l, final)
+            by_digest[l["digest"]] = feed
             self.feeds.append(feed)
             if job is not None:
                 dl.append(job)

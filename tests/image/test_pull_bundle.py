@@ -338,3 +338,19 @@ def test_bundle_in_a_user_namespace(pyimage, registry, layout, tmp_path):
     assert not (rootfs / "dev" / "null").exists()
     assert os.path.exists(rootfs / "run.fifo") and (rootfs / "owned").read_text() == "o"
     assert (rootfs / "bin" / "busybox").exists()
+
+
+def test_repeated_layer(pyimage, registry, layout, tmp_path):
+    """the same blob twice in one manifest (empty layers repeat in docker images)"""
+    same = lambda: bi.Layer().dir("d/").file("d/x", "same")   # noqa: E731
+    ref = push(layout, registry, "test/repeat:1", [same(), bi.Layer().file("d/x", "other"), same()])
+    m = json.loads(pyimage("inspect", "--remote", ref).stdout)["manifest"]
+    assert m["layers"][0]["digest"] == m["layers"][2]["digest"]
+    pyimage("bundle", ref, tmp_path / "b")
+    assert (tmp_path / "b" / "rootfs" / "d" / "x").read_text() == "same"
+    if os.geteuid() == 0:
+        try:
+            pyimage("bundle", "--shared", ref, tmp_path / "s")
+            assert (tmp_path / "s" / "rootfs" / "d" / "x").read_text() == "same"
+        finally:
+            pyimage("unbundle", tmp_path / "s", check=False)

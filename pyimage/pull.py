@@ -73,18 +73,26 @@ class Puller:
             names.append(str(reference.parse(ref_text)))
         except PyimageError:
             pass
-        desc = self.store.lookup(names)
-        if desc is None:
+        for name in names:
+            desc = self.store.lookup([name])
+            if desc is not None:
+                break
+        else:
             return None
-        what = ref_text
-        m, cfg, cfg_raw = self.store.image(desc, what)
+        what = name
         raw = self.store.read_blob(desc["digest"])
-        if desc.get("mediaType") in mf.INDEX_TYPES:
-            # an index written by another tool: find the chosen child again
-            sub = mf.select_platform(mf.parse_json(raw, what), self.platform, what)
+        obj = mf.parse_json(raw, what + ": manifest")
+        if desc.get("mediaType") in mf.INDEX_TYPES or obj.get("mediaType") in mf.INDEX_TYPES or \
+                ("manifests" in obj and "layers" not in obj):
+            # an index (written by another tool, e.g. skopeo --all): pick our platform
+            sub = mf.select_platform(obj, self.platform, what)
             raw = self.store.read_blob(sub["digest"])
             desc = sub
-        return Image(names[-1], m, raw, desc, cfg, cfg_raw)
+            obj = mf.parse_json(raw, what + ": manifest")
+        m = mf.check_manifest(obj, what + ": manifest")
+        cfg_raw = self.store.read_blob(m["config"]["digest"], limit=64 << 20)
+        cfg = mf.image_config(cfg_raw, what + ": config")
+        return Image(name, m, raw, desc, cfg, cfg_raw)
 
     def resolve(self, ref_text):
         """manifest + config from the registry (config stored right away)"""

@@ -189,21 +189,6 @@ class Store:
                                json.dumps(idx, separators=(",", ":")).encode())
             return True
 
-    # --- image access ----------------------------------------------------------------
-
-    def image(self, desc, what):
-        """(manifest obj, config obj, config bytes) of an image manifest descriptor"""
-        raw = self.read_blob(desc["digest"])
-        m = mf.parse_json(raw, what + ": manifest")
-        mt = m.get("mediaType") or desc.get("mediaType")
-        if mt in mf.INDEX_TYPES:
-            sub = mf.select_platform(m, mf.host_platform(), what)
-            return self.image(sub, what)
-        mf.check_manifest(m, what + ": manifest")
-        cfg_raw = self.read_blob(m["config"]["digest"], limit=64 << 20)
-        cfg = mf.image_config(cfg_raw, what + ": config")
-        return m, cfg, cfg_raw
-
     def layer_dir(self, chain_id):
         return os.path.join(self.layers, chain_id.partition(":")[2])
 

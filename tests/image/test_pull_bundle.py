@@ -130,6 +130,12 @@ def test_platform_selection_skips_attestations(pyimage, registry, layout, tmp_pa
     assert "linux/" + arch in line and "unknown" not in line
 
 
+def layout_dir(tmp_path):
+    d = tmp_path / "layout"
+    d.mkdir(exist_ok=True)
+    return str(d)
+
+
 def _build(layout, which):
     name = unique(which)
     bi.build_image(layout, name, [bi.Layer().file("which", which)])
@@ -270,6 +276,19 @@ def test_skopeo_and_umoci_read_and_write_the_store(pyimage, registry, busybox_re
                     "docker://%s/test/from-skopeo:1" % registry.address], check=True)
     pyimage("bundle", "copied", tmp_path / "b")
     assert os.path.isfile(tmp_path / "b" / "rootfs" / "bin" / "busybox")
+    # an index that skopeo --all wrote into the store: pyimage picks the host's platform
+    arch = mf.host_platform()["architecture"]
+    d1 = bi.push_image(layout_dir(tmp_path), _build(layout_dir(tmp_path), "host"),
+                       "%s/test/idx:host" % registry.address)
+    d2 = bi.push_image(layout_dir(tmp_path), _build(layout_dir(tmp_path), "other"),
+                       "%s/test/idx:other" % registry.address)
+    bi.push_index(layout_dir(tmp_path), "%s/test/idx:1" % registry.address,
+                  [(d2, {"os": "linux", "architecture": "arm64" if arch != "arm64" else "amd64"}),
+                   (d1, {"os": "linux", "architecture": arch})])
+    subprocess.run(["skopeo", "copy", "-q", "--all", "--src-tls-verify=false",
+                    "docker://%s/test/idx:1" % registry.address, "oci:%s:multi" % st], check=True)
+    pyimage("bundle", "multi", tmp_path / "m")
+    assert (tmp_path / "m" / "rootfs" / "which").read_text() == "host"
     # push from the store to a new name, and pull it back elsewhere
     pyimage("push", busybox_ref, "%s/test/pushed:1" % registry.address)
     pyimage("--store", tmp_path / "store2", "pull", "%s/test/pushed:1" % registry.address)

@@ -278,6 +278,13 @@ class Pipeline:
         except BlockingIOError:
             fcntl.flock(fd, fcntl.LOCK_EX)     # another process downloads it: wait for it
         if self.store.has_blob(l["digest"], l["size"]):
+            # another process finished it meanwhile; a partial file we created after its
+            # rename is an empty leftover (we hold its lock, nobody else writes it)
+            try:
+                if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                    os.unlink(path)
+            except FileNotFoundError:
+                pass
             os.close(fd)
             return _Feed(final, l["size"], l["size"], True), None
         # a partial left by an interrupted pull: keep its bytes, hash them again

@@ -301,3 +301,22 @@ def test_gnu_sparse_is_refused(pyimage, registry, layout, tmp_path):
     hdr = ti.tobuf(format=tarfile.GNU_FORMAT)
     dest = push(layout, registry, "bad/sparse:1", [hdr + bytes(1024)])
     assert_one_line_error(pyimage("bundle", dest, tmp_path / "b", check=False), "sparse")
+
+
+def test_concurrent_pulls_share_one_store(pyimage, big_ref, tmp_path):
+    """two pyimage processes bundling the same image into one store at once: each blob is
+    downloaded by one of them (the partial file's lock), both bundles are complete"""
+    import subprocess
+    from tests.image.conftest import PYIMAGE
+    procs = [subprocess.Popen([PYIMAGE, "--store", pyimage.store, "bundle", big_ref, str(tmp_path / ("b%d" % i))],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=pyimage.env)
+             for i in range(2)]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    for i in range(2):
+        assert len(os.listdir(tmp_path / ("b%d" % i) / "rootfs" / "data")) == 4
+    assert len(blobs(pyimage.store)) == 4
+    assert os.listdir(os.path.join(pyimage.store, ".pyimage", "tmp")) == []
+    idx = json.load(open(os.path.join(pyimage.store, "index.json")))
+    assert len(idx["manifests"]) == 1

@@ -209,6 +209,7 @@ class Pipeline:
         self.feeds = []
         self.queues = {}
         self.partials = []      # (fd holding the flock, path)
+        self.lock = threading.Lock()
         n = len(img.layers)
         self.want = set(range(n)) if want is None else set(want)
         prog = puller.progress
@@ -327,6 +328,7 @@ class Pipeline:
                                                progress=step, cancel=self.cancel, have=have, hasher=h)
                 self.store.commit_blob(path, l["digest"])
                 feed.finish(self.store.blob_path(l["digest"]))
+                self._unlock(fd)     # a concurrent pyimage waiting for this blob may go on
                 if prog:
                     prog.state(i, "downloaded")
             except BaseException as e:
@@ -338,6 +340,14 @@ class Pipeline:
                     except OSError:
                         pass
                 raise
+
+    def _unlock(self, fd):
+        with self.lock:
+            for k, (pfd, _) in enumerate(self.partials):
+                if pfd == fd:
+                    del self.partials[k]
+                    os.close(fd)
+                    return
 
     def _decode(self, i, q):
         l = self.img.layers[i]
@@ -430,9 +440,10 @@ class Pipeline:
         self.cancel.set()
         for t in self.threads:
             t.join()
-        for fd, _ in self.partials:
-            os.close(fd)
-        self.partials = []
+        with self.lock:
+            for fd, _ in self.partials:
+                os.close(fd)
+            self.partials = []
         for fd in self.fds.values():
             os.close(fd)
         self.fds = {}

@@ -254,6 +254,8 @@ def main(argv=None):
     except PyimageError as e:
         sys.stderr.write("pyimage: %s\n" % e)
         return 1
+    except SystemExit as e:     # --help, --version from argparse
+        return e.code if isinstance(e.code, int) else 0
     except KeyboardInterrupt:
         sys.stderr.write("pyimage: interrupted\n")
         return 130

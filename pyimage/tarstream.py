@@ -42,12 +42,12 @@ def _num(field, what):
         if field[0] & 0x40:
             n -= 1 << (8 * (len(field) - 1))
         return n
-    s = field.split(b"\0", 1)[0].strip()
-    if not s:
-        return 0
+    s = field.split(b"\0", 1)[0]
     try:
-        return int(s, 8)
+        return int(s, 8)          # int() itself skips the spaces tar writers pad with
     except ValueError:
+        if not s.strip():
+            return 0
         raise LayerError("read tar header: invalid %s field %r" % (what, bytes(field))) from None
 
 

@@ -130,8 +130,8 @@ class Container:
         cg = create_manager(spec.cgroups_path, self.id, systemd=systemd_cgroup)
         undo.cgroups = cg
         cg.create()
-        if spec.resources:
-            cg.set(spec.resources)
+        # always: runc applies its default device rules even without linux.resources
+        cg.set(spec.resources or {})
 
         seccomp = None
         if spec.seccomp:

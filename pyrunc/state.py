@@ -170,8 +170,7 @@ def status_of(state, cdir):
     info = proc_start_time(pid)
     if info is None or info[0] in ("Z", "X") or info[1] != state.get("init_start"):
         return "stopped"
-    if cdir.has_fifo():
-        return "created"
+    # paused first: runc reports a frozen created container as paused
     cg = state.get("cgroup")
     if cg:
         from pyrunc.cgroups import load_manager
@@ -181,6 +180,8 @@ def status_of(state, cdir):
                 return "paused"
         except (OSError, PyruncError):
             pass
+    if cdir.has_fifo():
+        return "created"
     return "running"
 
 

@@ -588,12 +588,13 @@ class Manager:
         kernel applies atomically, forks included.  Otherwise the cgroup is frozen
         while we signal, so nothing forks past us, as runc does."""
         if sig == 9 and self.v2 is not None and not self.prefix:
-            d = self.v2.open_dir("")
             try:
-                d.write("cgroup.kill", "1", "kill")
+                self.v2.open_dir("").write("cgroup.kill", "1", "kill")
                 return
             except CgroupError as err:
-                if err.errno not in (2, 22):  # ENOENT, EINVAL: an older kernel
+                if err.errno == 2 and not os.path.isdir(self.v2.path):
+                    return  # the cgroup is gone, and so is everything that was in it
+                if err.errno not in (2, 22):  # ENOENT, EINVAL: a kernel before 5.14
                     raise
         froze = False
         if not self.prefix:

@@ -103,6 +103,9 @@ def parse(argv, flags, defaults, repeated=(), stop_after=None):
     return opts, args
 
 
+_MIGRATES = ("create", "run", "exec")
+
+
 def main(argv=None):
     if argv is None:
         argv = sys.argv[1:]
@@ -157,6 +160,12 @@ def main(argv=None):
     if modname is None:
         log.error("no such command: %s" % verb)
         return 3
+    if verb in _MIGRATES:
+        # these verbs will move a process into v1 cgroups: start the kernel's grace
+        # period for that now, in the background (see pyrunc/rcuwarm.py)
+        from pyrunc import rcuwarm
+
+        rcuwarm.start()
     try:
         mod = __import__("pyrunc.commands." + modname, fromlist=["run"])
     except ModuleNotFoundError as err:

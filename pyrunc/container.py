@@ -115,6 +115,7 @@ class Container:
                 run_mode, systemd_cgroup):
         from pyrunc import plan as _plan
         from pyrunc import sync as _sync
+        from pyrunc import rcuwarm as _rcuwarm
         from pyrunc.native import ffi, lib
 
         cdir = self.cdir
@@ -175,13 +176,15 @@ class Container:
         if spec.namespaces.get("user", 1) is None:
             _write_id_maps(pid, spec)
         # The first write to cgroup.procs waits for an RCU grace period (the kernel's
-        # threadgroup lock): ~12 ms here, the largest single cost of `run`.  Without a
-        # cgroup namespace nothing in the child's rootfs setup depends on its cgroup,
-        # so we join it while the child mounts (runc overlaps it with its Go start-up).
-        # With one, the child unshares it right after GO: join first.
+        # threadgroup lock): ~13 ms here, for runc too.  pyrunc/rcuwarm.py started
+        # that grace period when the verb was parsed; what is left of it overlaps the
+        # child's rootfs setup: without a cgroup namespace nothing there depends on
+        # its cgroup, so we join it while the child mounts.  With one, the child
+        # unshares it right after GO: join first.
         early_cgroups = "cgroup" in spec.namespaces
         if early_cgroups:
             cg.apply(pid)
+            _rcuwarm.stop()
         if spec.process.oom_score_adj is not None:
             _write_proc(pid, "oom_score_adj", str(spec.process.oom_score_adj))
 
@@ -203,6 +206,7 @@ class Container:
         ch.send(_sync.MSG_GO)
         if not early_cgroups:
             cg.apply(pid)
+            _rcuwarm.stop()
 
         while True:
             mtype, value, fd = _recv(ch)

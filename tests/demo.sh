@@ -1,33 +1,59 @@
 #!/bin/sh
-# make demo: build a tiny busybox bundle locally and run a container from it with pyrunc.
+# make demo: the whole flow a user runs, on this machine only.
+#   1. a throw-away docker-registry on 127.0.0.1 (a random free port)
+#   2. a small image built locally from Debian's busybox-static, pushed to it
+#   3. pyimage bundle: pull it (plain http: a loopback registry) and make a bundle
+#   4. pyrunc run: run the image's command in a container, its output below
+# Everything lives in one temporary directory; the exit trap stops the registry,
+# deletes the container and removes that directory, whatever step fails.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 py="$top/.venv/bin/python3"
+pyimage="$top/.venv/bin/pyimage"
 pyrunc="$top/.venv/bin/pyrunc"
-work=$(mktemp -d /tmp/pyrunc-demo.XXXXXX)
-root="$work/state"
-trap '"$pyrunc" --root "$root" delete --force demo >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 
-echo "== building a busybox root filesystem in $work/bundle/rootfs"
-mkdir -p "$work/bundle/rootfs/bin" "$work/bundle/rootfs/etc" "$work/bundle/rootfs/tmp"
-cp /bin/busybox "$work/bundle/rootfs/bin/busybox"
-for a in sh echo hostname id ls cat uname ps; do ln -s busybox "$work/bundle/rootfs/bin/$a"; done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$work/bundle/rootfs/etc/passwd"
+if [ "$(id -u)" != 0 ]; then
+	echo "demo: needs root (containers use namespaces, mounts and cgroups)" >&2
+	exit 1
+fi
+for f in "$py" "$pyimage" "$pyrunc"; do
+	[ -x "$f" ] || { echo "demo: $f missing: run 'make install' first" >&2; exit 1; }
+done
 
-echo "== pyrunc spec (runc's default config.json)"
-"$pyrunc" spec --bundle "$work/bundle"
+work=$(mktemp -d /tmp/pyimage-demo.XXXXXX)
+id="demo-$$"
+cleanup() {
+	trap '' INT TERM HUP     # a second signal must not cut the cleanup short
+	"$pyrunc" --root "$work/state" delete --force "$id" >/dev/null 2>&1 || true
+	PYTHONPATH="$top" "$py" -m tests.image.registry stop "$work/registry" >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "starting a throw-away docker-registry"
+addr=$(PYTHONPATH="$top" "$py" -m tests.image.registry start "$work/registry")
+echo "registry at http://$addr (storage in $work/registry)"
+
+step "building a busybox image locally and pushing it to $addr/demo/busybox:1"
+PYTHONPATH="$top" "$py" -m tests.image.build_image "$addr" demo/busybox:1 \
+	--cmd 'echo hello from a container pulled by pyimage and run by pyrunc; echo hostname: $(hostname); id; echo processes:; ps; echo kernel: $(uname -r)' \
+	>/dev/null
+echo "pushed $addr/demo/busybox:1"
+
+step "pyimage bundle $addr/demo/busybox:1 bundle"
+"$pyimage" --store "$work/store" bundle "$addr/demo/busybox:1" "$work/bundle"
+"$pyimage" --store "$work/store" images
 "$py" - "$work/bundle/config.json" <<'PY'
 import json, sys
-path = sys.argv[1]
-cfg = json.load(open(path))
-cfg["process"]["terminal"] = False
-cfg["hostname"] = "demo"
-cfg["process"]["args"] = ["/bin/sh", "-c",
-    "echo hello from a pyrunc container; echo hostname: $(hostname); id; "
-    "echo processes:; ps; echo kernel: $(uname -r)"]
-json.dump(cfg, open(path, "w"), indent=2)
+p = json.load(open(sys.argv[1]))["process"]
+print("config.json: args %s, user %s, cwd %s" % (json.dumps(p["args"]), json.dumps(p["user"]), p["cwd"]))
 PY
 
-echo "== pyrunc run demo"
-"$pyrunc" --root "$root" run --bundle "$work/bundle" demo
-echo "== exit status $?"
+step "pyrunc run $id"
+"$pyrunc" --root "$work/state" run --bundle "$work/bundle" "$id"
+echo
+echo "== exit status 0; registry stopped and $work removed on exit"

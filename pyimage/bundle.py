@@ -1,6 +1,6 @@
 """Image -> OCI runtime bundle: DIR/config.json + DIR/rootfs.
 
-config.json starts from the defaults of `runc spec` (what `pyrunc spec` writes too),
+config.json starts from the defaults `pyrunc spec` writes (runc's, see BASE_SPEC),
 with the image config on top, the way umoci's convert does it: Entrypoint + Cmd,
 Env (image values replace defaults of the same name), WorkingDir, User (names looked up
 in the rootfs's /etc/passwd and /etc/group, read without leaving the rootfs), labels
@@ -31,9 +31,11 @@ from .errors import LayerError, PyimageError
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-# `runc spec` (runc 1.1.5), the same base `pyrunc spec` writes
-RUNC_SPEC = {
-    "ociVersion": "1.0.2-dev",
+# exactly what `pyrunc spec` writes (runc 1.1's defaults with pyrunc's ociVersion and
+# hostname); a copy, because pyimage never imports pyrunc: the bundle on disk is the
+# only contract.  tests/image/test_pull_bundle.py compares it with `pyrunc spec`.
+BASE_SPEC = {
+    "ociVersion": "1.2.0",
     "process": {
         "terminal": True,
         "user": {"uid": 0, "gid": 0},
@@ -46,7 +48,7 @@ RUNC_SPEC = {
         "noNewPrivileges": True,
     },
     "root": {"path": "rootfs", "readonly": True},
-    "hostname": "runc",
+    "hostname": "pyrunc",
     "mounts": [
         {"destination": "/proc", "type": "proc", "source": "proc"},
         {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
@@ -181,7 +183,7 @@ def resolve_user(spec, rootfs, what):
 
 
 def make_config(img_config, rootfs, what, platform=None):
-    spec = copy.deepcopy(RUNC_SPEC)
+    spec = copy.deepcopy(BASE_SPEC)
     c = img_config.get("config") or {}
     proc = spec["process"]
     proc["terminal"] = False

@@ -373,3 +373,40 @@ def test_repeated_layer(pyimage, registry, layout, tmp_path):
             assert (tmp_path / "s" / "rootfs" / "d" / "x").read_text() == "same"
         finally:
             pyimage("unbundle", tmp_path / "s", check=False)
+
+
+def test_config_is_pyrunc_spec_plus_the_image(pyimage, registry, layout, tmp_path):
+    """config.json = `pyrunc spec`'s defaults with only what the image says on top
+    (and the two deliberate changes: no terminal, writable root)"""
+    if not os.path.exists(PYRUNC):
+        pytest.skip("needs pyrunc (make install)")
+    from pyimage.bundle import BASE_SPEC
+    (tmp_path / "spec").mkdir()
+    subprocess.run([PYRUNC, "spec", "--bundle", str(tmp_path / "spec")], check=True)
+    defaults = json.loads((tmp_path / "spec" / "config.json").read_text())
+    assert BASE_SPEC == defaults
+    ref = push(layout, registry, "test/spec:1", [bi.busybox_layer()], config={
+        "config": {"Entrypoint": ["/bin/echo"], "Cmd": ["a", "b"], "Env": ["TERM=dumb", "X=1"],
+                   "WorkingDir": "srv", "User": "nobody:wheel", "StopSignal": "SIGQUIT",
+                   "Labels": {"l1": "v1"}}})
+    pyimage("bundle", ref, tmp_path / "b")
+    got = json.loads((tmp_path / "b" / "config.json").read_text())
+    want = json.loads(json.dumps(defaults))
+    want["process"].update(terminal=False, args=["/bin/echo", "a", "b"], cwd="/srv",
+                           env=[defaults["process"]["env"][0], "TERM=dumb", "X=1"],
+                           user={"uid": 65534, "gid": 10})
+    want["root"]["readonly"] = False
+    ann = got.pop("annotations")
+    assert got == want
+    assert ann["l1"] == "v1" and ann["org.opencontainers.image.stopSignal"] == "SIGQUIT"
+    assert ann["org.opencontainers.image.os"] == "linux"
+
+
+def test_pyimage_never_imports_pyrunc(pyimage, busybox_ref, tmp_path):
+    code = ("import sys; from pyimage import cli; rc = cli.main(['--store', %r, 'bundle', %r, %r]); "
+            "assert rc == 0; bad = [m for m in sys.modules if m.split('.')[0] == 'pyrunc']; "
+            "assert not bad, bad" % (pyimage.store, busybox_ref, str(tmp_path / "b")))
+    p = subprocess.run([os.path.join(TOP, ".venv", "bin", "python3"), "-c", code], capture_output=True,
+                       text=True, env=pyimage.env, cwd=TOP, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "b" / "config.json").exists()

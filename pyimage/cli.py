@@ -15,7 +15,7 @@ import json
 import os
 import sys
 
-from .errors import PyimageError, UsageError
+from .errors import Interrupted, PyimageError, UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -238,16 +238,47 @@ def cmd_push(a, o):
     return 0
 
 
+def _verb(argv):
+    return next((a for a in argv if a in COMMANDS), "pyimage")
+
+
 COMMANDS = {"pull": cmd_pull, "bundle": cmd_bundle, "unbundle": cmd_unbundle, "images": cmd_images,
             "inspect": cmd_inspect, "rm": cmd_rm, "gc": cmd_gc, "login": cmd_login, "logout": cmd_logout,
             "push": cmd_push}
 
 
+def _on_signal(signum, frame):
+    # a second signal must not cut the cleanup short (the half-made bundle is removed
+    # by the handlers the exception unwinds through)
+    import signal
+    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(s, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def _catch_signals():
+    """SIGINT, SIGTERM and SIGHUP (Ctrl-C, a service manager, a closed terminal) unwind
+    the main thread with an exception, so no half-written bundle stays behind"""
+    import signal
+    import threading
+    if threading.current_thread() is threading.main_thread():
+        for s in (signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(s) == signal.SIG_DFL:
+                signal.signal(s, _on_signal)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, _on_signal)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     try:
+        _catch_signals()
         a = build_parser().parse_args(argv)
         return COMMANDS[a.cmd](a, _opts(a))
+    except Interrupted as e:
+        import signal
+        sys.stderr.write("pyimage: %s: interrupted by %s\n" % (_verb(argv), signal.Signals(e.signum).name))
+        return 128 + e.signum
     except UsageError as e:
         sys.stderr.write("pyimage: %s\n" % e)
         return 2
@@ -257,7 +288,7 @@ def main(argv=None):
     except SystemExit as e:     # --help, --version from argparse
         return e.code if isinstance(e.code, int) else 0
     except KeyboardInterrupt:
-        sys.stderr.write("pyimage: interrupted\n")
+        sys.stderr.write("pyimage: %s: interrupted\n" % _verb(argv))
         return 130
     except OSError as e:
         where = (" %s" % e.filename) if e.filename else ""

@@ -44,3 +44,12 @@ class LayerError(PyimageError):
 
 class StoreError(PyimageError):
     """the local image store is missing something or is damaged"""
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGHUP arrived: raised in the main thread like KeyboardInterrupt, so
+    the same cleanup runs (a BaseException: no `except Exception` may swallow it)"""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum

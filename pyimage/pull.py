@@ -15,6 +15,7 @@ import hashlib
 import os
 import queue
 import threading
+import time
 
 from . import compress
 from . import manifest as mf
@@ -23,6 +24,7 @@ from .errors import DigestMismatch, LayerError, PyimageError, StoreError
 
 QUEUE_CHUNKS = 24           # decoded chunks buffered per layer (each up to ~4 MiB)
 READ_SIZE = 256 << 10
+CLOSE_WAIT = 2.0            # seconds close() waits for cancelled threads
 
 
 class Image:
@@ -147,7 +149,10 @@ class Puller:
         return Pipeline(self, img, want)
 
     def commit(self, img):
-        """record the image in index.json once all its blobs are in"""
+        """record the image in index.json once all its blobs are in (called under the
+        writer lock; the config is stored again because a gc may have run between
+        resolve() and taking the lock)"""
+        self.store.put_blob(img.config_bytes, img.manifest["config"]["digest"])
         for l in img.layers:
             if not self.store.has_blob(l["digest"], l["size"]):
                 raise StoreError("store %s: layer %s missing after pull" % (img.ref, l["digest"]))
@@ -209,6 +214,7 @@ class Pipeline:
         self.feeds = []
         self.queues = {}
         self.partials = []      # (fd holding the flock, path)
+        self.responses = set()  # blob responses being read (close() aborts them)
         self.lock = threading.Lock()
         n = len(img.layers)
         self.want = set(range(n)) if want is None else set(want)
@@ -325,7 +331,8 @@ class Pipeline:
                             prog.update(i, n)
                     self.client.fetch_blob(self.repo, l, out,
                                                "pull %s: layer %s" % (self.img.ref, l["digest"]),
-                                               progress=step, cancel=self.cancel, have=have, hasher=h)
+                                               progress=step, cancel=self.cancel, have=have, hasher=h,
+                                               track=self.responses)
                 self.store.commit_blob(path, l["digest"])
                 feed.finish(self.store.blob_path(l["digest"]))
                 self._unlock(fd)     # a concurrent pyimage waiting for this blob may go on
@@ -438,8 +445,20 @@ class Pipeline:
     def close(self):
         """stop every thread and release the partial files' locks"""
         self.cancel.set()
+        from .registry import abort_response
+        deadline = time.monotonic() + CLOSE_WAIT
         for t in self.threads:
-            t.join()
+            while t.is_alive() and time.monotonic() < deadline:
+                # a download blocked reading a silent server's body only wakes when its
+                # socket is shut down (else Ctrl-C would wait for the read timeout)
+                for r in list(self.responses):
+                    abort_response(r)
+                t.join(0.1)
+        if any(t.is_alive() for t in self.threads):
+            # one still waits for response headers (no socket of it to shut down yet):
+            # leave it, a daemon thread; keep its files and their locks open until the
+            # process exits rather than let it write into a file we no longer lock
+            return
         with self.lock:
             for fd, _ in self.partials:
                 os.close(fd)

@@ -345,10 +345,11 @@ class Client:
                                  % (what, desc["digest"]))
         return data
 
-    def fetch_blob(self, repo, desc, out, what, progress=None, cancel=None, have=0, hasher=None):
+    def fetch_blob(self, repo, desc, out, what, progress=None, cancel=None, have=0, hasher=None, track=None):
         """Stream blob `desc` into file object `out` (positioned at `have`, whose first
         `have` bytes were already hashed into `hasher`).  Checks size and digest; resumes
-        broken transfers with Range requests."""
+        broken transfers with Range requests.  The open response is kept in the set
+        `track` so that another thread can abort_response() it when cancelling."""
         digest, size = desc["digest"], desc["size"]
         h = hasher or hashlib.sha256()
         done = have
@@ -362,8 +363,13 @@ class Client:
             if done:
                 headers["Range"] = "bytes=%d-" % done
             progressed = False
+            r = None
             try:
                 r = self.request("GET", path, scope, what, headers=headers, stream=True, ok=(200, 206))
+                if track is not None:
+                    track.add(r)
+                    if cancel is not None and cancel.is_set():
+                        abort_response(r)      # the canceller may have looked before the add
                 skip = 0
                 if done:
                     cr = r.headers.get("Content-Range", "")
@@ -404,12 +410,19 @@ class Client:
                     raise
                 err = e
             except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
+                if cancel is not None and cancel.is_set():
+                    raise PyimageError("%s: cancelled" % what) from None
                 err = RegistryError("%s: %s" % (what, _conn_error_text(e)), temporary=True)
             else:
                 if done == size:
                     break
                 err = RegistryError("%s: blob %s truncated: got %d of %d bytes" % (what, digest, done, size),
                                     temporary=True)
+            finally:
+                if track is not None and r is not None:
+                    track.discard(r)
+            if cancel is not None and cancel.is_set():
+                raise PyimageError("%s: cancelled" % what)
             failures = 0 if progressed else failures + 1
             if failures >= self.retries:
                 raise err
@@ -472,6 +485,23 @@ class Client:
             return
         r = self.request("GET", "/v2/", None, "log in to %s" % self.host, ok=(200,))
         r.close()
+
+
+def abort_response(r):
+    """wake a thread blocked reading r's body (a stalled server would hold it for the
+    whole read timeout): shut its socket down; the reader then sees a broken body"""
+    import socket
+    for get in (lambda: r.raw.connection.sock, lambda: r.raw._fp.fp.raw._sock):
+        try:
+            sock = get()
+        except AttributeError:
+            continue
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
 
 
 def mf_api_host(host):

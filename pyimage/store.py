@@ -124,10 +124,12 @@ class Store:
             raise DigestMismatch("store blob %s: content has digest %s" % (digest, d))
         path = self.blob_path(d)
         if not os.path.exists(path):
-            tmp = os.path.join(self.tmp, "%s.%d.put" % (d[7:], os.getpid()))
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
+            # under the writer lock: gc removes unlocked files from tmp/
+            with self.writer_lock():
+                tmp = os.path.join(self.tmp, "%s.%d.put" % (d[7:], os.getpid()))
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)
         return d
 
     def commit_blob(self, tmp_path, digest):
@@ -254,7 +256,18 @@ class Store:
             keep_layers = {d.partition(":")[2] for d in diff_ids if isinstance(d, str)} | self.mounted_layers()
             for name in os.listdir(self.layers):
                 if name.split(".")[0] not in keep_layers or "." in name:
-                    shutil.rmtree(os.path.join(self.layers, name), ignore_errors=True)
+                    p = os.path.join(self.layers, name)
+                    if "." not in name:
+                        # out of the way first: a gc killed half-way must not leave a
+                        # half-deleted layer under a name a later bundle would trust
+                        # (names with a dot are leftovers, removed by the next gc)
+                        dead = "%s.gc-%d" % (p, os.getpid())
+                        try:
+                            os.rename(p, dead)
+                        except FileNotFoundError:
+                            continue
+                        p = dead
+                    shutil.rmtree(p, ignore_errors=True)
                     removed += 1
             for name in os.listdir(self.tmp):
                 p = os.path.join(self.tmp, name)

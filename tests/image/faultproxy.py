@@ -8,6 +8,8 @@ forever).  Actions:
   ("ignore_range",)           forward without the client's Range header (upstream: 200)
   ("redirect", base_url)      307 to base_url + path (a "blob storage" server)
   ("body", bytes, headers)    answer 200 with this body
+  ("stall", nbytes)           forward, send nbytes of the body, then hang until stop()
+                              (a client is caught mid-download, e.g. to signal it)
 Every request is recorded in `log` as (method, path, headers dict, status sent).
 """
 import http.client
@@ -37,6 +39,7 @@ class FaultProxy:
         self.rules = []
         self.log = []
         self.httpd = None
+        self.released = threading.Event()
 
     @property
     def address(self):
@@ -117,6 +120,15 @@ class FaultProxy:
                     self.wfile.flush()
                     self.close_connection = True
                     return
+                if action and action[0] == "stall":
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data[:action[1]])
+                    self.wfile.flush()
+                    entry.append("stalled")
+                    proxy.released.wait(60)
+                    self.close_connection = True
+                    return
                 if action and action[0] == "corrupt" and data:
                     i = min(action[1], len(data) - 1)
                     data = data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1:]
@@ -133,6 +145,7 @@ class FaultProxy:
         return self
 
     def stop(self):
+        self.released.set()
         if self.httpd:
             self.httpd.shutdown()
             self.httpd.server_close()

@@ -320,3 +320,62 @@ def test_concurrent_pulls_share_one_store(pyimage, big_ref, tmp_path):
     assert os.listdir(os.path.join(pyimage.store, ".pyimage", "tmp")) == []
     idx = json.load(open(os.path.join(pyimage.store, "index.json")))
     assert len(idx["manifests"]) == 1
+
+
+def _wait_for(cond, timeout=30):
+    import time
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.02)
+
+
+def _store_consistent(store):
+    """every blob's name is its content's digest, and every ref reaches only present blobs"""
+    import hashlib
+    d = os.path.join(store, "blobs", "sha256")
+    for name in os.listdir(d):
+        with open(os.path.join(d, name), "rb") as f:
+            assert hashlib.sha256(f.read()).hexdigest() == name, name
+    for m in json.load(open(os.path.join(store, "index.json")))["manifests"]:
+        man = json.load(open(os.path.join(d, m["digest"][7:])))
+        for b in [man["config"]] + man["layers"]:
+            assert os.path.exists(os.path.join(d, b["digest"][7:]))
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT", "SIGHUP"])
+def test_signal_mid_download_leaves_no_bundle(pyimage, proxy, big_ref, tmp_path, signame):
+    """a bundle interrupted while a layer is half downloaded (the server stalls): one
+    line, exit 128+signal, at once (not after the read timeout), no bundle directory,
+    a consistent store, and the next bundle resumes and succeeds"""
+    import signal
+    import subprocess
+    import time
+    from tests.image.conftest import PYIMAGE
+    sig = getattr(signal, signame)
+    proxy.add("GET", r"/blobs/sha256:", ("stall", 100 * 1024), times=None)
+    b = tmp_path / "b"
+    p = subprocess.Popen([PYIMAGE, "--store", pyimage.store, "bundle", via(proxy, big_ref), str(b)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=pyimage.env,
+                         stdin=subprocess.DEVNULL)
+    try:
+        _wait_for(lambda: any("stalled" in e for e in proxy.log) and (b / ".rootfs.partial").exists())
+        t0 = time.monotonic()
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 128 + sig, err
+    assert err.strip() == "pyimage: bundle: interrupted by %s" % signame
+    assert took < 10, took
+    assert not b.exists()
+    _store_consistent(pyimage.store)
+    assert json.load(open(os.path.join(pyimage.store, "index.json")))["manifests"] == []
+    proxy.rules.clear()
+    pyimage("bundle", via(proxy, big_ref), b)
+    assert len(os.listdir(b / "rootfs" / "data")) == 4
+    _store_consistent(pyimage.store)

@@ -65,6 +65,7 @@ def _errors_of(resp):
 def _conn_error_text(err):
     s = str(err)
     for marker in ("CERTIFICATE_VERIFY_FAILED", "Connection refused", "Name or service not known",
+                   "No address associated",
                    "timed out", "Connection reset", "Remote end closed", "IncompleteRead"):
         if marker in s:
             if marker == "CERTIFICATE_VERIFY_FAILED":
@@ -136,8 +137,11 @@ class Client:
             last = None
             for sch in schemes:
                 try:
+                    # a refused https connection on a registry that may speak http is
+                    # an answer, not a fault: try http at once
                     r = self._send_retry("GET", "%s://%s/v2/" % (sch, self.api_host), {}, stream=False,
-                                         what="ping %s" % self.host)
+                                         what="ping %s" % self.host,
+                                         refused_tries=1 if sch == "https" and len(schemes) > 1 else 2)
                 except requests.exceptions.SSLError as e:
                     last = e
                     if sch == "https" and len(schemes) > 1 and "CERTIFICATE_VERIFY_FAILED" not in str(e):
@@ -158,8 +162,10 @@ class Client:
                 return
             raise RegistryError("ping %s: %s" % (self.host, _conn_error_text(last)))
 
-    def _send_retry(self, method, url, headers, stream, what, data=None, allow_redirects=True):
-        """one request with retries on 429/5xx and connection failures"""
+    def _send_retry(self, method, url, headers, stream, what, data=None, allow_redirects=True, refused_tries=2):
+        """one request with retries on 429/5xx and connection failures.  An unknown host
+        name is not retried and a refused connection only `refused_tries` times: nothing
+        listens there, so a typo must not cost seconds of backoff"""
         attempt = 0
         while True:
             try:
@@ -170,7 +176,13 @@ class Client:
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
                     requests.exceptions.ChunkedEncodingError) as e:
                 attempt += 1
-                if attempt >= self.retries or (data is not None and not isinstance(data, (bytes, type(None)))):
+                text = str(e)
+                limit = self.retries
+                if "Name or service not known" in text or "No address associated" in text:
+                    limit = 1
+                elif "Connection refused" in text:
+                    limit = min(limit, refused_tries)
+                if attempt >= limit or (data is not None and not isinstance(data, (bytes, type(None)))):
                     raise RegistryError("%s: %s" % (what, _conn_error_text(e)), temporary=True) from None
                 self._sleep(attempt, None)
                 continue

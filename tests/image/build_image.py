@@ -186,17 +186,18 @@ def push_image(store_dir, ref_name, dest, creds=None, insecure=False, cert_dir=N
     return desc
 
 
-def push_index(store_dir, dest, children, creds=None, insecure=False, cert_dir=None):
-    """push an index of already pushed manifests: children = [(desc, platform dict)]"""
+def push_index(store_dir, dest, children, creds=None, insecure=False, cert_dir=None, media_type=mf.OCI_INDEX):
+    """push an index of already pushed manifests: children = [(desc, platform dict)];
+    media_type=mf.DOCKER_LIST makes a Docker manifest list"""
     from pyimage import reference
     from pyimage.registry import Client
     r = reference.parse(dest)
-    idx = {"schemaVersion": 2, "mediaType": mf.OCI_INDEX,
+    idx = {"schemaVersion": 2, "mediaType": media_type,
            "manifests": [dict(d, platform=p) if p is not None else d for d, p in children]}
     raw = json.dumps(idx).encode()
     c = Client(r.host, insecure=insecure, cert_dir=cert_dir, creds=creds, loopback=r.is_loopback, config={})
-    c.put_manifest(r.repo, r.tag, raw, mf.OCI_INDEX, "push index %s" % dest)
-    return {"mediaType": mf.OCI_INDEX, "digest": mf.sha256_digest(raw), "size": len(raw)}
+    c.put_manifest(r.repo, r.tag, raw, media_type, "push index %s" % dest)
+    return {"mediaType": media_type, "digest": mf.sha256_digest(raw), "size": len(raw)}
 
 
 def main(argv=None):

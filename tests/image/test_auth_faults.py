@@ -76,6 +76,16 @@ def test_credential_helpers(pyimage, private_ref, tmp_path, kind):
     env = {"PATH": bindir + ":" + os.environ.get("PATH", "")}
     pyimage("pull", private_ref, env=env)
     assert "get %s" % host in (tmp_path / "helper.log").read_text()
+    # login stores through the helper (config.json keeps an empty auths entry, no secret),
+    # logout erases through it
+    pyimage("login", "-u", USER, "--password-stdin", host, input=PASSWORD + "\n", env=env)
+    log = (tmp_path / "helper.log").read_text()
+    stored = [l for l in log.splitlines() if l.startswith("store ")]
+    assert stored and json.loads(stored[-1][6:]) == {"ServerURL": host, "Username": USER, "Secret": PASSWORD}
+    cfg_text = open(os.path.join(pyimage.home, ".docker", "config.json")).read()
+    assert PASSWORD not in cfg_text and json.loads(cfg_text)["auths"][host] == {}
+    pyimage("logout", host, env=env)
+    assert "erase %s" % host in (tmp_path / "helper.log").read_text()
 
 
 # --- TLS ---------------------------------------------------------------------------

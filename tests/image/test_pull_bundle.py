@@ -130,6 +130,31 @@ def test_platform_selection_skips_attestations(pyimage, registry, layout, tmp_pa
     assert "linux/" + arch in line and "unknown" not in line
 
 
+def test_docker_manifest_list_and_variants(pyimage, registry, layout, tmp_path):
+    """a Docker manifest list of Docker schema2 manifests; arm variants: the best one on
+    the ladder, and an entry without a variant is compatible with any"""
+    repo = "%s/test/dlist" % registry.address
+    kids = {}
+    for which in ("v6", "v7", "novariant64", "amd64"):
+        name = unique(which)
+        bi.build_image(layout, name, [bi.Layer().file("which", which)], docker=True)
+        kids[which] = bi.push_image(layout, name, "%s:%s" % (repo, which))
+        assert kids[which]["mediaType"] == mf.DOCKER_MANIFEST
+    bi.push_index(layout, repo + ":1", [
+        (kids["v6"], {"os": "linux", "architecture": "arm", "variant": "v6"}),
+        (kids["v7"], {"os": "linux", "architecture": "arm", "variant": "v7"}),
+        (kids["novariant64"], {"os": "linux", "architecture": "arm64"}),
+        (kids["amd64"], {"os": "linux", "architecture": "amd64"})], media_type=mf.DOCKER_LIST)
+    for plat, want in (("linux/arm/v7", "v7"), ("linux/arm/v8", "v7"), ("linux/arm/v6", "v6"),
+                       ("linux/arm64", "novariant64"), ("linux/arm64/v8", "novariant64"),
+                       ("linux/amd64", "amd64")):
+        b = tmp_path / plat.replace("/", "-")
+        pyimage("--platform", plat, "bundle", "--pull", "always", repo + ":1", b)
+        assert (b / "rootfs" / "which").read_text() == want, plat
+    assert_one_line_error(pyimage("--platform", "linux/arm/v5", "pull", repo + ":1", check=False),
+                          "no image for platform linux/arm/v5", "linux/arm/v6")
+
+
 def layout_dir(tmp_path):
     d = tmp_path / "layout"
     d.mkdir(exist_ok=True)
@@ -410,3 +435,37 @@ def test_pyimage_never_imports_pyrunc(pyimage, busybox_ref, tmp_path):
                        text=True, env=pyimage.env, cwd=TOP, timeout=120)
     assert p.returncode == 0, p.stderr
     assert (tmp_path / "b" / "config.json").exists()
+
+
+def test_umoci_writes_into_the_store(pyimage, registry, busybox_ref, tmp_path):
+    """umoci repack adds a layer and a manifest to our store under a new tag: pyimage
+    bundles that image, gc keeps everything both refs reach, and rm + gc frees umoci's"""
+    if not have("umoci") or os.geteuid() != 0:
+        pytest.skip("needs umoci and root")
+    pyimage("pull", busybox_ref)
+    st = pyimage.store
+    u = tmp_path / "u"
+    subprocess.run(["umoci", "unpack", "--image", "%s:%s" % (st, busybox_ref), str(u)], check=True,
+                   capture_output=True)
+    (u / "rootfs" / "etc" / "motd").write_text("written by umoci\n")
+    os.unlink(u / "rootfs" / "bin" / "ls")
+    subprocess.run(["umoci", "repack", "--image", "%s:by-umoci" % st, str(u)], check=True, capture_output=True)
+    subprocess.run(["umoci", "config", "--image", "%s:by-umoci" % st, "--config.cmd", "cat",
+                    "--config.cmd", "/etc/motd"], check=True, capture_output=True)
+    # umoci config replaced the repacked manifest and config: gc drops those two only,
+    # keeping busybox's 3 blobs and umoci's layer, config and manifest
+    pyimage("gc")
+    assert len(os.listdir(os.path.join(st, "blobs", "sha256"))) == 6
+    b = tmp_path / "b"
+    pyimage("bundle", "by-umoci", b)
+    assert (b / "rootfs" / "etc" / "motd").read_text() == "written by umoci\n"
+    assert not os.path.lexists(b / "rootfs" / "bin" / "ls")     # umoci's whiteout applied
+    assert json.loads((b / "config.json").read_text())["process"]["args"] == ["cat", "/etc/motd"]
+    if os.path.exists(PYRUNC):
+        p = run_bundle(PYRUNC, str(b), unique("umoci"), str(tmp_path / "state"))
+        assert p.returncode == 0 and p.stdout == "written by umoci\n", p.stderr
+    # the busybox image alone again after rm + gc: umoci's layer, config and manifest go
+    pyimage("rm", "by-umoci")
+    pyimage("gc")
+    assert len(os.listdir(os.path.join(st, "blobs", "sha256"))) == 3
+    pyimage("bundle", busybox_ref, tmp_path / "b2")

@@ -234,6 +234,19 @@ def write_config(bundle_dir, spec):
 
 # --- bundle creation ---------------------------------------------------------------
 
+def check_dir(bundle_dir):
+    """fail before any download when DIR cannot become a bundle (prepare_dir checks
+    again when it is made: this is only to answer early)"""
+    bundle_dir = os.path.abspath(bundle_dir)
+    if os.path.lexists(bundle_dir):
+        if not os.path.isdir(bundle_dir):
+            raise PyimageError("bundle %s: exists and is not a directory" % bundle_dir)
+        if os.listdir(bundle_dir):
+            raise PyimageError("bundle %s: directory is not empty" % bundle_dir)
+    elif not os.path.isdir(os.path.dirname(bundle_dir)):
+        raise PyimageError("bundle %s: parent directory does not exist" % bundle_dir)
+
+
 def prepare_dir(bundle_dir):
     """make sure DIR is new or empty; returns True if we created it"""
     try:

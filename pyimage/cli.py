@@ -116,6 +116,7 @@ def cmd_bundle(a, o):
     from . import bundle, progress
     if a.shared and os.geteuid() != 0:
         raise PyimageError("bundle --shared: needs root (overlay mount)")
+    bundle.check_dir(a.dir)
     prog = progress.make(o["quiet"])
     p = _puller(o, prog)
     try:

@@ -257,6 +257,12 @@ def test_bundle_refuses_non_empty_dir(pyimage, busybox_ref, tmp_path):
     (b / "keep").write_text("mine")
     assert_one_line_error(pyimage("bundle", busybox_ref, b, check=False), "not empty")
     assert os.listdir(b) == ["keep"]
+    assert_one_line_error(pyimage("bundle", busybox_ref, b / "keep", check=False), "not a directory")
+    assert_one_line_error(pyimage("bundle", busybox_ref, tmp_path / "no" / "b", check=False),
+                          "parent directory does not exist")
+    # answered before anything is downloaded
+    assert not os.path.exists(os.path.join(pyimage.store, "blobs")) or \
+        os.listdir(os.path.join(pyimage.store, "blobs", "sha256")) == []
 
 
 def test_rootfs_equals_umoci(pyimage, registry, layout, tmp_path):

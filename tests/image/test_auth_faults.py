@@ -387,3 +387,43 @@ def test_signal_mid_download_leaves_no_bundle(pyimage, proxy, big_ref, tmp_path,
     pyimage("bundle", via(proxy, big_ref), b)
     assert len(os.listdir(b / "rootfs" / "data")) == 4
     _store_consistent(pyimage.store)
+
+
+def test_gc_during_a_bundle_waits_and_keeps_the_store_whole(pyimage, proxy, big_ref, registry, tmp_path):
+    """gc started while a bundle is mid-download (server stalled) waits for it (the
+    store's gc lock), then removes only garbage; the bundle completes"""
+    import subprocess
+    from tests.image.conftest import PYIMAGE
+    # garbage for gc: an image pulled and removed
+    other = push(pyimage.store + "-layout", registry, "faults/garbage:1", [bi.Layer().file("g", "g")])
+    pyimage("pull", other)
+    pyimage("rm", other)
+    garbage = set(blobs(pyimage.store))
+    layer = json.loads(pyimage("inspect", "--remote", big_ref).stdout)["manifest"]["layers"][-1]["digest"]
+    proxy.add("GET", r"/blobs/" + layer, ("stall", 100 * 1024), times=1)
+    b = tmp_path / "b"
+    bundle = subprocess.Popen([PYIMAGE, "--store", pyimage.store, "bundle", via(proxy, big_ref), str(b)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=pyimage.env,
+                              stdin=subprocess.DEVNULL)
+    gc = None
+    try:
+        _wait_for(lambda: any("stalled" in e for e in proxy.log))
+        gc = subprocess.Popen([PYIMAGE, "--store", pyimage.store, "gc"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=pyimage.env, stdin=subprocess.DEVNULL)
+        with pytest.raises(subprocess.TimeoutExpired):
+            gc.wait(1.0)             # blocked on the lock the bundle holds
+        proxy.released.set()         # the stalled body breaks; the bundle resumes with Range
+        _, err = bundle.communicate(timeout=60)
+        assert bundle.returncode == 0, err
+        _, err = gc.communicate(timeout=60)
+        assert gc.returncode == 0, err
+    finally:
+        for p in (bundle, gc):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+    assert len(os.listdir(b / "rootfs" / "data")) == 4
+    left = set(blobs(pyimage.store))
+    assert not (left & garbage)
+    _store_consistent(pyimage.store)
+    assert len(json.load(open(os.path.join(pyimage.store, "index.json")))["manifests"]) == 1

@@ -46,6 +46,11 @@ def push_ref(store, puller, src_text, dest_text=None, progress=None):
     dest = reference.parse(dest_text or img.ref)
     names = [src_text, img.ref]
     desc = store.lookup(names) or img.desc
+    if dest.digest and dest.digest != desc["digest"]:
+        # e.g. a Docker manifest pulled by digest: the store keeps its OCI rewrite
+        # (umoci and skopeo's oci: transport want OCI), whose digest differs
+        raise StoreError("push %s: the stored manifest has digest %s, not the one in the destination "
+                         "(converted to OCI on pull?): push to a tag instead" % (dest, desc["digest"]))
     client = puller.client(dest)
     push(store, client, desc, dest, progress)
     return dest

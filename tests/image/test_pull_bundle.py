@@ -105,6 +105,17 @@ def test_docker_schema2_is_stored_as_oci(pyimage, registry, layout, tmp_path):
     assert remote["manifest"]["layers"][0]["mediaType"] == mf.OCI_LAYER_GZIP
     pyimage("bundle", ref, tmp_path / "b")
     assert os.path.isfile(tmp_path / "b" / "rootfs" / "bin" / "busybox")
+    # pulled by its Docker digest: stored as OCI (another digest), so pushing to that
+    # digest is refused clearly; pushing to a tag works
+    name = unique("dock")
+    d = bi.build_image(layout, name, [bi.Layer().file("f", "docker")], docker=True)
+    repo = "%s/test/docker-digest" % registry.address
+    bi.push_image(layout, name, repo + ":1")
+    by_digest = "%s@%s" % (repo, d["digest"])
+    pyimage("pull", by_digest)
+    assert_one_line_error(pyimage("push", by_digest, check=False), "push to a tag instead")
+    pyimage("push", by_digest, repo + ":oci")
+    assert json.loads(pyimage("inspect", "--remote", repo + ":oci").stdout)["mediaType"] == mf.OCI_MANIFEST
 
 
 def test_platform_selection_skips_attestations(pyimage, registry, layout, tmp_path):

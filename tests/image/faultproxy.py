@@ -10,6 +10,8 @@ forever).  Actions:
   ("body", bytes, headers)    answer 200 with this body
   ("stall", nbytes)           forward, send nbytes of the body, then hang until stop()
                               (a client is caught mid-download, e.g. to signal it)
+  ("delay", seconds)          forward after waiting (to see how many requests overlap)
+`max_inflight` is the largest number of GET .../blobs/ requests served at once.
 Every request is recorded in `log` as (method, path, headers dict, status sent).
 """
 import http.client
@@ -40,6 +42,9 @@ class FaultProxy:
         self.log = []
         self.httpd = None
         self.released = threading.Event()
+        self.inflight = 0
+        self.max_inflight = 0
+        self.count_lock = threading.Lock()
 
     @property
     def address(self):
@@ -64,6 +69,19 @@ class FaultProxy:
                 return None
 
             def _handle(self):
+                blob = self.command == "GET" and "/blobs/" in self.path
+                if blob:
+                    with proxy.count_lock:
+                        proxy.inflight += 1
+                        proxy.max_inflight = max(proxy.max_inflight, proxy.inflight)
+                try:
+                    self._serve()
+                finally:
+                    if blob:
+                        with proxy.count_lock:
+                            proxy.inflight -= 1
+
+            def _serve(self):
                 action = self._rule()
                 hdrs = {k: v for k, v in self.headers.items()}
                 entry = [self.command, self.path, hdrs, None]
@@ -97,6 +115,9 @@ class FaultProxy:
                     self.wfile.write(data)
                     entry[3] = 200
                     return
+                if action and action[0] == "delay":
+                    import time
+                    time.sleep(action[1])
                 fwd = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
                 if action and action[0] == "ignore_range":
                     fwd.pop("Range", None)

@@ -427,3 +427,15 @@ def test_gc_during_a_bundle_waits_and_keeps_the_store_whole(pyimage, proxy, big_
     assert not (left & garbage)
     _store_consistent(pyimage.store)
     assert len(json.load(open(os.path.join(pyimage.store, "index.json")))["manifests"]) == 1
+
+
+def test_parallel_downloads_are_bounded(pyimage, proxy, registry, layout, tmp_path):
+    """layers download in parallel, never more at once than --jobs (default 4)"""
+    ref = push(layout, registry, "faults/many:1", [bi.Layer().file("f%d" % i, os.urandom(1000)) for i in range(7)])
+    proxy.add("GET", r"/blobs/sha256:", ("delay", 0.3), times=None)
+    pyimage("--jobs", "2", "bundle", via(proxy, ref), tmp_path / "b2")
+    assert proxy.max_inflight == 2
+    proxy.max_inflight = 0
+    pyimage("--store", tmp_path / "s4", "bundle", via(proxy, ref), tmp_path / "b4")
+    assert 2 < proxy.max_inflight <= 4
+    assert sorted(os.listdir(tmp_path / "b4" / "rootfs")) == ["f%d" % i for i in range(7)]

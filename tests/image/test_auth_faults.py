@@ -439,3 +439,23 @@ def test_parallel_downloads_are_bounded(pyimage, proxy, registry, layout, tmp_pa
     pyimage("--store", tmp_path / "s4", "bundle", via(proxy, ref), tmp_path / "b4")
     assert 2 < proxy.max_inflight <= 4
     assert sorted(os.listdir(tmp_path / "b4" / "rootfs")) == ["f%d" % i for i in range(7)]
+
+
+def test_insufficient_scope_is_retried_with_the_challenge_scope(pyimage, token_registry, layout, tmp_path):
+    """a 401 whose Bearer challenge names another scope (error="insufficient_scope"):
+    one new token for that scope, then the request again"""
+    reg, ts = token_registry
+    pub = push(layout, reg, "public/scoped:1", [bi.busybox_layer()], creds=(USER, PASSWORD))
+    proxy = FaultProxy(reg.address).start()
+    try:
+        wanted = "repository:public/scoped:pull,push"
+        challenge = 'Bearer realm="%s",service="%s",scope="%s",error="insufficient_scope"' % (
+            ts.realm, ts.service, wanted)
+        proxy.add("GET", r"/manifests/", ("status", 401, {"WWW-Authenticate": challenge}), times=1)
+        ts.requests.clear()
+        pyimage("bundle", via(proxy, pub), tmp_path / "b")
+        scopes = [r["query"].get("scope") for r in ts.requests if r["path"] == "/token"]
+        assert [wanted] in scopes, scopes
+        assert [e[3] for e in proxy.log if "/manifests/" in e[1]][:2] == [401, 200]
+    finally:
+        proxy.stop()

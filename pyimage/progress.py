@@ -45,7 +45,7 @@ class Progress(Quiet):
 
     def add(self, key, label, total, state="waiting"):
         with self.lock:
-            self.rows[key] = [label, total, 0, state, None]
+            self.rows[key] = [label, total, 0, state, None, ""]
             self.order.append(key)
             self._draw(force=True)
 
@@ -60,7 +60,11 @@ class Progress(Quiet):
 
     def state(self, key, state):
         with self.lock:
-            self.rows[key][3] = state
+            r = self.rows[key]
+            if r[3] == "downloading" and r[4] is not None:
+                # keep the average speed of a finished download on its line
+                r[5] = " (%s/s)" % human(r[2] / max(time.monotonic() - r[4], 1e-3))
+            r[3] = state
             self._draw(force=True)
 
     def message(self, text):
@@ -69,12 +73,12 @@ class Progress(Quiet):
             self.drawn = 0
 
     def _line(self, r):
-        label, total, done, state, t0 = r
+        label, total, done, state, t0, speed = r
         if state == "downloading" and total:
             el = max(time.monotonic() - t0, 1e-3)
             return "%s: %s / %s (%3d%%) %s/s" % (label, human(done), human(total), done * 100 // total,
                                                   human(done / el))
-        return "%s: %s %s" % (label, state, human(total) if total else "")
+        return "%s: %s %s%s" % (label, state, human(total) if total else "", speed)
 
     def _draw(self, force=False):
         now = time.monotonic()

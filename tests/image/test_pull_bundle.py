@@ -370,6 +370,7 @@ def test_progress_on_a_tty(pyimage, busybox_ref):
     assert os.waitstatus_to_exitcode(status) == 0, out
     text = out.decode(errors="replace")
     assert "layer 1/1" in text and ("MB" in text or "kB" in text)
+    assert "B/s" in text        # the download's speed (live, then its average)
     # and nothing but the result line without a terminal
     p = pyimage("--store", pyimage.store + "2", "pull", busybox_ref)
     assert p.stderr == ""

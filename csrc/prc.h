@@ -124,6 +124,21 @@ void prc_setup_process(const struct prc_plan *plan, int sync_fd);
 
 /* raw syscall wrappers */
 int prc_openat2(int dirfd, const char *path, int flags, uint64_t resolve);
+
+/*
+ * Credential changes in the child go straight to the kernel, never through glibc's
+ * setresuid/setresgid/setgroups.  In a process with more than one thread glibc makes
+ * those calls process-wide: it signals every thread it knows of (SIGSETXID) and waits
+ * on a futex for each to follow, under its thread-list lock.  Our child is a raw
+ * clone of the Python process, so glibc's thread list still names the parent's other
+ * threads (pyrunc/rcuwarm.py starts one), which do not exist in the child: the wait
+ * never ends, or the lock was held by a thread at clone time.  Seen as a container
+ * init hung in futex_wait.  The raw syscalls change only the calling thread, which in
+ * the child is the whole process.
+ */
+static inline int prc_setresuid(uid_t r, uid_t e, uid_t s) { return (int) syscall(SYS_setresuid, r, e, s); }
+static inline int prc_setresgid(gid_t r, gid_t e, gid_t s) { return (int) syscall(SYS_setresgid, r, e, s); }
+static inline int prc_setgroups(size_t n, const gid_t *list) { return (int) syscall(SYS_setgroups, n, list); }
 int prc_write_file(const char *path, const char *data, size_t len);
 
 #endif

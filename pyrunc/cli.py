@@ -103,7 +103,9 @@ def parse(argv, flags, defaults, repeated=(), stop_after=None):
     return opts, args
 
 
-_MIGRATES = ("create", "run", "exec")
+# exec moves its process into the container's cgroups from here (create and run
+# have the init join its v1 cgroups itself, csrc/child/init.c)
+_MIGRATES = ("exec",)
 
 
 def main(argv=None):
@@ -161,7 +163,7 @@ def main(argv=None):
         log.error("no such command: %s" % verb)
         return 3
     if verb in _MIGRATES:
-        # these verbs will move a process into v1 cgroups: start the kernel's grace
+        # this verb will move a process into v1 cgroups: start the kernel's grace
         # period for that now, in the background (see pyrunc/rcuwarm.py)
         from pyrunc import rcuwarm
 

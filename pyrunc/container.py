@@ -147,6 +147,16 @@ class Container:
         v2fd = cg.v2_dirfd() if hasattr(cg, "v2_dirfd") else None
         if v2fd is not None:
             plan.c.cgroup_fd = v2fd
+        if "user" not in spec.namespaces and hasattr(cg, "v1_join_dirs"):
+            # the init joins its v1 cgroups itself, without the kernel's grace period
+            # (csrc/child/init.c); inside a user namespace it could not
+            joins = cg.v1_join_dirs()
+            if joins:
+                fds = ffi.new("int[]", [fd for fd, _ in joins])
+                plan.keep.append(fds)
+                plan.c.cgroup_join_fds = fds
+                plan.c.cgroup_join_paths = plan.strv([p for _, p in joins])
+                plan.c.n_cgroup_join = len(joins)
 
         pidp = ffi.new("int *")
         errp = ffi.new("struct prc_msg *")

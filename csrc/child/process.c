@@ -94,14 +94,14 @@ static void set_user_and_caps(const struct prc_plan *plan, int sync_fd)
         if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
             prc_fail(sync_fd, PRC_STAGE_CAPS, errno, "prctl PR_SET_KEEPCAPS", NULL);
     }
-    if (plan->set_groups && setgroups((size_t) plan->n_groups, (const gid_t *) plan->groups) < 0)
+    if (plan->set_groups && prc_setgroups((size_t) plan->n_groups, (const gid_t *) plan->groups) < 0)
         prc_fail(sync_fd, PRC_STAGE_USER, errno, "setgroups", NULL);
-    if (setresgid(plan->gid, plan->gid, plan->gid) < 0) {
+    if (prc_setresgid(plan->gid, plan->gid, plan->gid) < 0) {
         char num[24];
         prc_utoa(num, sizeof(num), plan->gid);
         prc_fail(sync_fd, PRC_STAGE_USER, errno, "setgid to ", num, NULL);
     }
-    if (setresuid(plan->uid, plan->uid, plan->uid) < 0) {
+    if (prc_setresuid(plan->uid, plan->uid, plan->uid) < 0) {
         char num[24];
         prc_utoa(num, sizeof(num), plan->uid);
         prc_fail(sync_fd, PRC_STAGE_USER, errno, "setuid to ", num, NULL);

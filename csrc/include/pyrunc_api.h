@@ -59,6 +59,7 @@ struct prc_msg {
 #define PRC_STAGE_FDS 22
 #define PRC_STAGE_EXEC 23
 #define PRC_STAGE_WAIT 24
+#define PRC_STAGE_CGROUP 25
 
 /* ---- plan pieces ---- */
 
@@ -194,6 +195,12 @@ struct prc_plan {
     int stub_fd;                /* sealed memfd holding the exec stub; filled by prc_spawn if -1 */
     int preserve_fds;           /* fds 3 .. 3+preserve_fds-1 survive into the container */
     int cgroup_fd;              /* cgroup v2 dir fd for CLONE_INTO_CGROUP, or -1 */
+
+    /* cgroup v1: the container's directory (O_PATH fd) in each hierarchy, which the
+       child joins itself, and the paths for error messages (see init.c) */
+    const int *cgroup_join_fds;
+    char **cgroup_join_paths;
+    int n_cgroup_join;
 };
 
 #define PRC_PATH_MAX 4096

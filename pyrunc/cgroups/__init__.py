@@ -230,7 +230,8 @@ def _module(version, name):
 class Manager:
     """cgroupfs manager (see the module docstring)."""
 
-    __slots__ = ("hs", "v2", "by_ctrl", "unified", "prefix", "resources", "_v2c", "_into", "device_program")
+    __slots__ = ("hs", "v2", "by_ctrl", "unified", "prefix", "resources", "_v2c", "_into", "device_program",
+                 "_child_joins")
 
     def __init__(self, hs, unified, prefix=""):
         self.hs = hs
@@ -247,6 +248,7 @@ class Manager:
         self.resources = {}
         self._v2c = None
         self._into = False
+        self._child_joins = False
         self.device_program = None  # the last eBPF device program (instructions), for tests
 
     # ---- description ----
@@ -325,6 +327,8 @@ class Manager:
         for h in self.hs:
             if h is self.v2 and self._into and self._in_v2(pid):
                 continue  # clone3(CLONE_INTO_CGROUP) already put it there
+            if h is not self.v2 and self._child_joins:
+                continue  # the child joined it itself (v1_join_dirs)
             d = h.open_dir(fake)
             try:
                 d.write("cgroup.procs", s, "join cgroup")
@@ -352,6 +356,16 @@ class Manager:
         d = self.v2.open_dir("")
         self._into = True
         return d.fd
+
+    def v1_join_dirs(self):
+        """[(O_PATH fd, path)] of the container's directory in every v1 hierarchy, for
+        a child that joins them itself by writing "0" to `tasks` (csrc/child/init.c
+        explains why that costs no RCU grace period); apply() then skips them"""
+        if self.prefix:
+            return []
+        out = [(h.open_dir("").fd, h.path) for h in self.hs if h is not self.v2]
+        self._child_joins = bool(out)
+        return out
 
     def destroy(self):
         """Remove every directory create() made, deepest first.  Idempotent.  The

@@ -1,0 +1,84 @@
+"""Who moves the init into its cgroups, and that it always ends up there.
+
+Without a user namespace the init joins its v1 cgroups itself ("0" to `tasks`, see
+csrc/child/init.c); with one, the parent writes its pid to cgroup.procs.  Both must
+leave the init in the configured cgroup of every hierarchy, and with a cgroup
+namespace the join must come before the unshare (the container sees "/")."""
+import os
+import shutil
+import subprocess
+import tempfile
+
+from tests.conftest import requires_root
+
+pytestmark = requires_root
+
+
+def _paths(pid):
+    with open("/proc/%d/cgroup" % pid) as f:
+        out = {}
+        for line in f.read().splitlines():
+            _, ctrls, path = line.split(":", 2)
+            if ctrls.startswith("name=") and ctrls != "name=systemd":
+                continue
+            out[ctrls] = path
+        return out
+
+
+def _run_detached(runtime, bundle):
+    r = runtime.run("run", "-d", "-b", bundle.path, bundle.id)
+    assert r.returncode == 0, r.stderr
+    return runtime.state(bundle.id)["pid"]
+
+
+def test_init_joins_every_hierarchy_itself(runtime, bundle):
+    bundle.args("/bin/sleep", "100")
+    pid = _run_detached(runtime, bundle)
+    try:
+        paths = _paths(pid)
+        assert paths and set(paths.values()) == {"/pyrunc-test/%s" % bundle.id}, paths
+    finally:
+        assert runtime.run("delete", "--force", bundle.id).returncode == 0
+
+
+def test_join_precedes_the_cgroup_namespace(runtime, bundle):
+    bundle.config["linux"]["namespaces"].append({"type": "cgroup"})
+    bundle.args("/bin/sleep", "100")
+    pid = _run_detached(runtime, bundle)
+    try:
+        host = _paths(pid)
+        assert set(host.values()) == {"/pyrunc-test/%s" % bundle.id}, host
+        # /proc/<pid>/cgroup is shown relative to the reader's cgroup namespace: read
+        # from inside the container's, each hierarchy's root is the init's own cgroup
+        r = subprocess.run(["nsenter", "-t", str(pid), "-C", "cat", "/proc/%d/cgroup" % pid],
+                           capture_output=True, text=True, check=True)
+        inside = [l.split(":", 2) for l in r.stdout.splitlines()]
+        for _, ctrls, path in inside:
+            if ctrls.startswith("name=") and ctrls != "name=systemd":
+                continue
+            assert path == "/", (ctrls, path)
+    finally:
+        assert runtime.run("delete", "--force", bundle.id).returncode == 0
+
+
+def test_user_namespace_init_is_joined_by_the_parent(runtime, bundle):
+    top = tempfile.mkdtemp(prefix="pyrunc-cgjoin-", dir="/tmp")
+    try:
+        os.chmod(top, 0o755)
+        shutil.copytree(bundle.rootfs, os.path.join(top, "rootfs"), symlinks=True)
+        cfg = bundle.config
+        cfg["root"]["path"] = os.path.join(top, "rootfs")
+        cfg["linux"]["namespaces"].append({"type": "user"})
+        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] not in ("sysfs", "cgroup")]
+        os.chown(os.path.join(top, "rootfs"), 100000, 100000)
+        bundle.args("/bin/sleep", "100")
+        pid = _run_detached(runtime, bundle)
+        try:
+            paths = _paths(pid)
+            assert paths and set(paths.values()) == {"/pyrunc-test/%s" % bundle.id}, paths
+        finally:
+            assert runtime.run("delete", "--force", bundle.id).returncode == 0
+    finally:
+        shutil.rmtree(top)

@@ -40,7 +40,7 @@ echo "registry at http://$addr (storage in $work/registry)"
 
 step "building a busybox image locally and pushing it to $addr/demo/busybox:1"
 PYTHONPATH="$top" "$py" -m tests.image.build_image "$addr" demo/busybox:1 \
-	--cmd 'echo hello from a container pulled by pyimage and run by pyrunc; echo hostname: $(hostname); id; echo processes:; ps; echo kernel: $(uname -r)' \
+	--cmd 'echo hello from a container pulled by pyimage and run by pyrunc; echo hostname: $(hostname); id; echo processes:; ps -o pid,user,comm; echo kernel: $(uname -r)' \
 	>/dev/null
 echo "pushed $addr/demo/busybox:1"
 
@@ -50,7 +50,8 @@ step "pyimage bundle $addr/demo/busybox:1 bundle"
 "$py" - "$work/bundle/config.json" <<'PY'
 import json, sys
 p = json.load(open(sys.argv[1]))["process"]
-print("config.json: args %s, user %s, cwd %s" % (json.dumps(p["args"]), json.dumps(p["user"]), p["cwd"]))
+print("config.json (pyrunc spec's defaults + the image config): args %s, user %s, cwd %s"
+      % (json.dumps(p["args"][:2] + ["..."]), json.dumps(p["user"]), p["cwd"]))
 PY
 
 step "pyrunc run $id"

@@ -304,9 +304,17 @@ class Container:
             from pyrunc import sync as _sync
 
             self._start_hooks()
-            self.channel.send(_sync.MSG_START)
-            self.channel.close()
+            ch = self.channel
             self.channel = None
+            try:
+                ch.send(_sync.MSG_START)
+                # The init's end of the socket is close-on-exec: EOF means it has
+                # exec'd.  A failure in between (an execveat the seccomp profile
+                # refuses, say) arrives as its error record and fails `run` with it,
+                # instead of an init that exits 1 without a word.
+                ch.recv()
+            finally:
+                ch.close()
         else:
             status = self.status()
             if status == "stopped":

@@ -1,0 +1,32 @@
+"""An error between `start` and the container's exec still reaches `run`'s caller."""
+from tests.conftest import requires_root
+
+pytestmark = requires_root
+
+
+def test_refused_execveat_fails_run_with_a_message(runtime, bundle):
+    # the init's final step is execveat(stub memfd): a profile that refuses it (and
+    # allows everything else) makes that exec fail after the init said READY
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["execveat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
+    }
+    bundle.args("/bin/true")
+    r = runtime.run("run", "-b", bundle.path, bundle.id)
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "exec" in lines[0] and "operation not permitted" in lines[0], lines[0]
+    assert runtime.run("state", bundle.id).returncode != 0  # nothing left behind
+
+
+def test_refused_execveat_fails_detached_run_too(runtime, bundle):
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["execveat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
+    }
+    bundle.args("/bin/sleep", "10")
+    r = runtime.run("run", "-d", "-b", bundle.path, bundle.id)
+    assert r.returncode == 1
+    assert "operation not permitted" in r.stderr
+    assert runtime.run("state", bundle.id).returncode != 0

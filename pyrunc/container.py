@@ -139,6 +139,10 @@ class Container:
             from pyrunc import seccomp as _seccomp
 
             seccomp = _seccomp.prepare(spec.seccomp, self.root)
+            if seccomp.skipped:
+                # as runc: names this libseccomp does not know are left out, said at debug
+                _log.get().debug("seccomp: syscalls unknown to libseccomp skipped: %s"
+                                 % ", ".join(seccomp.skipped))
 
         plan = _plan.build(spec, wait_mode=lib.PRC_WAIT_SYNC if run_mode else lib.PRC_WAIT_FIFO,
                            fifo_dirfd=cdir.fd, preserve_fds=preserve_fds, no_pivot=no_pivot,

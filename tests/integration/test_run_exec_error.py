@@ -30,3 +30,17 @@ def test_refused_execveat_fails_detached_run_too(runtime, bundle):
     assert r.returncode == 1
     assert "operation not permitted" in r.stderr
     assert runtime.run("state", bundle.id).returncode != 0
+
+
+def test_unknown_syscall_names_are_skipped_and_said_at_debug(runtime, bundle):
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["no_such_syscall_xyz", "getpid"], "action": "SCMP_ACT_ERRNO"}],
+    }
+    bundle.args("/bin/true")
+    for _ in range(2):  # a cold compile, then a cache hit: both say it
+        r = runtime.run("--debug", "run", "-b", bundle.path, bundle.id)
+        assert r.returncode == 0, r.stderr
+        assert "skipped: no_such_syscall_xyz" in r.stderr
+    r = runtime.run("run", "-b", bundle.path, bundle.id)
+    assert r.returncode == 0 and r.stderr == ""

@@ -403,11 +403,25 @@ class Applier:
         if not victim or victim in (".", ".."):
             self._fail(name, "invalid whiteout name")
         vpath = parent + "/" + victim if parent else victim
-        if vpath in self.layer_paths:
-            return   # the same layer wrote it: a whiteout hides lower layers only
         pfd = self.dir_fd(parent, create=False)
-        if pfd is not None:
-            self._remove(pfd, victim, vpath)
+        if pfd is None:
+            return
+        if vpath in self.layer_paths:
+            # the same layer wrote it: a whiteout hides lower layers only.  If this
+            # layer made it a directory (the marker after the entries: "deleted, then
+            # re-created"), what lower layers had inside it is still hidden
+            try:
+                st = os.stat(victim, dir_fd=pfd, follow_symlinks=False)
+            except FileNotFoundError:
+                return
+            if stat.S_ISDIR(st.st_mode):
+                dfd = os.open(victim, O_DIR, dir_fd=pfd)
+                try:
+                    self._opaque(dfd, vpath)
+                finally:
+                    os.close(dfd)
+            return
+        self._remove(pfd, victim, vpath)
 
     # --- metadata -------------------------------------------------------------------
 

@@ -232,8 +232,9 @@ def test_shared_mode_overlay(pyimage, registry, layout, tmp_path):
         pytest.skip("overlay mounts need root")
     ref = push(layout, registry, "test/shared:1",
                [bi.busybox_layer(), bi.Layer().dir("data/").file("data/a", "a").file("data/b", "b")
-                .hardlink("bin/sh-link", "bin/busybox"),
-                bi.Layer().whiteout("data/a").opaque("home").file("home/new", "n")])
+                .hardlink("bin/sh-link", "bin/busybox").dir("srv/").dir("srv/old/").file("srv/old/x", "x"),
+                bi.Layer().whiteout("data/a").opaque("home").file("home/new", "n"),
+                bi.Layer().dir("srv/").file("srv/c", "c").whiteout("srv")])
     b1, b2, copy = tmp_path / "s1", tmp_path / "s2", tmp_path / "copy"
     try:
         pyimage("bundle", "--shared", ref, b1)
@@ -244,12 +245,13 @@ def test_shared_mode_overlay(pyimage, registry, layout, tmp_path):
         # each bundle writes into its own upper layer
         (b1 / "rootfs" / "data" / "b").write_text("changed")
         assert (b2 / "rootfs" / "data" / "b").read_text() == "b"
+        assert os.listdir(b1 / "rootfs" / "srv") == ["c"]     # whiteout + re-created dir
         layers = os.listdir(os.path.join(pyimage.store, ".pyimage", "layers"))
-        assert len(layers) == 3
+        assert len(layers) == 4
         # gc keeps layers that live mounts use, even without a ref
         pyimage("rm", ref)
         pyimage("gc")
-        assert len(os.listdir(os.path.join(pyimage.store, ".pyimage", "layers"))) == 3
+        assert len(os.listdir(os.path.join(pyimage.store, ".pyimage", "layers"))) == 4
         for runtime in [r for r in ("runc", PYRUNC) if have(r) or os.path.exists(r)]:
             p = run_bundle(runtime, str(b2), unique("shared"), str(tmp_path / "state"))
             assert p.returncode == 0 and p.stdout == "hello from pyimage\n", (runtime, p.stderr)
@@ -291,7 +293,7 @@ def test_rootfs_equals_umoci(pyimage, registry, layout, tmp_path):
         .opaque("opt").file("opt/after", "a").hardlink("etc/pw-link", "etc/passwd") \
         .dir("var/lib/app/", mode=0o750, uid=1000, gid=1000).file("\u00fcnicode", "u")
     l3 = bi.Layer().file("usr/hl", "replaced").dir("etc/passwd.d/").whiteout("nobody") \
-        .file("opt/xa", "x", xattrs={"user.origin": "test", "user.other": "2"})
+        .file("opt/xa", "x", xattrs={"user.origin": "test", "user.other": "2"}).dir("var/lib/").whiteout("var/lib")   # "deleted, then re-created": lower children go
     ref = push(layout, registry, "test/umoci:1", [l1, l2, l3])
     oci = tmp_path / "oci"
     subprocess.run(["skopeo", "copy", "-q", "--src-tls-verify=false", "docker://" + ref, "oci:%s:img" % oci],
@@ -310,6 +312,7 @@ def test_rootfs_equals_umoci(pyimage, registry, layout, tmp_path):
                 describe(str(tmp_path / "py" / "rootfs"), xattrs=xa)) == []
     if xa:
         assert os.getxattr(str(tmp_path / "py" / "rootfs" / "opt" / "xa"), "user.origin") == b"test"
+    assert os.listdir(tmp_path / "py" / "rootfs" / "var" / "lib") == []
 
 
 def test_skopeo_and_umoci_read_and_write_the_store(pyimage, registry, busybox_ref, tmp_path):

@@ -87,6 +87,24 @@ def test_whiteouts(tmp_path):
     assert not any(n.startswith(".wh.") for _, ds, fs in os.walk(r) for n in ds + fs)
 
 
+@pytest.mark.parametrize("marker_first", [True, False])
+def test_whiteout_of_a_directory_recreated_in_the_same_layer(tmp_path, marker_first):
+    """`.wh.d` with `d/` and `d/new` in the same layer: the lower d is gone (children
+    included), the layer's own d stays, whatever the order of marker and entries"""
+    up = Layer()
+    if marker_first:
+        up.whiteout("d")
+    up.dir("d/", mode=0o700).file("d/new", "n").dir("d/sub/")
+    if not marker_first:
+        up.whiteout("d")
+    r = apply(str(tmp_path / "r"),
+              Layer().dir("d/").file("d/old", "o").dir("d/sub/").file("d/sub/deep", "x").file("keep", "k"), up)
+    assert sorted(os.listdir(r + "/d")) == ["new", "sub"]
+    assert os.listdir(r + "/d/sub") == []
+    assert stat.S_IMODE(lst(r + "/d").st_mode) == 0o700
+    assert os.path.exists(r + "/keep")
+
+
 def test_opaque_spares_same_layer_entries_before_and_after_marker(tmp_path):
     r = apply(str(tmp_path / "r"),
               Layer().dir("d/").file("d/old1", "1").dir("d/sub/").file("d/sub/old2", "2").file("keep", "k"),

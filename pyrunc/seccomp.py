@@ -108,14 +108,17 @@ def _u64(b, off):
 
 
 def _decode(data, blake2b):
-    """The entry's (program, flags, notify), or None when it must be rebuilt."""
+    """The entry's (program, flags, notify, skipped names), or None when it must be
+    rebuilt.  The names libseccomp did not know follow the program, newline-separated
+    (an entry without them is still valid: nothing was skipped)."""
     if len(data) < len(_MAGIC) + _DIGEST + _FIXED or data[:len(_MAGIC)] != _MAGIC:
         return None
     body = memoryview(data)[len(_MAGIC) + _DIGEST:]
     if blake2b(body, digest_size=_DIGEST).digest() != data[len(_MAGIC):len(_MAGIC) + _DIGEST]:
         return None
     n, flags, notify, plen = _u32(body, 0), _u32(body, 4), _u32(body, 8), _u32(body, 12)
-    if len(body) != _FIXED + plen + 8 * n or n == 0:
+    end = _FIXED + plen + 8 * n
+    if len(body) < end or n == 0:
         return None
     if plen:
         # the libseccomp that compiled it must still be the one a miss would load
@@ -127,10 +130,12 @@ def _decode(data, blake2b):
         if (st.st_ino, st.st_size, st.st_mtime_ns) != (_u64(body, 16), _u64(body, 24),
                                                        _u64(body, 32)):
             return None
-    return bytes(body[_FIXED + plen:]), flags, notify
+    tail = bytes(body[end:])
+    skipped = tuple(tail.decode("ascii", "replace").split("\n")) if tail else ()
+    return bytes(body[_FIXED + plen:end]), flags, notify, skipped
 
 
-def _encode(program, flags, notify, lib_path, blake2b):
+def _encode(program, flags, notify, lib_path, blake2b, skipped=()):
     path = lib_path.encode() if lib_path else b""
     ino = size = mtime = 0
     if path:
@@ -143,7 +148,7 @@ def _encode(program, flags, notify, lib_path, blake2b):
         (len(program) // 8).to_bytes(4, "little"), flags.to_bytes(4, "little"),
         int(notify).to_bytes(4, "little"), len(path).to_bytes(4, "little"),
         ino.to_bytes(8, "little"), size.to_bytes(8, "little"), mtime.to_bytes(8, "little"),
-        path, program))
+        path, program, "\n".join(skipped).encode("ascii", "replace")))
     return _MAGIC + blake2b(body, digest_size=_DIGEST).digest() + body
 
 
@@ -238,7 +243,7 @@ def prepare(sc, state_root):
             # listenerPath and metadata are part of the key, but the entry does not
             # carry them: take them from the profile (it was checked when compiled)
             lp, lm = _listener(sc)
-            return Prepared(hit[0], hit[1], bool(hit[2]), lp, lm, cached=True)
+            return Prepared(hit[0], hit[1], bool(hit[2]), lp, lm, cached=True, skipped=hit[3])
     return _compile(sc, directory, key, blake2b)
 
 
@@ -246,7 +251,7 @@ def _compile(sc, directory, key, blake2b):
     from pyrunc import seccomp_compile
 
     c = seccomp_compile.compile_profile(sc)
-    _write(directory, key, _encode(c.program, c.flags, c.notify, c.lib_path, blake2b))
+    _write(directory, key, _encode(c.program, c.flags, c.notify, c.lib_path, blake2b, c.skipped))
     lp, lm = _listener(sc)
     return Prepared(c.program, c.flags, c.notify, lp, lm, cached=False, skipped=c.skipped)
 

@@ -99,7 +99,7 @@ def test_entry_of_another_libseccomp_is_stale(tmp_path):
     from _blake2 import blake2b
 
     data = seccomp._encode(p.program, p.flags, p.notify, str(lib), blake2b)
-    assert seccomp._decode(data, blake2b) == (p.program, p.flags, 0)
+    assert seccomp._decode(data, blake2b) == (p.program, p.flags, 0, ())
     lib.write_bytes(b"new and longer")
     assert seccomp._decode(data, blake2b) is None
     lib.unlink()
@@ -163,3 +163,14 @@ def test_not_an_object():
     with pytest.raises(seccomp.SeccompError) as e:
         seccomp.prepare(["SCMP_ACT_ALLOW"], "/nonexistent")
     assert str(e.value) == "config.json: linux.seccomp: must be an object"
+
+
+def test_skipped_names_survive_the_cache(tmp_path):
+    from _blake2 import blake2b
+
+    p = seccomp.prepare(PROFILE, str(tmp_path))
+    data = seccomp._encode(p.program, p.flags, p.notify, "", blake2b, ("futuristic_call", "other"))
+    assert seccomp._decode(data, blake2b) == (p.program, p.flags, 0, ("futuristic_call", "other"))
+    # the names are covered by the digest too
+    bad = data[:-1] + bytes([data[-1] ^ 1])
+    assert seccomp._decode(bad, blake2b) is None

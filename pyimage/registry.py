@@ -317,9 +317,25 @@ class Client:
 
     # --- manifests -----------------------------------------------------------------
 
+    def _body_retry(self, fn):
+        """fn() again when the body of its response broke off (the request itself is
+        retried by _send_retry; this covers a connection lost after the headers)"""
+        attempt = 0
+        while True:
+            try:
+                return fn()
+            except _BodyBroken as e:
+                attempt += 1
+                if attempt >= self.retries:
+                    raise RegistryError(str(e), temporary=True) from None
+                self._sleep(attempt, None)
+
     def get_manifest(self, repo, reference, what):
         """(raw bytes, media type, digest) of a manifest or index, the digest verified
         when `reference` is one"""
+        return self._body_retry(lambda: self._get_manifest(repo, reference, what))
+
+    def _get_manifest(self, repo, reference, what):
         scope = "repository:%s:pull" % repo
         r = self.request("GET", "/v2/%s/manifests/%s" % (repo, reference), scope, what,
                          headers={"Accept": mf.ACCEPT}, stream=True)
@@ -330,17 +346,22 @@ class Client:
                                     % (what, cl, mf.MAX_MANIFEST))
             data = r.raw.read(mf.MAX_MANIFEST + 1, decode_content=True)
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
-            raise RegistryError("%s: reading manifest: %s" % (what, _conn_error_text(e)), temporary=True) from None
+            raise _BodyBroken("%s: reading manifest: %s" % (what, _conn_error_text(e))) from None
         finally:
             r.close()
         if len(data) > mf.MAX_MANIFEST:
             raise RegistryError("%s: manifest larger than %d bytes" % (what, mf.MAX_MANIFEST))
+        if cl and cl.isdigit() and len(data) < int(cl) and not r.headers.get("Content-Encoding"):
+            raise _BodyBroken("%s: reading manifest: connection broken mid-body (truncated)" % what)
         digest = mf.sha256_digest(data)
         if reference.startswith("sha256:") and digest != reference:
             raise DigestMismatch("%s: manifest content has digest %s, not the requested one" % (what, digest))
         return data, r.headers.get("Content-Type", ""), digest
 
     def get_blob_bytes(self, repo, desc, what, limit=64 << 20):
+        return self._body_retry(lambda: self._get_blob_bytes(repo, desc, what, limit))
+
+    def _get_blob_bytes(self, repo, desc, what, limit):
         if desc["size"] > limit:
             raise RegistryError("%s: blob %s of %d bytes is larger than the %d byte limit"
                                 % (what, desc["digest"], desc["size"], limit))
@@ -349,9 +370,12 @@ class Client:
         try:
             data = r.raw.read(desc["size"] + 1, decode_content=False)
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
-            raise RegistryError("%s: reading blob: %s" % (what, _conn_error_text(e)), temporary=True) from None
+            raise _BodyBroken("%s: reading blob: %s" % (what, _conn_error_text(e))) from None
         finally:
             r.close()
+        if len(data) < desc["size"]:
+            raise _BodyBroken("%s: reading blob %s: connection broken mid-body (got %d of %d bytes)"
+                              % (what, desc["digest"], len(data), desc["size"]))
         if len(data) != desc["size"] or mf.sha256_digest(data) != desc["digest"]:
             raise DigestMismatch("%s: blob %s: content does not match its descriptor (digest or size)"
                                  % (what, desc["digest"]))
@@ -497,6 +521,10 @@ class Client:
             return
         r = self.request("GET", "/v2/", None, "log in to %s" % self.host, ok=(200,))
         r.close()
+
+
+class _BodyBroken(Exception):
+    """a response body that broke off (internal: retried, then a RegistryError)"""
 
 
 def abort_response(r):

@@ -459,3 +459,21 @@ def test_insufficient_scope_is_retried_with_the_challenge_scope(pyimage, token_r
         assert [e[3] for e in proxy.log if "/manifests/" in e[1]][:2] == [401, 200]
     finally:
         proxy.stop()
+
+
+def test_broken_manifest_and_config_bodies_are_retried(pyimage, proxy, big_ref, tmp_path):
+    """a connection lost in the middle of a manifest or config body: asked again"""
+    cfg = json.loads(pyimage("inspect", "--remote", big_ref).stdout)["manifest"]["config"]["digest"]
+    pyimage("gc")       # inspect --remote kept the config blob: drop it
+    proxy.add("GET", r"/manifests/", ("truncate", 10), times=2)
+    proxy.add("GET", r"/blobs/" + cfg, ("truncate", 10), times=2)
+    pyimage("bundle", via(proxy, big_ref), tmp_path / "b")
+    assert len(os.listdir(tmp_path / "b" / "rootfs" / "data")) == 4
+    assert sum(1 for e in proxy.log if "/manifests/" in e[1]) == 3
+    assert sum(1 for e in proxy.log if cfg in e[1]) == 3
+    # always broken: one line after the retries
+    proxy.rules.clear()
+    proxy.add("GET", r"/manifests/", ("truncate", 10), times=None)
+    line = assert_one_line_error(pyimage("--store", tmp_path / "s2", "pull", via(proxy, big_ref), check=False),
+                                 "reading manifest")
+    assert "truncated" in line or "broken" in line or "closed" in line

@@ -139,18 +139,29 @@ def cmd_images(a, o):
     rows = []
     for name, d in st.refs():
         size = d.get("size", 0)
+        shown = None
         try:
             m = json.loads(st.read_blob(d["digest"], verify=False))
-            size = sum(l.get("size", 0) for l in m.get("layers") or []) + (m.get("config") or {}).get("size", 0)
+            if isinstance(m.get("manifests"), list):
+                # an index (skopeo copy --all): its platforms, not a size
+                shown = "index: " + ", ".join(sorted({_plat(x) for x in m["manifests"]})) or "index"
+            else:
+                size = sum(l.get("size", 0) for l in m.get("layers") or []) + (m.get("config") or {}).get("size", 0)
         except (PyimageError, ValueError, TypeError, AttributeError):
-            pass
-        rows.append((name or "<none>", d["digest"][7:19], "%.1f MB" % (size / 1e6)))
+            shown = "missing manifest"
+        rows.append((name or "<none>", d["digest"][7:19], shown or "%.1f MB" % (size / 1e6)))
     if rows:
         w = max(len(r[0]) for r in rows)
         print("%-*s  %-12s  %s" % (w, "REFERENCE", "DIGEST", "SIZE"))
         for r in rows:
             print("%-*s  %-12s  %s" % (w, r[0], r[1], r[2]))
     return 0
+
+
+def _plat(desc):
+    from . import manifest as mf
+    p = desc.get("platform") or {}
+    return mf.platform_str(p) if p else "?"
 
 
 def cmd_inspect(a, o):

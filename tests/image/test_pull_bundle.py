@@ -345,6 +345,8 @@ def test_skopeo_and_umoci_read_and_write_the_store(pyimage, registry, busybox_re
                     "docker://%s/test/idx:1" % registry.address, "oci:%s:multi" % st], check=True)
     pyimage("bundle", "multi", tmp_path / "m")
     assert (tmp_path / "m" / "rootfs" / "which").read_text() == "host"
+    row = [l for l in pyimage("images").stdout.splitlines() if l.startswith("multi ")][0]
+    assert "index: " in row and "linux/" + arch in row
     # push from the store to a new name, and pull it back elsewhere
     pyimage("push", busybox_ref, "%s/test/pushed:1" % registry.address)
     pyimage("--store", tmp_path / "store2", "pull", "%s/test/pushed:1" % registry.address)

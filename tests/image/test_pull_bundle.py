@@ -347,6 +347,10 @@ def test_skopeo_and_umoci_read_and_write_the_store(pyimage, registry, busybox_re
     assert (tmp_path / "m" / "rootfs" / "which").read_text() == "host"
     row = [l for l in pyimage("images").stdout.splitlines() if l.startswith("multi ")][0]
     assert "index: " in row and "linux/" + arch in row
+    # an index pushed from the store: children first, then the index itself
+    pyimage("push", "multi", "%s/test/idx-pushed:1" % registry.address)
+    pyimage("--store", tmp_path / "store3", "bundle", "%s/test/idx-pushed:1" % registry.address, tmp_path / "m2")
+    assert (tmp_path / "m2" / "rootfs" / "which").read_text() == "host"
     # push from the store to a new name, and pull it back elsewhere
     pyimage("push", busybox_ref, "%s/test/pushed:1" % registry.address)
     pyimage("--store", tmp_path / "store2", "pull", "%s/test/pushed:1" % registry.address)

@@ -218,6 +218,13 @@ class Pipeline:
         self.lock = threading.Lock()
         n = len(img.layers)
         self.want = set(range(n)) if want is None else set(want)
+        if img.client is None:
+            # an image from the store: never go to the network behind the user's back
+            # (a local name like "copied" would normalise to Docker Hub)
+            for l in img.layers:
+                if not self.store.has_blob(l["digest"], l["size"]):
+                    raise StoreError("image %s: layer %s missing from store %s (damaged store? pull it again)"
+                                     % (img.ref, l["digest"], self.store.root))
         prog = puller.progress
         dl = []
         by_digest = {}

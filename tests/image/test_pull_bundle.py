@@ -507,3 +507,18 @@ def test_umoci_writes_into_the_store(pyimage, registry, busybox_ref, tmp_path):
     pyimage("gc")
     assert len(os.listdir(os.path.join(st, "blobs", "sha256"))) == 3
     pyimage("bundle", busybox_ref, tmp_path / "b2")
+
+
+def test_damaged_store_is_reported_not_refetched(pyimage, busybox_ref, tmp_path):
+    """a stored image whose layer blob is gone: one line naming it, no bundle, and no
+    request anywhere (a local name could otherwise normalise to Docker Hub)"""
+    pyimage("pull", busybox_ref)
+    m = json.loads(pyimage("inspect", busybox_ref).stdout)["manifest"]
+    layer = m["layers"][0]["digest"]
+    os.unlink(os.path.join(pyimage.store, "blobs", "sha256", layer[7:]))
+    assert_one_line_error(pyimage("bundle", busybox_ref, tmp_path / "b", check=False),
+                          "layer %s missing from store" % layer)
+    assert not (tmp_path / "b").exists()
+    # pulling again repairs it
+    pyimage("pull", busybox_ref)
+    pyimage("bundle", busybox_ref, tmp_path / "b")

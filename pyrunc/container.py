@@ -151,9 +151,11 @@ class Container:
         v2fd = cg.v2_dirfd() if hasattr(cg, "v2_dirfd") else None
         if v2fd is not None:
             plan.c.cgroup_fd = v2fd
-        if "user" not in spec.namespaces and hasattr(cg, "v1_join_dirs"):
-            # the init joins its v1 cgroups itself, without the kernel's grace period
-            # (csrc/child/init.c); inside a user namespace it could not
+        stage1 = plan.c.n_joins > 0 or plan.c.clone_flags & 0x80  # CLONE_NEWTIME
+        if ("user" not in spec.namespaces or stage1) and hasattr(cg, "v1_join_dirs"):
+            # the child joins its v1 cgroups itself, without the kernel's grace period
+            # (csrc/child/util.c): stage-1 before its setns calls, else the init; an
+            # init cloned straight into a new user namespace could not
             joins = cg.v1_join_dirs()
             if joins:
                 fds = ffi.new("int[]", [fd for fd, _ in joins])

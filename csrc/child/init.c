@@ -62,29 +62,6 @@ static void wait_for_start(const struct prc_plan *plan, int sync_fd)
     close(fd);
 }
 
-/*
- * Join the container's v1 cgroups by writing "0" to each hierarchy's `tasks` file:
- * "move the calling thread".  A write of a pid to cgroup.procs takes the kernel's
- * global cgroup_threadgroup_rwsem for writing, and the first writer after a quiet
- * spell waits a full RCU grace period for it (13 ms on this 2-core VM, runc pays it
- * too).  Moving only the calling thread needs no threadgroup stability, so the kernel
- * skips that lock (cgroup_procs_write_start: `pid || threadgroup`), and the write
- * costs microseconds.  We are the only thread of this process (a raw clone copies
- * just the calling thread), so moving the thread moves the process; everything it
- * starts later inherits the cgroups.  This runs first, before GO, so the parent's
- * work overlaps it and it precedes unshare(CLONE_NEWCGROUP).  The parent only asks
- * for it when no user namespace is involved: inside one we would lack the rights.
- */
-static void join_cgroups(const struct prc_plan *plan, int sync_fd)
-{
-    for (int i = 0; i < plan->n_cgroup_join; i++) {
-        int fd = (int) PRC_RETRY(openat(plan->cgroup_join_fds[i], "tasks", O_WRONLY | O_CLOEXEC));
-        if (fd < 0 || PRC_RETRY(write(fd, "0", 1)) != 1)
-            prc_fail(sync_fd, PRC_STAGE_CGROUP, errno, "join cgroup ", plan->cgroup_join_paths[i], NULL);
-        close(fd);
-    }
-}
-
 void prc_child_main(struct prc_plan *plan)
 {
     int sync_fd = plan->sync_fd;
@@ -99,7 +76,9 @@ void prc_child_main(struct prc_plan *plan)
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
         prc_fail(sync_fd, PRC_STAGE_SYNC, errno, "prctl PR_SET_DUMPABLE", NULL);
 
-    join_cgroups(plan, sync_fd);
+    /* first, so the parent's work overlaps it, and before unshare(CLONE_NEWCGROUP);
+       after a stage-1 this is a no-op: stage-1 joined and we inherited its cgroups */
+    prc_join_cgroups(plan, sync_fd);
     prc_child_expect(sync_fd, PRC_MSG_GO);
 
     if ((plan->clone_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)

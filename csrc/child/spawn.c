@@ -75,6 +75,8 @@ static void stage1(struct prc_plan *plan) __attribute__((noreturn));
 static void stage1(struct prc_plan *plan)
 {
     int sync_fd = plan->sync_fd;
+    /* still root in the host's user namespace: join the cgroups before any setns */
+    prc_join_cgroups(plan, sync_fd);
     /* the parent ordered the joins (user namespace first, so the rest is permitted) */
     for (int i = 0; i < plan->n_joins; i++) {
         if (setns(plan->joins[i].fd, plan->joins[i].nstype) < 0)

@@ -162,3 +162,33 @@ int prc_write_file(const char *path, const char *data, size_t len)
     }
     return 0;
 }
+
+/*
+ * Join the container's v1 cgroups by writing "0" to each hierarchy's `tasks` file:
+ * "move the calling thread".  A write of a pid to cgroup.procs takes the kernel's
+ * global cgroup_threadgroup_rwsem for writing, and the first writer after a quiet
+ * spell waits a full RCU grace period for it (13 ms on this 2-core VM, runc pays it
+ * too).  Moving only the calling thread needs no threadgroup stability, so the kernel
+ * skips that lock (cgroup_procs_write_start: `pid || threadgroup`), and the write
+ * costs microseconds.  We are the only thread of this process (a raw clone copies
+ * just the calling thread), so moving the thread moves the process; everything it
+ * starts later inherits the cgroups.  It must run while we are still root in the
+ * host's user namespace: in stage-1 before any setns (exec, joined namespaces), else
+ * first thing in the init; the parent does not ask for it when the init is cloned
+ * straight into a new user namespace (it writes cgroup.procs itself then).
+ */
+static int joined;  /* a clone of stage-1 inherits this with the cgroups */
+
+
+void prc_join_cgroups(const struct prc_plan *plan, int sync_fd)
+{
+    if (joined)
+        return;
+    for (int i = 0; i < plan->n_cgroup_join; i++) {
+        int fd = (int) PRC_RETRY(openat(plan->cgroup_join_fds[i], "tasks", O_WRONLY | O_CLOEXEC));
+        if (fd < 0 || PRC_RETRY(write(fd, "0", 1)) != 1)
+            prc_fail(sync_fd, PRC_STAGE_CGROUP, errno, "join cgroup ", plan->cgroup_join_paths[i], NULL);
+        close(fd);
+    }
+    joined = 1;
+}

@@ -9,6 +9,8 @@ import shutil
 import subprocess
 import tempfile
 
+import pytest
+
 from tests.conftest import requires_root
 
 pytestmark = requires_root
@@ -61,7 +63,24 @@ def test_join_precedes_the_cgroup_namespace(runtime, bundle):
         assert runtime.run("delete", "--force", bundle.id).returncode == 0
 
 
-def test_user_namespace_init_is_joined_by_the_parent(runtime, bundle):
+def test_stage1_joins_before_its_setns(runtime, bundle):
+    # a time namespace needs stage-1 (unshare, then clone the init into it)
+    bundle.config["linux"]["namespaces"].append({"type": "time"})
+    bundle.args("/bin/sleep", "100")
+    pid = _run_detached(runtime, bundle)
+    try:
+        paths = _paths(pid)
+        assert paths and set(paths.values()) == {"/pyrunc-test/%s" % bundle.id}, paths
+    finally:
+        assert runtime.run("delete", "--force", bundle.id).returncode == 0
+
+
+@pytest.mark.parametrize("with_stage1", [False, True], ids=["parent-joins", "stage1-joins"])
+def test_user_namespace_init_lands_in_its_cgroups(runtime, bundle, with_stage1):
+    # cloned straight into a new user namespace the init could not join itself (the
+    # parent does); with stage-1, stage-1 joins while still root on the host
+    if with_stage1:
+        bundle.config["linux"]["namespaces"].append({"type": "time"})
     top = tempfile.mkdtemp(prefix="pyrunc-cgjoin-", dir="/tmp")
     try:
         os.chmod(top, 0o755)

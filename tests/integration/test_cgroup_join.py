@@ -4,6 +4,7 @@ Without a user namespace the init joins its v1 cgroups itself ("0" to `tasks`, s
 csrc/child/init.c); with one, the parent writes its pid to cgroup.procs.  Both must
 leave the init in the configured cgroup of every hierarchy, and with a cgroup
 namespace the join must come before the unshare (the container sees "/")."""
+import contextlib
 import os
 import shutil
 import subprocess
@@ -27,52 +28,47 @@ def _paths(pid):
         return out
 
 
-def _run_detached(runtime, bundle):
+
+@contextlib.contextmanager
+def _running(runtime, bundle):
+    """run -d a sleeping init; yield its pid after checking it sits in the configured
+    cgroup of every hierarchy; delete it after"""
+    bundle.args("/bin/sleep", "100")
     r = runtime.run("run", "-d", "-b", bundle.path, bundle.id)
     assert r.returncode == 0, r.stderr
-    return runtime.state(bundle.id)["pid"]
-
-
-def test_init_joins_every_hierarchy_itself(runtime, bundle):
-    bundle.args("/bin/sleep", "100")
-    pid = _run_detached(runtime, bundle)
+    pid = runtime.state(bundle.id)["pid"]
     try:
         paths = _paths(pid)
         assert paths and set(paths.values()) == {"/pyrunc-test/%s" % bundle.id}, paths
+        yield pid
     finally:
         assert runtime.run("delete", "--force", bundle.id).returncode == 0
+
+
+def test_init_joins_every_hierarchy_itself(runtime, bundle):
+    with _running(runtime, bundle):
+        pass
 
 
 def test_join_precedes_the_cgroup_namespace(runtime, bundle):
     bundle.config["linux"]["namespaces"].append({"type": "cgroup"})
-    bundle.args("/bin/sleep", "100")
-    pid = _run_detached(runtime, bundle)
-    try:
-        host = _paths(pid)
-        assert set(host.values()) == {"/pyrunc-test/%s" % bundle.id}, host
+    with _running(runtime, bundle) as pid:
         # /proc/<pid>/cgroup is shown relative to the reader's cgroup namespace: read
         # from inside the container's, each hierarchy's root is the init's own cgroup
         r = subprocess.run(["nsenter", "-t", str(pid), "-C", "cat", "/proc/%d/cgroup" % pid],
                            capture_output=True, text=True, check=True)
-        inside = [l.split(":", 2) for l in r.stdout.splitlines()]
-        for _, ctrls, path in inside:
+        for line in r.stdout.splitlines():
+            _, ctrls, path = line.split(":", 2)
             if ctrls.startswith("name=") and ctrls != "name=systemd":
                 continue
-            assert path == "/", (ctrls, path)
-    finally:
-        assert runtime.run("delete", "--force", bundle.id).returncode == 0
+            assert path == "/", line
 
 
 def test_stage1_joins_before_its_setns(runtime, bundle):
     # a time namespace needs stage-1 (unshare, then clone the init into it)
     bundle.config["linux"]["namespaces"].append({"type": "time"})
-    bundle.args("/bin/sleep", "100")
-    pid = _run_detached(runtime, bundle)
-    try:
-        paths = _paths(pid)
-        assert paths and set(paths.values()) == {"/pyrunc-test/%s" % bundle.id}, paths
-    finally:
-        assert runtime.run("delete", "--force", bundle.id).returncode == 0
+    with _running(runtime, bundle):
+        pass
 
 
 @pytest.mark.parametrize("with_stage1", [False, True], ids=["parent-joins", "stage1-joins"])
@@ -83,21 +79,16 @@ def test_user_namespace_init_lands_in_its_cgroups(runtime, bundle, with_stage1):
         bundle.config["linux"]["namespaces"].append({"type": "time"})
     top = tempfile.mkdtemp(prefix="pyrunc-cgjoin-", dir="/tmp")
     try:
-        os.chmod(top, 0o755)
+        os.chmod(top, 0o755)  # host uid 100000 must reach the rootfs
         shutil.copytree(bundle.rootfs, os.path.join(top, "rootfs"), symlinks=True)
+        os.chown(os.path.join(top, "rootfs"), 100000, 100000)
         cfg = bundle.config
         cfg["root"]["path"] = os.path.join(top, "rootfs")
         cfg["linux"]["namespaces"].append({"type": "user"})
-        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        cfg["linux"]["uidMappings"] = cfg["linux"]["gidMappings"] = [
+            {"containerID": 0, "hostID": 100000, "size": 65536}]
         cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] not in ("sysfs", "cgroup")]
-        os.chown(os.path.join(top, "rootfs"), 100000, 100000)
-        bundle.args("/bin/sleep", "100")
-        pid = _run_detached(runtime, bundle)
-        try:
-            paths = _paths(pid)
-            assert paths and set(paths.values()) == {"/pyrunc-test/%s" % bundle.id}, paths
-        finally:
-            assert runtime.run("delete", "--force", bundle.id).returncode == 0
+        with _running(runtime, bundle):
+            pass
     finally:
         shutil.rmtree(top)

@@ -60,8 +60,11 @@ bench-image: deps install
 demo: deps install
 	@sh tests/demo.sh
 
+# run and create/start/delete against runc (and crun), then create with a Docker-shaped
+# seccomp profile, cold and cached
 bench: deps install
 	$(PY) bench/bench_runtime.py
+	$(PY) bench/bench_seccomp.py
 
 # seccomp: compile/cache costs and create with a Docker-shaped profile (vs runc)
 bench-seccomp: deps install

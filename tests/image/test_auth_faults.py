@@ -354,22 +354,30 @@ def _store_consistent(store):
             assert os.path.exists(os.path.join(d, b["digest"][7:]))
 
 
-@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT", "SIGHUP"])
-def test_signal_mid_download_leaves_no_bundle(pyimage, proxy, big_ref, tmp_path, signame):
+@pytest.mark.parametrize("signame,shared", [("SIGTERM", False), ("SIGINT", False), ("SIGHUP", False),
+                                            ("SIGTERM", True)])
+def test_signal_mid_download_leaves_no_bundle(pyimage, proxy, big_ref, tmp_path, signame, shared):
     """a bundle interrupted while a layer is half downloaded (the server stalls): one
     line, exit 128+signal (without waiting for the read timeout), no bundle directory,
     a consistent store, and the next bundle resumes and succeeds"""
     import signal
     import subprocess
     from tests.image.conftest import PYIMAGE
+    if shared and os.geteuid() != 0:
+        pytest.skip("overlay mounts need root")
     sig = getattr(signal, signame)
-    proxy.add("GET", r"/blobs/sha256:", ("stall", 100 * 1024), times=None)
+    # the second layer stalls: in shared mode the first is unpacked and the second is
+    # being applied through an overlay mount when the signal comes
+    layer = json.loads(pyimage("inspect", "--remote", big_ref).stdout)["manifest"]["layers"][-1]["digest"]
+    proxy.add("GET", r"/blobs/" + layer, ("stall", 100 * 1024), times=None)
     b = tmp_path / "b"
-    p = subprocess.Popen([PYIMAGE, "--store", pyimage.store, "bundle", via(proxy, big_ref), str(b)],
+    mode = ["--shared"] if shared else []
+    p = subprocess.Popen([PYIMAGE, "--store", pyimage.store, "bundle"] + mode + [via(proxy, big_ref), str(b)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=pyimage.env,
                          stdin=subprocess.DEVNULL)
     try:
-        _wait_for(lambda: any("stalled" in e for e in proxy.log) and (b / ".rootfs.partial").exists())
+        _wait_for(lambda: any("stalled" in e for e in proxy.log) and
+                  ((b / ".rootfs.partial").exists() or shared))
         p.send_signal(sig)
         # the stalled read would hold a thread for the 120 s read timeout: 30 s means
         # the cancelled download was woken up
@@ -383,9 +391,17 @@ def test_signal_mid_download_leaves_no_bundle(pyimage, proxy, big_ref, tmp_path,
     assert not b.exists()
     _store_consistent(pyimage.store)
     assert json.load(open(os.path.join(pyimage.store, "index.json")))["manifests"] == []
+    layers_dir = os.path.join(pyimage.store, ".pyimage", "layers")
+    assert [n for n in os.listdir(layers_dir) if "." in n] == []        # no half-unpacked layer
+    with open("/proc/self/mountinfo") as f:
+        assert pyimage.store not in f.read()                            # no overlay left mounted
     proxy.rules.clear()
-    pyimage("bundle", via(proxy, big_ref), b)
-    assert len(os.listdir(b / "rootfs" / "data")) == 4
+    try:
+        pyimage("bundle", *(mode + [via(proxy, big_ref), b]))
+        assert len(os.listdir(b / "rootfs" / "data")) == 4
+    finally:
+        if shared:
+            pyimage("unbundle", b, check=False)
     _store_consistent(pyimage.store)
 
 

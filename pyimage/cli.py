@@ -273,18 +273,28 @@ def _catch_signals():
     the main thread with an exception, so no half-written bundle stays behind"""
     import signal
     import threading
+    old = {}
     if threading.current_thread() is threading.main_thread():
-        for s in (signal.SIGTERM, signal.SIGHUP):
-            if signal.getsignal(s) == signal.SIG_DFL:
-                signal.signal(s, _on_signal)
-        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            signal.signal(signal.SIGINT, _on_signal)
+        for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            h = signal.getsignal(s)
+            # only defaults are replaced: an ignored signal stays ignored (nohup)
+            if h == signal.SIG_DFL or h is signal.default_int_handler:
+                old[s] = signal.signal(s, _on_signal)
+    return old
+
+
+def _restore_signals(old):
+    """main() may be called in-process (tests, other tools): leave handlers as found"""
+    import signal
+    for s, h in old.items():
+        signal.signal(s, h)
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    old_handlers = {}
     try:
-        _catch_signals()
+        old_handlers = _catch_signals()
         a = build_parser().parse_args(argv)
         return COMMANDS[a.cmd](a, _opts(a))
     except Interrupted as e:
@@ -311,3 +321,5 @@ def main(argv=None):
         if os.environ.get("PYIMAGE_DEBUG"):
             raise
         return 1
+    finally:
+        _restore_signals(old_handlers)

@@ -466,9 +466,13 @@ def test_config_is_pyrunc_spec_plus_the_image(pyimage, registry, layout, tmp_pat
 
 
 def test_pyimage_never_imports_pyrunc(pyimage, busybox_ref, tmp_path):
-    code = ("import sys; from pyimage import cli; rc = cli.main(['--store', %r, 'bundle', %r, %r]); "
+    code = ("import signal, sys; from pyimage import cli; before = [signal.getsignal(s) for s in "
+            "(signal.SIGINT, signal.SIGTERM, signal.SIGHUP)]; "
+            "rc = cli.main(['--store', %r, 'bundle', %r, %r]); "
             "assert rc == 0; bad = [m for m in sys.modules if m.split('.')[0] == 'pyrunc']; "
-            "assert not bad, bad" % (pyimage.store, busybox_ref, str(tmp_path / "b")))
+            "assert not bad, bad; "
+            "assert before == [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)]"
+            % (pyimage.store, busybox_ref, str(tmp_path / "b")))
     p = subprocess.run([os.path.join(TOP, ".venv", "bin", "python3"), "-c", code], capture_output=True,
                        text=True, env=pyimage.env, cwd=TOP, timeout=120)
     assert p.returncode == 0, p.stderr

@@ -186,7 +186,10 @@ class Client:
                     raise RegistryError("%s: %s" % (what, _conn_error_text(e)), temporary=True) from None
                 self._sleep(attempt, None)
                 continue
-            if r.status_code in RETRY_STATUS and attempt + 1 < self.retries:
+            # a body read from a file was consumed by this attempt: the caller
+            # (upload_blob) restarts the whole upload instead
+            rewindable = data is None or isinstance(data, bytes)
+            if r.status_code in RETRY_STATUS and attempt + 1 < self.retries and rewindable:
                 attempt += 1
                 ra = r.headers.get("Retry-After")
                 r.close()

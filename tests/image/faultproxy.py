@@ -12,6 +12,8 @@ forever).  Actions:
                               (a client is caught mid-download, e.g. to signal it)
   ("delay", seconds)          forward after waiting (to see how many requests overlap)
 `max_inflight` is the largest number of GET .../blobs/ requests served at once.
+With `keep_host = True` the client's Host header is forwarded, so the registry's
+absolute Location headers (blob uploads) point back at the proxy.
 Every request is recorded in `log` as (method, path, headers dict, status sent).
 """
 import http.client
@@ -43,6 +45,7 @@ class FaultProxy:
         self.httpd = None
         self.released = threading.Event()
         self.inflight = 0
+        self.keep_host = False
         self.max_inflight = 0
         self.count_lock = threading.Lock()
 
@@ -118,7 +121,8 @@ class FaultProxy:
                 if action and action[0] == "delay":
                     import time
                     time.sleep(action[1])
-                fwd = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                drop = ("connection",) if proxy.keep_host else ("host", "connection")
+                fwd = {k: v for k, v in self.headers.items() if k.lower() not in drop}
                 if action and action[0] == "ignore_range":
                     fwd.pop("Range", None)
                 conn = http.client.HTTPConnection(proxy.upstream, timeout=30)

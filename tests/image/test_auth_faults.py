@@ -493,3 +493,19 @@ def test_broken_manifest_and_config_bodies_are_retried(pyimage, proxy, big_ref, 
     line = assert_one_line_error(pyimage("--store", tmp_path / "s2", "pull", via(proxy, big_ref), check=False),
                                  "reading manifest")
     assert "truncated" in line or "broken" in line or "closed" in line
+
+
+def test_push_retries_a_failed_upload_from_the_start(pyimage, proxy, big_ref, registry, tmp_path):
+    """a 503 on the PUT of a blob (its body was read from a file): the upload starts
+    again with a new POST, and the pushed image pulls back intact"""
+    pyimage("pull", big_ref)
+    proxy.keep_host = True
+    proxy.add("PUT", r"/blobs/uploads/", ("status", 503), times=2)
+    dest = "%s/faults/pushed:1" % proxy.address
+    pyimage("push", big_ref, dest)
+    puts = [e for e in proxy.log if e[0] == "PUT" and "/blobs/uploads/" in e[1]]
+    assert [e[3] for e in puts[:2]] == [503, 503] and all(e[3] == 201 for e in puts[2:])
+    posts = [e for e in proxy.log if e[0] == "POST"]
+    assert len(posts) == len(puts)          # one new upload session per attempt
+    pyimage("--store", tmp_path / "s2", "bundle", "%s/faults/pushed:1" % registry.address, tmp_path / "b")
+    assert len(os.listdir(tmp_path / "b" / "rootfs" / "data")) == 4

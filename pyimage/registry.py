@@ -199,12 +199,10 @@ class Client:
 
     def _sleep(self, attempt, retry_after):
         delay = self.backoff * (2 ** (attempt - 1))
-        if retry_after:
-            try:
-                delay = max(delay, min(float(retry_after), 60.0))
-            except ValueError:
-                pass
-        time.sleep(min(delay, 30.0))
+        wait = _retry_after_seconds(retry_after)
+        if wait is not None:
+            delay = max(delay, min(wait, 60.0))
+        time.sleep(min(delay, 60.0 if wait is not None else 30.0))
 
     def _auth_header(self, scope):
         if self.challenge is None:
@@ -524,6 +522,27 @@ class Client:
             return
         r = self.request("GET", "/v2/", None, "log in to %s" % self.host, ok=(200,))
         r.close()
+
+
+def _retry_after_seconds(value):
+    """Retry-After is delta-seconds or an HTTP-date (RFC 9110 10.2.3); None if absent
+    or unreadable"""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        import email.utils
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    import datetime
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
 
 
 class _BodyBroken(Exception):

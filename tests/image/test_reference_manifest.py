@@ -159,3 +159,25 @@ def test_pax_records():
     assert _pax_time("1700000000.123456789") == 1700000000123456789
     assert _pax_time("5") == 5000000000
     assert _pax_time("-1.5") == -1500000000
+
+
+def test_retry_after_forms(monkeypatch):
+    """delta-seconds and HTTP-date both count, capped at a minute; junk is ignored"""
+    import email.utils
+    import time as _time
+    from pyimage import registry
+    assert registry._retry_after_seconds("7") == 7.0
+    assert registry._retry_after_seconds(None) is None
+    assert registry._retry_after_seconds("soon") is None
+    later = email.utils.formatdate(_time.time() + 20, usegmt=True)
+    assert 15 < registry._retry_after_seconds(later) <= 21
+    assert registry._retry_after_seconds(email.utils.formatdate(_time.time() - 100, usegmt=True)) == 0.0
+    slept = []
+    monkeypatch.setattr(registry.time, "sleep", slept.append)
+    c = registry.Client("127.0.0.1:1", config={})
+    c.backoff = 0.5
+    c._sleep(1, "3")
+    c._sleep(1, "3600")
+    c._sleep(3, None)
+    c._sleep(1, "junk")
+    assert slept == [3.0, 60.0, 2.0, 0.5]

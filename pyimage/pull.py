@@ -249,6 +249,15 @@ class Pipeline:
                 dl.append(job)
             if prog:
                 prog.add(i, label, l["size"], "waiting" if job else "exists")
+        # a layer downloaded now but not applied (pull, or a shared-mode layer already
+        # unpacked) is still decoded, only to check its diff_id: nothing unverified
+        # becomes part of an image in the store
+        self.verify = {job[0] for job in dl} - self.want
+        # the decoders' fds are opened before any download starts: a finished download
+        # renames its partial file into the blob directory
+        self.fds = {}
+        for i in sorted(self.want | self.verify):
+            self.fds[i] = os.open(self.feeds[i].path, os.O_RDONLY | os.O_CLOEXEC)
         # downloads: a bounded pool of threads taking layers in order
         if dl:
             ref = reference.parse(img.ref)
@@ -260,14 +269,11 @@ class Pipeline:
         for _ in range(min(puller.jobs, len(dl))):
             self.dl_queue.put(None)
             self._start(self._download_worker)
-        # the decoders' fds are opened here, before any download can finish and rename
-        # its partial file into the blob directory
-        self.fds = {}
-        for i in sorted(self.want):
-            self.fds[i] = os.open(self.feeds[i].path, os.O_RDONLY | os.O_CLOEXEC)
         for i in sorted(self.want):
             q = self.queues[i] = queue.Queue(QUEUE_CHUNKS)
             self._start(self._decode, i, q)
+        for i in sorted(self.verify):
+            self._start(self._decode, i, None)
 
     def _start(self, fn, *args):
         t = threading.Thread(target=self._guard, args=(fn,) + args, daemon=True)
@@ -372,6 +378,10 @@ class Pipeline:
         cancel = self.cancel
 
         def put(item):
+            if q is None:       # verify only: the hash is all we want
+                if cancel.is_set():
+                    raise _Cancelled()
+                return
             while True:
                 if cancel.is_set():
                     raise _Cancelled()
@@ -409,17 +419,19 @@ class Pipeline:
                                      % (what, diff, want))
             put(None)
         except _Cancelled:
-            try:
-                q.put_nowait(_Cancelled())
-            except queue.Full:
-                pass
+            if q is not None:
+                try:
+                    q.put_nowait(_Cancelled())
+                except queue.Full:
+                    pass
         except BaseException as e:
             self.errors.append(e)
             self.cancel.set()
-            try:
-                q.put_nowait(e)
-            except queue.Full:
-                pass
+            if q is not None:
+                try:
+                    q.put_nowait(e)
+                except queue.Full:
+                    pass
 
     def next_chunk(self, i):
         """a function returning layer i's next decoded chunk, or None at its end"""

@@ -246,6 +246,10 @@ def test_bad_diff_id_leaves_nothing(pyimage, registry, layout, tmp_path):
     line = assert_one_line_error(pyimage("bundle", dest, tmp_path / "b", check=False), "uncompressed content")
     assert "the config says sha256:111" in line
     assert not (tmp_path / "b").exists()
+    # a plain pull checks diff_ids too: the image is not recorded
+    line = assert_one_line_error(pyimage("--store", tmp_path / "s2", "pull", dest, check=False),
+                                 "uncompressed content")
+    assert json.load(open(os.path.join(tmp_path / "s2", "index.json")))["manifests"] == []
 
 
 def test_corrupt_gzip_with_valid_digest(pyimage, registry, layout, tmp_path):

@@ -1,9 +1,9 @@
 """make bench: pyrunc against runc (and crun where it runs), alternating runs.
 
-Two workloads on the same /bin/true bundle (busybox rootfs, the default spec with
-terminal off):
-  run    `X run -b B id`                         (create + start + wait + delete)
+Three workloads on the same busybox bundle (the default spec with terminal off):
+  run    `X run -b B id` of /bin/true            (create + start + wait + delete)
   cycle  `X create -b B id; X start id; X delete --force id`
+  exec   `X exec id /bin/true` in a container of its own that sleeps meanwhile
 
 Each round runs every runtime once, in rotating order, so drift (page cache, CPU
 frequency, other load) hits all of them alike.  Medians and pyrunc/other ratios are
@@ -28,19 +28,25 @@ RUNS = int(os.environ.get("BENCH_RUNS", "30"))
 
 
 def make_bundle(path):
+    _make_bundle(path, ["/bin/true"])
+    _make_bundle(path + "-sleep", ["/bin/sleep", "100000"])
+
+
+def _make_bundle(path, args):
     rootfs = os.path.join(path, "rootfs")
     os.makedirs(os.path.join(rootfs, "bin"))
     for d in ("proc", "sys", "dev", "tmp", "etc"):
         os.makedirs(os.path.join(rootfs, d))
     shutil.copy2("/bin/busybox", os.path.join(rootfs, "bin", "busybox"))
     os.symlink("busybox", os.path.join(rootfs, "bin", "true"))
+    os.symlink("busybox", os.path.join(rootfs, "bin", "sleep"))
     subprocess.run([PYRUNC, "spec", "--bundle", path], check=True)
     with open(os.path.join(path, "config.json")) as f:
         cfg = json.load(f)
     # crun 1.8.1 refuses ociVersion 1.2.0 ("unknown version specified"): use runc's
     cfg["ociVersion"] = "1.0.2-dev"
     cfg["process"]["terminal"] = False
-    cfg["process"]["args"] = ["/bin/true"]
+    cfg["process"]["args"] = args
     with open(os.path.join(path, "config.json"), "w") as f:
         json.dump(cfg, f, indent=1)
 
@@ -65,8 +71,24 @@ def timed(argvs):
 
 def bench(runtimes, bundle, wrapper=None):
     pre = [wrapper] if wrapper else []
-    results = {name: {"run": [], "cycle": []} for name in runtimes}
+    results = {name: {"run": [], "cycle": [], "exec": []} for name in runtimes}
     names = list(runtimes)
+    sleepers = {}
+    for name in names:
+        exe, root = runtimes[name]
+        sleepers[name] = "bench-%s-sleeper" % name
+        timed([pre + [exe, "--root", root, "run", "-d", "-b", bundle + "-sleep", sleepers[name]]])
+    try:
+        _rounds(runtimes, bundle, pre, names, results, sleepers)
+    finally:
+        for name in names:
+            exe, root = runtimes[name]
+            subprocess.run(pre + [exe, "--root", root, "delete", "--force", sleepers[name]],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return results
+
+
+def _rounds(runtimes, bundle, pre, names, results, sleepers):
     for i in range(RUNS):
         order = names[i % len(names):] + names[:i % len(names)]
         for name in order:
@@ -78,20 +100,21 @@ def bench(runtimes, bundle, wrapper=None):
             results[name]["cycle"].append(timed([base + ["create", "-b", bundle, cid],
                                                  base + ["start", cid],
                                                  base + ["delete", "--force", cid]]))
-    return results
+            results[name]["exec"].append(timed([base + ["exec", sleepers[name], "/bin/true"]]))
 
 
 def report(title, results):
     print("\n" + title)
-    print("%-8s %12s %12s" % ("runtime", "run (ms)", "cycle (ms)"))
+    print("%-8s %12s %12s %12s" % ("runtime", "run (ms)", "cycle (ms)", "exec (ms)"))
     med = {n: {k: statistics.median(v) for k, v in r.items()} for n, r in results.items()}
     for n, m in med.items():
-        print("%-8s %12.1f %12.1f" % (n, m["run"], m["cycle"]))
+        print("%-8s %12.1f %12.1f %12.1f" % (n, m["run"], m["cycle"], m["exec"]))
     for n in med:
         if n == "pyrunc":
             continue
-        print("ratio pyrunc/%s: run %.2f, cycle %.2f" % (
-            n, med["pyrunc"]["run"] / med[n]["run"], med["pyrunc"]["cycle"] / med[n]["cycle"]))
+        print("ratio pyrunc/%s: run %.2f, cycle %.2f, exec %.2f" % (
+            n, med["pyrunc"]["run"] / med[n]["run"], med["pyrunc"]["cycle"] / med[n]["cycle"],
+            med["pyrunc"]["exec"] / med[n]["exec"]))
     return med
 
 

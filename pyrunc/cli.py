@@ -106,6 +106,7 @@ def parse(argv, flags, defaults, repeated=(), stop_after=None):
 # exec moves its process into the container's cgroups from here (create and run
 # have the init join its v1 cgroups itself, csrc/child/init.c)
 _MIGRATES = ("exec",)
+_LONG_RUNNING = ("events",)
 
 
 def main(argv=None):
@@ -162,6 +163,10 @@ def main(argv=None):
     if modname is None:
         log.error("no such command: %s" % verb)
         return 3
+    if verb in _LONG_RUNNING:
+        import gc
+
+        gc.enable()  # the launcher turned it off for short commands
     if verb in _MIGRATES:
         # this verb will move a process into v1 cgroups: start the kernel's grace
         # period for that now, in the background (see pyrunc/rcuwarm.py)

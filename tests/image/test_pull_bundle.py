@@ -526,3 +526,14 @@ def test_damaged_store_is_reported_not_refetched(pyimage, busybox_ref, tmp_path)
     # pulling again repairs it
     pyimage("pull", busybox_ref)
     pyimage("bundle", busybox_ref, tmp_path / "b")
+
+
+def test_bundle_of_a_stored_image_loads_no_http_stack(pyimage, busybox_ref, tmp_path):
+    """requests + urllib3 cost ~70 ms to import: a bundle from the store never needs them"""
+    pyimage("pull", busybox_ref)
+    code = ("import sys; from pyimage import cli; rc = cli.main(['-q', '--store', %r, 'bundle', %r, %r]); "
+            "assert rc == 0; assert 'requests' not in sys.modules and 'urllib3' not in sys.modules"
+            % (pyimage.store, busybox_ref, str(tmp_path / "b")))
+    p = subprocess.run([os.path.join(TOP, ".venv", "bin", "python3"), "-c", code], capture_output=True,
+                       text=True, env=pyimage.env, cwd=TOP, timeout=120)
+    assert p.returncode == 0, p.stderr

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 

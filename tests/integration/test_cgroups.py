@@ -256,6 +256,10 @@ def test_stats_report_memory_and_pids(mgr):
     m = mgr({"memory": {"limit": 64 << 20}, "pids": {"limit": 33}})
     c = Child(m, *HOLD).ready()
     try:
+        # "ready" is printed just before sh forks its sleep: wait for the second task
+        deadline = time.monotonic() + 5
+        while len(m.pids()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
         s = stats.runc_json(m.stats())
     finally:
         c.kill()

@@ -537,3 +537,28 @@ def test_bundle_of_a_stored_image_loads_no_http_stack(pyimage, busybox_ref, tmp_
     p = subprocess.run([os.path.join(TOP, ".venv", "bin", "python3"), "-c", code], capture_output=True,
                        text=True, env=pyimage.env, cwd=TOP, timeout=120)
     assert p.returncode == 0, p.stderr
+
+
+def test_shared_mode_with_many_layers(pyimage, registry, layout, tmp_path):
+    """more layers than mount(2)'s one-page option string holds: the new mount API
+    (lowerdir+ one by one); the merged view equals a copy, upper layers win"""
+    if os.geteuid() != 0:
+        pytest.skip("overlay mounts need root")
+    n = 60
+    layers = [bi.busybox_layer()] + [bi.Layer().dir("l/").file("l/%02d" % i, str(i)).file("top", str(i))
+                                     for i in range(n)]
+    ref = push(layout, registry, "test/many:1", layers)
+    b, copy = tmp_path / "s", tmp_path / "copy"
+    try:
+        p = pyimage("bundle", "--shared", ref, b, check=False)
+        if p.returncode != 0 and "lowerdir+" in p.stderr:
+            pytest.skip("kernel without overlayfs lowerdir+ (Linux 6.8): %s" % p.stderr.strip())
+        assert p.returncode == 0, p.stderr
+        pyimage("bundle", ref, copy)
+        assert diff(describe(str(b / "rootfs")), describe(str(copy / "rootfs"))) == []
+        assert (b / "rootfs" / "top").read_text() == str(n - 1)
+        assert len(os.listdir(b / "rootfs" / "l")) == n
+        with open("/proc/self/mountinfo") as f:
+            assert str(b / "rootfs") in f.read()
+    finally:
+        pyimage("unbundle", b, check=False)

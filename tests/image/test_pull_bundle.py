@@ -560,5 +560,11 @@ def test_shared_mode_with_many_layers(pyimage, registry, layout, tmp_path):
         assert len(os.listdir(b / "rootfs" / "l")) == n
         with open("/proc/self/mountinfo") as f:
             assert str(b / "rootfs") in f.read()
+        # gc still sees which layers the live mount uses
+        pyimage("rm", ref)
+        pyimage("gc")
+        assert len(os.listdir(os.path.join(pyimage.store, ".pyimage", "layers"))) == n + 1
     finally:
         pyimage("unbundle", b, check=False)
+    pyimage("gc")
+    assert os.listdir(os.path.join(pyimage.store, ".pyimage", "layers")) == []

@@ -27,7 +27,7 @@ import os
 import shutil
 
 from . import unpack
-from .errors import LayerError, PyimageError
+from .errors import LayerError, PyimageError, defer_signals
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -485,7 +485,8 @@ def make_bundle(puller, img, bundle_dir, shared=False, warn=None):
         spec = make_config(img.config, rootfs, "bundle %s" % img.ref)
         write_config(bundle_dir, spec)
     except BaseException:
-        cleanup_dir(bundle_dir, created)
+        with defer_signals():       # a Ctrl-C now must not leave half a bundle
+            cleanup_dir(bundle_dir, created)
         raise
     return bundle_dir
 

@@ -260,6 +260,9 @@ COMMANDS = {"pull": cmd_pull, "bundle": cmd_bundle, "unbundle": cmd_unbundle, "i
 
 
 def _on_signal(signum, frame):
+    from .errors import defer_signals
+    if defer_signals.deferring(signum):
+        return      # inside a cleanup: raised when it is done
     # a second signal must not cut the cleanup short (the half-made bundle is removed
     # by the handlers the exception unwinds through)
     import signal

@@ -53,3 +53,30 @@ class Interrupted(BaseException):
     def __init__(self, signum):
         super().__init__(signum)
         self.signum = signum
+
+
+class defer_signals:
+    """Around cleanup code: a signal arriving inside is held back (cli's handler asks
+    `deferring()`), so removing a half-made bundle is never cut short; it is raised as
+    Interrupted at the end unless another exception is already on its way out."""
+    depth = 0
+    pending = None
+
+    def __enter__(self):
+        defer_signals.depth += 1
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        defer_signals.depth -= 1
+        if defer_signals.depth == 0 and defer_signals.pending is not None:
+            signum, defer_signals.pending = defer_signals.pending, None
+            if exc_type is None:
+                raise Interrupted(signum)
+        return False
+
+    @staticmethod
+    def deferring(signum):
+        if defer_signals.depth > 0:
+            defer_signals.pending = signum
+            return True
+        return False

@@ -181,3 +181,21 @@ def test_retry_after_forms(monkeypatch):
     c._sleep(3, None)
     c._sleep(1, "junk")
     assert slept == [3.0, 60.0, 2.0, 0.5]
+
+
+def test_signals_are_held_back_during_cleanup():
+    """cli's handler inside defer_signals: no exception until the cleanup is done, then
+    Interrupted (or nothing more when another error is already unwinding)"""
+    from pyimage import cli
+    from pyimage.errors import Interrupted, defer_signals
+    steps = []
+    with pytest.raises(Interrupted) as ei:
+        with defer_signals():
+            cli._on_signal(15, None)
+            steps.append("cleanup finished")
+    assert steps == ["cleanup finished"] and ei.value.signum == 15
+    with pytest.raises(KeyError):
+        with defer_signals():
+            cli._on_signal(2, None)
+            raise KeyError("the original error")
+    assert defer_signals.pending is None and defer_signals.depth == 0

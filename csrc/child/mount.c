@@ -259,28 +259,52 @@ static void make_symlink(int sync_fd, int rootfd, const struct prc_kv *l)
     close(dirfd);
 }
 
+/*
+ * Whether the container has a mount namespace of its own (new or joined by path).
+ * Without one (the config lists no "mount" namespace: it inherits the runtime's),
+ * everything below happens in the caller's mount namespace, as with runc: the
+ * mounts land under the rootfs, visible on the host, and the root is entered with
+ * chroot, since pivot_root would swap the root of every process sharing it.
+ */
+static int own_mount_ns(const struct prc_plan *plan)
+{
+    if (plan->clone_flags & CLONE_NEWNS)
+        return 1;
+    for (int i = 0; i < plan->n_joins; i++)
+        if (plan->joins[i].nstype == CLONE_NEWNS)
+            return 1;
+    return 0;
+}
+
 /* everything before pivot_root; leaves the cwd at the rootfs */
 void prc_setup_rootfs(const struct prc_plan *plan, int sync_fd)
 {
+    int own_ns = own_mount_ns(plan);
     /*
      * Our mount namespace is a copy of the host's, with the same propagation.  Make
      * "/" a slave (or what rootfsPropagation says) first, so that nothing we mount
-     * or unmount from here on propagates back to the host.
+     * or unmount from here on propagates back to the host.  In the host's own mount
+     * namespace that would change the host's propagation: leave it alone there (runc
+     * does not, which turns a shared "/" of the host into a private one).
      */
-    if (mount(NULL, "/", NULL, plan->rootfs_propagation, NULL) < 0)
+    if (own_ns && mount(NULL, "/", NULL, plan->rootfs_propagation, NULL) < 0)
         prc_fail(sync_fd, PRC_STAGE_ROOTFS, errno, "set propagation of `/`", NULL);
     /* a shared "/" (rootfsPropagation shared/rshared): only the rootfs's parent mount
      * becomes private, what runc's rootfsParentMountPrivate does */
-    if (plan->rootfs_parent && mount(NULL, plan->rootfs_parent, NULL, MS_PRIVATE, NULL) < 0)
+    if (own_ns && plan->rootfs_parent && mount(NULL, plan->rootfs_parent, NULL, MS_PRIVATE, NULL) < 0)
         prc_fail(sync_fd, PRC_STAGE_ROOTFS, errno, "make `", plan->rootfs_parent, "` private", NULL);
 
     /*
      * pivot_root needs the new root to be a mount point: bind the rootfs onto itself.
      * The bind takes the propagation of its parent (slave by default, private when
      * "/" was shared: see above), so it is never shared, which pivot_root refuses.
+     * Without a mount namespace the bind is what a read-only root remounts, and it is
+     * made private so that the container's mounts below it reach no peer group.
      */
     if (mount(plan->rootfs, plan->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
         prc_fail(sync_fd, PRC_STAGE_ROOTFS, errno, "bind rootfs `", plan->rootfs, "`", NULL);
+    if (!own_ns && mount(NULL, plan->rootfs, NULL, MS_PRIVATE, NULL) < 0)
+        prc_fail(sync_fd, PRC_STAGE_ROOTFS, errno, "make rootfs `", plan->rootfs, "` private", NULL);
     int rootfd = (int) PRC_RETRY(open(plan->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (rootfd < 0)
         prc_fail(sync_fd, PRC_STAGE_ROOTFS, errno, "open rootfs `", plan->rootfs, "`", NULL);
@@ -306,6 +330,14 @@ void prc_setup_rootfs(const struct prc_plan *plan, int sync_fd)
 
 static void pivot(const struct prc_plan *plan, int sync_fd)
 {
+    if (!own_mount_ns(plan)) {
+        /* the host's mount namespace: neither pivot_root nor MS_MOVE onto its "/" */
+        if (chroot(".") < 0)
+            prc_fail(sync_fd, PRC_STAGE_PIVOT, errno, "chroot into rootfs", NULL);
+        if (chdir("/") < 0)
+            prc_fail(sync_fd, PRC_STAGE_PIVOT, errno, "chdir to `/`", NULL);
+        return;
+    }
     if (plan->no_pivot) {
         /* --no-pivot (e.g. a ramfs root, where pivot_root is impossible): move + chroot */
         if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)

@@ -94,8 +94,6 @@ class Container:
             raise PyruncError("cannot allocate tty if pyrunc will detach without setting console socket")
         if console_socket is not None and not proc.terminal:
             raise PyruncError("cannot use console socket if pyrunc will not detach or allocate tty")
-        if "mount" not in spec.namespaces:
-            raise PyruncError("config.json: linux.namespaces: a mount namespace is required")
         preserve_fds += _listen_fds()
         _occupy_preserved(preserve_fds)
 
@@ -409,6 +407,8 @@ class Container:
                 _log.get().warn(str(err))
         if cg is not None:
             cg.destroy()
+        if "mount" not in self.st.get("namespaces", ("mount",)):
+            _detach_rootfs(self.st["rootfs"])
         self.cdir.remove()
 
     def _kill_and_wait(self, cg):
@@ -420,6 +420,19 @@ class Container:
         if cg is not None and "pid" not in self.st.get("namespaces", ()):
             cg.kill_all(SIGKILL)
         _wait_gone(pid, self.st["init_start"])
+
+
+def _detach_rootfs(rootfs):
+    """A container without a mount namespace mounted its rootfs bind (and everything
+    under it) in ours: detach that bind, the top mount on the rootfs, once it is gone."""
+    import ctypes  # only for such containers; the usual delete does not pay for it
+    import errno
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.umount2(os.fsencode(rootfs), 2) < 0:  # MNT_DETACH
+        err = ctypes.get_errno()
+        if err != errno.EINVAL:  # EINVAL: not a mount point (already detached)
+            _log.get().warn("unmount rootfs %s: %s" % (rootfs, os.strerror(err)))
 
 
 class _Undo:

@@ -60,7 +60,7 @@ class Plan:
         return buf
 
     def strv(self, items, extra_slot=False):
-        bufs = [self.s(x) for x in items]
+        bufs = [ffi.NULL if x is None else self.s(x) for x in items]
         arr = ffi.new("char *[]", ([ffi.NULL] if extra_slot else []) + bufs + [ffi.NULL])
         self.keep.append(arr)
         return arr
@@ -341,7 +341,17 @@ def _process(plan, p, userns):
     c = plan.c
     c.cwd = plan.s(p.cwd)
     c.argv = plan.strv(p.args, extra_slot=True)
-    c.envp = plan.strv(p.env)
+    home = not any(e.startswith("HOME=") for e in p.env)
+    # a spare NULL slot at the end: the child adds HOME there (runc's default, from the
+    # container's /etc/passwd, which only the child can read safely)
+    c.envp = plan.strv(p.env + [None] if home else p.env)
+    if home:
+        c.home_slot = len(p.env)
+        hb = ffi.new("char[]", lib.PRC_PATH_MAX + 8)
+        plan.keep.append(hb)
+        c.home_buf = hb
+    else:
+        c.home_slot = -1
     path_env = None
     for e in p.env:
         if e.startswith("PATH="):
@@ -377,6 +387,13 @@ def _process(plan, p, userns):
     c.n_rlimits = len(p.rlimits)
     c.umask = p.umask if p.umask is not None else -1
     c.terminal = int(p.terminal)
+    if p.ioprio is not None:
+        c.set_ioprio = 1
+        c.ioprio = p.ioprio
+    if p.sched is not None:
+        c.set_sched = 1
+        (c.sched_policy, c.sched_flags, c.sched_nice, c.sched_priority,
+         c.sched_runtime, c.sched_deadline, c.sched_period) = p.sched
 
 
 def _namespaces(plan, spec):

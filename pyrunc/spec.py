@@ -101,7 +101,7 @@ class Hook:
 class Process:
     __slots__ = ("terminal", "console_size", "uid", "gid", "umask", "additional_gids", "args",
                  "env", "cwd", "caps", "rlimits", "no_new_privileges", "oom_score_adj",
-                 "apparmor_profile", "selinux_label")
+                 "apparmor_profile", "selinux_label", "ioprio", "sched")
 
 
 class IdMap:
@@ -304,7 +304,61 @@ def _process(raw):
     p.oom_score_adj = _int(proc, "oomScoreAdj", "process.", None, -1000, 1000)
     p.apparmor_profile = _str(proc, "apparmorProfile", "process.")
     p.selinux_label = _str(proc, "selinuxLabel", "process.")
+    p.ioprio = _ioprio(proc)
+    p.sched = _scheduler(proc)
     return p
+
+
+_IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
+_SCHED_POLICIES = {"SCHED_OTHER": 0, "SCHED_FIFO": 1, "SCHED_RR": 2, "SCHED_BATCH": 3,
+                   "SCHED_ISO": 4, "SCHED_IDLE": 5, "SCHED_DEADLINE": 6}
+_SCHED_FLAGS = {"SCHED_FLAG_RESET_ON_FORK": 0x01, "SCHED_FLAG_RECLAIM": 0x02,
+                "SCHED_FLAG_DL_OVERRUN": 0x04, "SCHED_FLAG_KEEP_POLICY": 0x08,
+                "SCHED_FLAG_KEEP_PARAMS": 0x10, "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20,
+                "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40}
+
+
+def _ioprio(proc):
+    """process.ioPriority -> the ioprio_set value (class << 13 | level), or None"""
+    io = proc.get("ioPriority")
+    if io is None:
+        return None
+    path = "process.ioPriority."
+    if not isinstance(io, dict):
+        raise _err(path[:-1], "must be an object")
+    cls = _str(io, "class", path, required=True)
+    if cls not in _IOPRIO_CLASSES:
+        raise _err(path + "class", 'unknown class "%s"' % cls)
+    # the kernel's levels are 0 (highest) .. 7 (IOPRIO_NR_LEVELS)
+    level = _int(io, "priority", path, 0, 0, 7)
+    return _IOPRIO_CLASSES[cls] << 13 | level
+
+
+def _scheduler(proc):
+    """process.scheduler -> (policy, flags, nice, priority, runtime, deadline, period), or None;
+    the checks are runc's (libcontainer/configs/validate)"""
+    sc = proc.get("scheduler")
+    if sc is None:
+        return None
+    path = "process.scheduler."
+    if not isinstance(sc, dict):
+        raise _err(path[:-1], "must be an object")
+    pol = _str(sc, "policy", path, required=True)
+    if pol not in _SCHED_POLICIES:
+        raise _err(path + "policy", 'unknown policy "%s"' % pol)
+    nice = _int(sc, "nice", path, 0, -20, 19)
+    prio = _int(sc, "priority", path, 0, 0, 99)
+    if prio and pol not in ("SCHED_FIFO", "SCHED_RR"):
+        raise _err(path + "priority", "is only allowed for SCHED_FIFO and SCHED_RR")
+    flags = 0
+    for name in _strlist(sc, "flags", path):
+        if name not in _SCHED_FLAGS:
+            raise _err(path + "flags", 'unknown flag "%s"' % name)
+        flags |= _SCHED_FLAGS[name]
+    times = [_int(sc, k, path, 0, 0, 2 ** 64 - 1) for k in ("runtime", "deadline", "period")]
+    if pol != "SCHED_DEADLINE" and any(times):
+        raise _err(path[:-1], "runtime, deadline and period are only allowed for SCHED_DEADLINE")
+    return (_SCHED_POLICIES[pol], flags, nice, prio) + tuple(times)
 
 
 def _idmaps(linux, key):

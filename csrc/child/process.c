@@ -184,8 +184,128 @@ static void resolve_exec(const struct prc_plan *plan, int sync_fd)
     prc_fail(sync_fd, PRC_STAGE_EXEC, 0, "exec: \"", name, "\": executable file not found in $PATH", NULL);
 }
 
+/*
+ * runc's default HOME: when the process env has none, the home directory of the uid
+ * in the container's /etc/passwd (read after pivot_root or after joining the mount
+ * namespace), else "/".  Parsed in fixed buffers, a line at a time.
+ */
+static int passwd_home(unsigned int uid, char *out, size_t size)
+{
+    int fd = (int) PRC_RETRY(open("/etc/passwd", O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (fd < 0)
+        return -1;
+    char buf[8192];
+    size_t have = 0;
+    int found = -1, skipping = 0;
+    for (;;) {
+        ssize_t n = PRC_RETRY(read(fd, buf + have, sizeof(buf) - 1 - have));
+        if (n < 0)
+            break;
+        have += (size_t) n;
+        buf[have] = '\0';
+        char *line = buf, *nl;
+        while ((nl = memchr(line, '\n', have - (size_t) (line - buf))) || (n == 0 && line < buf + have)) {
+            if (nl)
+                *nl = '\0';
+            if (skipping) {
+                skipping = 0;   /* the tail of an over-long line */
+            } else {
+                /* name:passwd:uid:gid:gecos:home:shell */
+                char *f[7] = { line };
+                int nf = 1;
+                for (char *c = line; *c && nf < 7; c++)
+                    if (*c == ':') {
+                        *c = '\0';
+                        f[nf++] = c + 1;
+                    }
+                if (nf >= 6 && f[2][0]) {
+                    unsigned long v = 0;
+                    char *c = f[2];
+                    while (*c >= '0' && *c <= '9')
+                        v = v * 10 + (unsigned long) (*c++ - '0');
+                    if (!*c && v == uid && f[5][0]) {
+                        prc_strlcpy(out, f[5], size);
+                        found = 0;
+                        goto done;
+                    }
+                }
+            }
+            if (!nl) {
+                line = buf + have;
+                break;
+            }
+            line = nl + 1;
+        }
+        if (n == 0)
+            break;
+        have -= (size_t) (line - buf);
+        memmove(buf, line, have);
+        if (have == sizeof(buf) - 1) {
+            have = 0;           /* a line longer than the buffer: drop it */
+            skipping = 1;
+        }
+    }
+done:
+    close(fd);
+    return found;
+}
+
+static void set_home(const struct prc_plan *plan)
+{
+    char home[PRC_PATH_MAX];
+    if (passwd_home(plan->uid, home, sizeof(home)) < 0)
+        prc_strlcpy(home, "/", sizeof(home));
+    prc_strlcpy(plan->home_buf, "HOME=", PRC_PATH_MAX + 8);
+    prc_strlcat(plan->home_buf, home, PRC_PATH_MAX + 8);
+    ((char **) plan->envp)[plan->home_slot] = plan->home_buf;
+}
+
+#ifndef SCHED_FLAG_RESET_ON_FORK
+#define SCHED_FLAG_RESET_ON_FORK 0x01
+#endif
+
+struct prc_sched_attr {
+    uint32_t size;
+    uint32_t sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime;
+    uint64_t sched_deadline;
+    uint64_t sched_period;
+    uint32_t sched_util_min;
+    uint32_t sched_util_max;
+};
+
+static void set_priorities(const struct prc_plan *plan, int sync_fd)
+{
+    if (plan->set_sched) {
+        /* sched_setattr covers every policy (SCHED_DEADLINE's runtime/deadline/period
+           too) and the nice value in one call; glibc has no wrapper */
+        struct prc_sched_attr a;
+        memset(&a, 0, sizeof(a));
+        a.size = sizeof(a);
+        a.sched_policy = plan->sched_policy;
+        a.sched_flags = plan->sched_flags;
+        a.sched_nice = plan->sched_nice;
+        a.sched_priority = plan->sched_priority;
+        a.sched_runtime = plan->sched_runtime;
+        a.sched_deadline = plan->sched_deadline;
+        a.sched_period = plan->sched_period;
+        if (syscall(SYS_sched_setattr, 0, &a, 0) < 0)
+            prc_fail(sync_fd, PRC_STAGE_PROCESS, errno, "set scheduler (sched_setattr)", NULL);
+    }
+    /* IOPRIO_WHO_PROCESS = 1, who 0: ourselves; kept across execve */
+    if (plan->set_ioprio && syscall(SYS_ioprio_set, 1, 0, plan->ioprio) < 0)
+        prc_fail(sync_fd, PRC_STAGE_PROCESS, errno, "set io priority (ioprio_set)", NULL);
+}
+
 void prc_setup_process(const struct prc_plan *plan, int sync_fd)
 {
+    /* first: a seccomp profile or the user switch could forbid reading it */
+    if (plan->home_slot >= 0)
+        set_home(plan);
+
     if (plan->terminal)
         setup_terminal(plan, sync_fd);
 
@@ -215,6 +335,8 @@ void prc_setup_process(const struct prc_plan *plan, int sync_fd)
         prc_fail(sync_fd, PRC_STAGE_PROCESS, errno, "set personality", NULL);
     if (plan->umask >= 0)
         umask((mode_t) plan->umask);
+    /* before the user switch: raising priorities needs CAP_SYS_NICE */
+    set_priorities(plan, sync_fd);
 
     /*
      * Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which the user

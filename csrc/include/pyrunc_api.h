@@ -182,6 +182,20 @@ struct prc_plan {
     long personality;           /* -1: leave */
     int terminal;               /* allocate a pty from the container's devpts, send the master */
     int setsid;
+    int set_ioprio;             /* ioprio_set(IOPRIO_WHO_PROCESS, 0, ioprio) */
+    int ioprio;                 /* class << 13 | level */
+    int set_sched;              /* sched_setattr(0, sched_*) */
+    unsigned int sched_policy;  /* SCHED_* */
+    unsigned long long sched_flags; /* SCHED_FLAG_* */
+    int sched_nice;
+    unsigned int sched_priority;
+    unsigned long long sched_runtime;  /* ns, SCHED_DEADLINE */
+    unsigned long long sched_deadline;
+    unsigned long long sched_period;
+    int home_slot;              /* env without HOME: envp[home_slot] is a spare NULL slot that
+                                   the child points at home_buf ("HOME=" + the user's home
+                                   directory from the container's /etc/passwd, or "/"); or -1 */
+    char *home_buf;             /* PRC_PATH_MAX + 8 bytes */
 
     /* seccomp (compiled in the parent; the child only installs it) */
     const void *seccomp_prog;   /* struct sock_filter[], or NULL */

@@ -530,14 +530,14 @@ def _wait_gone(pid, start, timeout=10.0):
 
 
 def _ns_fds(pid, namespaces):
-    """fds of the child's namespaces to join for a hook: user first; not pid (it would
-    only apply to the hook's children)"""
+    """fds of the child's namespaces to join for a hook, user first; the pid namespace
+    too (prc_spawn_in_ns forks once more after joining it, as it only applies to children)"""
     from pyrunc.tables import JOIN_ORDER, NAMESPACES
 
     fds = []
     try:
         for t in JOIN_ORDER:
-            if t in namespaces and t != "pid":
+            if t in namespaces:
                 name = NAMESPACES[t][1]
                 if os.stat("/proc/%d/ns/%s" % (pid, name)).st_ino != os.stat("/proc/self/ns/" + name).st_ino:
                     fds.append(os.open("/proc/%d/ns/%s" % (pid, name), os.O_RDONLY | os.O_CLOEXEC))

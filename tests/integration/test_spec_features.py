@@ -99,3 +99,41 @@ def test_home_default(runtime, bundle):
     assert run_out(runtime, bundle, "echo $HOME").strip() == "/home/app"
     bundle.config["process"]["env"] = env + ["HOME=/mine"]
     assert run_out(runtime, bundle, "echo $HOME").strip() == "/mine"
+
+
+def test_create_and_start_container_hooks_join_the_pid_namespace(runtime, bundle, tmp_path):
+    # createContainer runs before pivot_root (its path resolves as on the host);
+    # startContainer after it (the path is the container's busybox).  Both are
+    # processes of the container's pid namespace, not only of its other namespaces.
+    out = str(tmp_path / "hook.out")
+    script = str(tmp_path / "hook.sh")
+    with open(script, "w") as f:
+        f.write("#!/bin/sh\nreadlink /proc/self/ns/pid > %s\n" % out)
+    os.chmod(script, 0o755)
+    bundle.config["hooks"] = {
+        "createContainer": [{"path": script}],
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "readlink /proc/self/ns/pid > /start.out"]}]}
+    bundle.args("/bin/sleep", "100")
+    runtime.run("create", "-b", bundle.path, bundle.id, check=True)
+    try:
+        pid = runtime.state(bundle.id)["pid"]
+        container_pidns = os.readlink("/proc/%d/ns/pid" % pid)
+        assert container_pidns != os.readlink("/proc/self/ns/pid")
+        with open(out) as f:
+            assert f.read().strip() == container_pidns
+        runtime.run("start", bundle.id, check=True)
+        with open(os.path.join(bundle.rootfs, "start.out")) as f:
+            assert f.read().strip() == container_pidns
+    finally:
+        runtime.run("delete", "--force", bundle.id)
+
+
+def test_create_container_hook_timeout_in_pid_namespace(runtime, bundle):
+    bundle.config["hooks"] = {"createContainer": [{"path": "/bin/sleep", "args": ["sleep", "30"],
+                                                   "timeout": 1}]}
+    bundle.args("/bin/true")
+    import time
+    t0 = time.monotonic()
+    r = runtime.run("create", "-b", bundle.path, bundle.id)
+    assert r.returncode == 1 and "timed out" in r.stderr, r.stderr
+    assert time.monotonic() - t0 < 10

@@ -98,7 +98,9 @@ def parse_mount_options(options):
             attr_set = (attr_set & ~r[1]) | r[0]
             attr_clr = (attr_clr & ~r[0]) | r[1]
             continue
-        if o in ("tmpcopyup", "idmap", "ridmap"):
+        if o == "tmpcopyup":
+            continue  # _expand_mounts looks for it (runc: tmpfs only, ignored elsewhere)
+        if o in ("idmap", "ridmap"):
             raise ConfigError('mount option "%s" is not supported yet' % o)
         data.append(o)
     return flags, prop, ",".join(data), (attr_set, attr_clr)
@@ -149,6 +151,8 @@ def _expand_mounts(spec, cgroups):
         else:
             if m.type == "devpts" and m.destination == "/dev/pts":
                 extra |= lib.PRC_MNTX_DEVPTS
+            if m.type == "tmpfs" and "tmpcopyup" in m.options:
+                extra |= lib.PRC_MNTX_TMPCOPYUP
             out.append((m.source or m.type or "none", m.destination, m.type or "none", flags,
                         data, prop, lib.PRC_MNT_FS, extra, 0, attrs))
     return out

@@ -11,6 +11,7 @@
  */
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sendfile.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <linux/mount.h>
@@ -152,6 +153,99 @@ static int remount_bind(const char *path, unsigned long flags)
     return mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | flags | locked_flags(path), NULL);
 }
 
+/*
+ * tmpcopyup: copy the tree under src (the directory the tmpfs now hides) into dst
+ * (the tmpfs), keeping types, modes, owners and times, as runc does.  getdents64 into
+ * a stack buffer (opendir allocates); files through sendfile.  Returns 0 or -1 with
+ * errno set.
+ */
+static int copy_tree(int src, int dst, int depth)
+{
+    if (depth > 64) {
+        errno = ELOOP;
+        return -1;
+    }
+    char dents[2048];
+    for (;;) {
+        long n = syscall(SYS_getdents64, src, dents, sizeof(dents));
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            return 0;
+        for (long off = 0; off < n;) {
+            struct prc_dirent {
+                uint64_t ino;
+                int64_t off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *d = (struct prc_dirent *) (dents + off);
+            off += d->reclen;
+            const char *name = d->name;
+            if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+                continue;
+            struct stat st;
+            if (fstatat(src, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return -1;
+            int r = 0;
+            if (S_ISDIR(st.st_mode)) {
+                if (mkdirat(dst, name, 0700) < 0 && errno != EEXIST)
+                    return -1;
+                int s2 = (int) PRC_RETRY(openat(src, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+                int d2 = s2 < 0 ? -1 : (int) PRC_RETRY(openat(dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+                if (s2 < 0 || d2 < 0 || copy_tree(s2, d2, depth + 1) < 0)
+                    r = -1;
+                int saved = errno;
+                if (s2 >= 0)
+                    close(s2);
+                if (d2 >= 0)
+                    close(d2);
+                errno = saved;
+            } else if (S_ISREG(st.st_mode)) {
+                int s2 = (int) PRC_RETRY(openat(src, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+                int d2 = s2 < 0 ? -1 : (int) PRC_RETRY(openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+                if (s2 < 0 || d2 < 0)
+                    r = -1;
+                for (off_t left = st.st_size; r == 0 && left > 0;) {
+                    ssize_t w = sendfile(d2, s2, NULL, left > (1 << 30) ? (1 << 30) : (size_t) left);
+                    if (w < 0 && errno == EINTR)
+                        continue;
+                    if (w <= 0) {
+                        r = w < 0 ? -1 : 0;
+                        break;      /* 0: the file shrank meanwhile */
+                    }
+                    left -= w;
+                }
+                int saved = errno;
+                if (s2 >= 0)
+                    close(s2);
+                if (d2 >= 0)
+                    close(d2);
+                errno = saved;
+            } else if (S_ISLNK(st.st_mode)) {
+                char target[PRC_PATH_MAX];
+                ssize_t len = readlinkat(src, name, target, sizeof(target) - 1);
+                if (len < 0)
+                    return -1;
+                target[len] = '\0';
+                r = symlinkat(target, dst, name);
+            } else {
+                r = mknodat(dst, name, st.st_mode, st.st_rdev);
+            }
+            if (r < 0)
+                return -1;
+            /* owner before mode (chown clears set-id bits); a symlink has no mode */
+            if (fchownat(dst, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+                return -1;
+            if (!S_ISLNK(st.st_mode) && fchmodat(dst, name, st.st_mode & 07777, 0) < 0)
+                return -1;
+            struct timespec ts[2] = { st.st_atim, st.st_mtim };
+            if (utimensat(dst, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+                return -1;
+        }
+    }
+}
+
 static void do_mount(const struct prc_plan *plan, int sync_fd, int rootfd, const struct prc_mount *m)
 {
     int want_file = (m->extra & PRC_MNTX_FILE) != 0;
@@ -162,9 +256,31 @@ static void do_mount(const struct prc_plan *plan, int sync_fd, int rootfd, const
     fdpath(target, sizeof(target), fd);
 
     const char *what = m->fstype ? m->fstype : "bind";
-    if (mount(m->source, target, m->fstype, m->flags, m->data) < 0)
+    int copyup = (m->extra & PRC_MNTX_TMPCOPYUP) != 0;
+    int below = -1;
+    if (copyup) {
+        /* the directory the tmpfs is about to hide: still readable through this fd */
+        below = (int) PRC_RETRY(openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (below < 0)
+            prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "open `", m->target, "` for tmpcopyup", NULL);
+    }
+    /* tmpcopyup of a read-only tmpfs: mount it writable, copy, then remount */
+    unsigned long flags = copyup ? m->flags & ~MS_RDONLY : m->flags;
+    if (mount(m->source, target, m->fstype, flags, m->data) < 0)
         prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "mount ", what, " `", m->source ? m->source : "none",
                  "` on `", m->target, "`", NULL);
+    if (copyup) {
+        int top = prc_openat2(rootfd, m->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC, RESOLVE_FLAGS);
+        if (top < 0 || copy_tree(below, top, 0) < 0)
+            prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "copy up the contents of `", m->target, "`", NULL);
+        close(below);
+        /* through the new mount's own root, not the fd of the directory below it */
+        char topp[64];
+        fdpath(topp, sizeof(topp), top);
+        if ((m->flags & MS_RDONLY) && mount(NULL, topp, NULL, MS_REMOUNT | m->flags, m->data) < 0)
+            prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "remount `", m->target, "` read-only", NULL);
+        close(top);
+    }
     /*
      * The fd still names the directory *under* the new mount; remount, mount_setattr
      * and propagation changes must reach the mount itself: resolve the path again.

@@ -73,6 +73,7 @@ struct prc_msg {
 #define PRC_MNTX_FILE 4         /* the target must be a file (source is not a directory) */
 #define PRC_MNTX_DEVPTS 8       /* a devpts mount: also make /dev/ptmx a symlink to pts/ptmx */
 #define PRC_MNTX_CGROUP 16      /* cgroup mount: bind the container's cgroups (v1) or mount cgroup2 */
+#define PRC_MNTX_TMPCOPYUP 32   /* tmpfs: copy what the destination held into the new tmpfs */
 
 struct prc_mount {
     const char *source;         /* NULL when none; for binds an absolute host path */

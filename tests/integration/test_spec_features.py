@@ -137,3 +137,34 @@ def test_create_container_hook_timeout_in_pid_namespace(runtime, bundle):
     r = runtime.run("create", "-b", bundle.path, bundle.id)
     assert r.returncode == 1 and "timed out" in r.stderr, r.stderr
     assert time.monotonic() - t0 < 10
+
+
+def test_tmpfs_tmpcopyup(runtime, bundle):
+    # the tmpfs starts with a copy of what the destination held: files, directories,
+    # links, fifos, with their modes and owners; writes stay in the tmpfs
+    data = os.path.join(bundle.rootfs, "data")
+    os.makedirs(os.path.join(data, "sub", "deep"))
+    with open(os.path.join(data, "sub", "deep", "f"), "w") as f:
+        f.write("hello\n" * 5000)
+    os.chmod(os.path.join(data, "sub", "deep", "f"), 0o4750)
+    os.chown(os.path.join(data, "sub"), 123, 456)
+    os.symlink("sub/deep/f", os.path.join(data, "link"))
+    os.mkfifo(os.path.join(data, "fifo"), 0o640)
+    bundle.config["mounts"].append({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+                                    "options": ["tmpcopyup", "mode=700"]})
+    out = run_out(runtime, bundle,
+                  "grep -c hello /data/link; stat -c '%n %a %u %g %F' /data/sub /data/sub/deep/f /data/fifo; "
+                  "grep -c ' /data .* - tmpfs ' /proc/self/mountinfo; echo changed > /data/sub/deep/f")
+    lines = out.splitlines()
+    assert lines[0] == "5000"
+    assert lines[1] == "/data/sub 755 123 456 directory"
+    assert lines[2] == "/data/sub/deep/f 4750 0 0 regular file"
+    assert lines[3] == "/data/fifo 640 0 0 fifo"
+    assert lines[4] == "1"
+    with open(os.path.join(data, "sub", "deep", "f")) as f:
+        assert f.read().startswith("hello")  # the host's copy is untouched
+
+    # read-only: copied first, then made read-only
+    bundle.config["mounts"][-1]["options"] = ["tmpcopyup", "ro"]
+    out = run_out(runtime, bundle, "cat /data/sub/deep/f | wc -l; touch /data/x || echo refused")
+    assert out.split() == ["5000", "refused"]

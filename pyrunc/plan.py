@@ -98,17 +98,16 @@ def parse_mount_options(options):
             attr_set = (attr_set & ~r[1]) | r[0]
             attr_clr = (attr_clr & ~r[0]) | r[1]
             continue
-        if o == "tmpcopyup":
-            continue  # _expand_mounts looks for it (runc: tmpfs only, ignored elsewhere)
-        if o in ("idmap", "ridmap"):
-            raise ConfigError('mount option "%s" is not supported yet' % o)
+        if o in ("tmpcopyup", "idmap", "ridmap"):
+            continue  # _expand_mounts looks for these (tmpcopyup: tmpfs only, as runc)
         data.append(o)
     return flags, prop, ",".join(data), (attr_set, attr_clr)
 
 
 def _mount(plan, arr, i, source, target, fstype, flags, data, prop=0, kind=0, extra=0, remount=0,
-           attrs=(0, 0)):
+           attrs=(0, 0), userns_fd=-1):
     m = arr[i]
+    m.userns_fd = userns_fd
     m.source = plan.s(source)
     m.target = plan.s(target)
     m.fstype = plan.s(fstype)
@@ -121,7 +120,7 @@ def _mount(plan, arr, i, source, target, fstype, flags, data, prop=0, kind=0, ex
     m.attr_set, m.attr_clr = attrs
 
 
-def _expand_mounts(spec, cgroups):
+def _expand_mounts(spec, cgroups, fds):
     """config mounts -> tuples for _mount, with cgroup mounts made concrete"""
     out = []
     cgroupns = "cgroup" in spec.namespaces
@@ -144,8 +143,16 @@ def _expand_mounts(spec, cgroups):
             rest = flags & ~(MS_BIND | MS_REC | MS_REMOUNT)
             if rest:
                 extra |= lib.PRC_MNTX_REMOUNT
+            fd = _idmap_userns(spec, m, fds)
+            if fd >= 0:
+                extra |= lib.PRC_MNTX_IDMAP
+                if "ridmap" in m.options:
+                    extra |= lib.PRC_MNTX_RIDMAP
             out.append((src, m.destination, None, MS_BIND | (flags & MS_REC), None, prop,
-                        lib.PRC_MNT_BIND, extra, rest, attrs))
+                        lib.PRC_MNT_BIND, extra, rest, attrs, fd))
+        elif m.uid_mappings is not None or "idmap" in m.options or "ridmap" in m.options:
+            raise ConfigError("config.json: mount %s: idmapped mounts are only supported for bind mounts"
+                              % m.destination)
         elif m.type in ("cgroup", "cgroup2"):
             out.extend(_cgroup_mounts(m, flags, cgroupns, cgroups))
         else:
@@ -156,6 +163,34 @@ def _expand_mounts(spec, cgroups):
             out.append((m.source or m.type or "none", m.destination, m.type or "none", flags,
                         data, prop, lib.PRC_MNT_FS, extra, 0, attrs))
     return out
+
+
+def _map_text(maps):
+    return "".join("%d %d %d\n" % (x.container_id, x.host_id, x.size) for x in maps)
+
+
+def _idmap_userns(spec, m, fds):
+    """the user namespace fd an idmapped bind needs, or -1.  runc's rules: mappings on
+    the mount imply "idmap"; "idmap"/"ridmap" without them take the container's own
+    user namespace mappings.  Bind mounts only (other types are refused)."""
+    want = m.uid_mappings is not None or "idmap" in m.options or "ridmap" in m.options
+    if not want:
+        return -1
+    uids, gids = m.uid_mappings, m.gid_mappings
+    if uids is None:
+        if "user" not in spec.namespaces or not spec.uid_mappings:
+            raise ConfigError("config.json: mount %s: idmap without mappings needs a user namespace "
+                              "with uidMappings" % m.destination)
+        uids, gids = spec.uid_mappings, spec.gid_mappings
+    if not uids or not gids:
+        raise ConfigError("config.json: mount %s: idmapped mount mappings must not be empty" % m.destination)
+    fd = lib.prc_userns_fd(_map_text(uids).encode(), _map_text(gids).encode())
+    if fd >= 0:
+        fds.append(fd)  # the plan's: closed with it, once the child has mounted
+    if fd < 0:
+        raise ConfigError("create user namespace for idmapped mount %s: %s" % (
+            m.destination, os.strerror(-fd).lower()))
+    return fd
 
 
 def _mount_point_of(path):
@@ -260,7 +295,7 @@ def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgr
     c.readonly_root = int(spec.root_readonly)
     c.no_pivot = int(no_pivot)
 
-    mounts = _expand_mounts(spec, cgroups)
+    mounts = _expand_mounts(spec, cgroups, plan.ns_fds)
     arr = ffi.new("struct prc_mount[]", max(len(mounts), 1))
     plan.keep.append(arr)
     for i, t in enumerate(mounts):

@@ -81,11 +81,13 @@ def _list(d, key, path):
 class Mount:
     __slots__ = ("destination", "type", "source", "options", "uid_mappings", "gid_mappings")
 
-    def __init__(self, destination, type, source, options):
+    def __init__(self, destination, type, source, options, uid_mappings=None, gid_mappings=None):
         self.destination = destination
         self.type = type
         self.source = source
         self.options = options
+        self.uid_mappings = uid_mappings  # lists of IdMap for an idmapped mount, or None
+        self.gid_mappings = gid_mappings
 
 
 class Hook:
@@ -176,8 +178,12 @@ def parse(raw, bundle):
         if not dest.startswith("/"):
             # runc accepts relative destinations (relative to /) with a warning
             dest = "/" + dest
+        uids = _idmaps(m, "uidMappings", p) if "uidMappings" in m else None
+        gids = _idmaps(m, "gidMappings", p) if "gidMappings" in m else None
+        if (uids is None) != (gids is None):
+            raise _err(p[:-1], "an idmapped mount needs both uidMappings and gidMappings")
         s.mounts.append(Mount(os.path.normpath(dest), _str(m, "type", p), _str(m, "source", p),
-                              _strlist(m, "options", p)))
+                              _strlist(m, "options", p), uids, gids))
 
     s.hooks = {}
     hooks = _obj(raw, "hooks", "")
@@ -361,10 +367,10 @@ def _scheduler(proc):
     return (_SCHED_POLICIES[pol], flags, nice, prio) + tuple(times)
 
 
-def _idmaps(linux, key):
+def _idmaps(linux, key, where="linux."):
     out = []
-    for i, m in enumerate(_list(linux, key, "linux.")):
-        p = "linux.%s[%d]." % (key, i)
+    for i, m in enumerate(_list(linux, key, where)):
+        p = "%s%s[%d]." % (where, key, i)
         if not isinstance(m, dict):
             raise _err(p[:-1], "must be an object")
         vals = []

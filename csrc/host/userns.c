@@ -1,0 +1,67 @@
+/*
+ * prc_userns_fd: a user namespace that exists only to carry id mappings, for
+ * mount_setattr(MOUNT_ATTR_IDMAP) (idmapped mounts).  A namespace lives as long as a
+ * process or an fd holds it: a child is cloned into a new one, we write its maps,
+ * open /proc/<pid>/ns/user, and let the child go.  The child is a raw clone of a
+ * possibly threaded Python process: it only blocks in read() and exits.
+ */
+#include <sched.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "prc.h"
+
+static int write_map(int pid, const char *name, const char *text)
+{
+    char path[64] = "/proc/";
+    char num[16];
+    prc_utoa(num, sizeof(num), (unsigned) pid);
+    prc_strlcat(path, num, sizeof(path));
+    prc_strlcat(path, "/", sizeof(path));
+    prc_strlcat(path, name, sizeof(path));
+    return prc_write_file(path, text, strlen(text));
+}
+
+int prc_userns_fd(const char *uid_map, const char *gid_map)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -errno;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    long pid = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, 0);
+    if (pid == 0) {
+        char c;
+        close(p[1]);
+        /* EOF when the parent is done with us (or died) */
+        while (read(p[0], &c, 1) < 0 && errno == EINTR)
+            ;
+        _exit(0);
+    }
+    int e = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(p[0]);
+    if (pid < 0) {
+        close(p[1]);
+        return -e;
+    }
+    int fd = -1;
+    e = 0;
+    if (write_map((int) pid, "uid_map", uid_map) < 0 || write_map((int) pid, "gid_map", gid_map) < 0) {
+        e = errno;
+    } else {
+        char path[64] = "/proc/";
+        char num[16];
+        prc_utoa(num, sizeof(num), (unsigned) pid);
+        prc_strlcat(path, num, sizeof(path));
+        prc_strlcat(path, "/ns/user", sizeof(path));
+        fd = (int) PRC_RETRY(open(path, O_RDONLY | O_CLOEXEC));
+        if (fd < 0)
+            e = errno;
+    }
+    close(p[1]);
+    while (waitpid((pid_t) pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    return fd >= 0 ? fd : -e;
+}

@@ -18,7 +18,7 @@ def document():
         "ociVersionMax": OCI_VERSION,
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer",
                   "poststart", "poststop"],
-        "mountOptions": sorted(set(MOUNT_FLAGS) | set(PROPAGATION) | {"rro"}),
+        "mountOptions": sorted(set(MOUNT_FLAGS) | set(PROPAGATION) | {"rro", "tmpcopyup", "idmap", "ridmap"}),
         "linux": {
             "namespaces": sorted(NAMESPACES),
             "capabilities": sorted(CAPABILITIES, key=CAPABILITIES.get),
@@ -27,7 +27,8 @@ def document():
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
-            "mountExtensions": {"idmap": {"enabled": False}},
+            # idmapped binds: open_tree + mount_setattr(MOUNT_ATTR_IDMAP), Linux 5.12
+            "mountExtensions": {"idmap": {"enabled": _kernel_at_least(5, 12)}},
         },
         "annotations": {"io.github.pyrunc.version": __version__},
     }
@@ -38,6 +39,14 @@ def document():
     except (ImportError, AttributeError):
         doc["linux"]["seccomp"] = {"enabled": False}
     return doc
+
+
+def _kernel_at_least(major, minor):
+    try:
+        v = tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2])
+    except ValueError:
+        return False
+    return v >= (major, minor)
 
 
 def run(g, opts, args):

@@ -14,12 +14,27 @@ class HookError(PyruncError):
     pass
 
 
+# runtime-spec (runtime.md, lifecycle): a failing poststart or poststop hook is logged
+# as a warning and "the remaining hooks and lifecycle continue as if the hook had
+# succeeded"; a failure in any other phase stops there and fails the operation
+_KEEP_GOING = ("poststart", "poststop")
+
+
 def run(phase, hooks, state, ns_fds=None):
-    """Run every hook of `phase` in order; the first failure raises HookError.
+    """Run every hook of `phase` in order; a failure raises HookError (for poststart
+    and poststop only after the remaining hooks ran, with every failure in one line).
     With ns_fds, each hook first joins those namespaces (createContainer)."""
     payload = jsonfast.dumps(state).encode()
+    failed = []
     for i, hook in enumerate(hooks):
-        _run_one(phase, i, hook, payload, ns_fds)
+        try:
+            _run_one(phase, i, hook, payload, ns_fds)
+        except HookError as err:
+            if phase not in _KEEP_GOING:
+                raise
+            failed.append(str(err))
+    if failed:
+        raise HookError("; ".join(failed))
 
 
 def _spawn(hook, argv, rin, wout, ns_fds):

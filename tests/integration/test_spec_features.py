@@ -223,3 +223,19 @@ def test_idmapped_bind_mount(runtime, bundle, tmp_path):
     r = runtime.run("run", "-b", bundle.path, bundle.id)
     assert r.returncode == 1
     assert r.stderr.strip() == "config.json: mount /idm: idmapped mounts are only supported for bind mounts"
+
+
+def test_failing_poststart_and_poststop_hooks_do_not_stop_the_others(runtime, bundle, tmp_path):
+    mark = str(tmp_path / "marks")
+    ok = {"path": "/bin/sh", "args": ["sh", "-c", "echo $0 >> " + mark, "%s"]}
+    bundle.config["hooks"] = {
+        "poststart": [{"path": "/bin/false"}, dict(ok, args=ok["args"][:-1] + ["poststart"])],
+        "poststop": [{"path": "/bin/false"}, dict(ok, args=ok["args"][:-1] + ["poststop"])]}
+    bundle.args("/bin/sleep", "100")
+    runtime.run("create", "-b", bundle.path, bundle.id, check=True)
+    r = runtime.run("start", bundle.id)
+    assert r.returncode == 0 and "poststart hook #0" in r.stderr
+    r = runtime.run("delete", "--force", bundle.id)
+    assert r.returncode == 0 and "poststop hook #0" in r.stderr
+    with open(mark) as f:
+        assert f.read().split() == ["poststart", "poststop"]

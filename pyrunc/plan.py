@@ -105,9 +105,9 @@ def parse_mount_options(options):
 
 
 def _mount(plan, arr, i, source, target, fstype, flags, data, prop=0, kind=0, extra=0, remount=0,
-           attrs=(0, 0), userns_fd=-1):
+           attrs=(0, 0), tree_fd=-1):
     m = arr[i]
-    m.userns_fd = userns_fd
+    m.tree_fd = tree_fd
     m.source = plan.s(source)
     m.target = plan.s(target)
     m.fstype = plan.s(fstype)
@@ -143,11 +143,9 @@ def _expand_mounts(spec, cgroups, fds):
             rest = flags & ~(MS_BIND | MS_REC | MS_REMOUNT)
             if rest:
                 extra |= lib.PRC_MNTX_REMOUNT
-            fd = _idmap_userns(spec, m, fds)
+            fd = _idmap_tree(spec, m, src, flags & MS_REC, fds)
             if fd >= 0:
                 extra |= lib.PRC_MNTX_IDMAP
-                if "ridmap" in m.options:
-                    extra |= lib.PRC_MNTX_RIDMAP
             out.append((src, m.destination, None, MS_BIND | (flags & MS_REC), None, prop,
                         lib.PRC_MNT_BIND, extra, rest, attrs, fd))
         elif m.uid_mappings is not None or "idmap" in m.options or "ridmap" in m.options:
@@ -169,10 +167,11 @@ def _map_text(maps):
     return "".join("%d %d %d\n" % (x.container_id, x.host_id, x.size) for x in maps)
 
 
-def _idmap_userns(spec, m, fds):
-    """the user namespace fd an idmapped bind needs, or -1.  runc's rules: mappings on
-    the mount imply "idmap"; "idmap"/"ridmap" without them take the container's own
-    user namespace mappings.  Bind mounts only (other types are refused)."""
+def _idmap_tree(spec, m, src, recursive, fds):
+    """the detached idmapped tree fd an idmapped bind needs, or -1.  runc's rules:
+    mappings on the mount imply "idmap"; "idmap"/"ridmap" without them take the
+    container's own user namespace mappings.  Bind mounts only (others are refused).
+    A throwaway user namespace carries the mappings; the tree keeps what it needs."""
     want = m.uid_mappings is not None or "idmap" in m.options or "ridmap" in m.options
     if not want:
         return -1
@@ -184,13 +183,18 @@ def _idmap_userns(spec, m, fds):
         uids, gids = spec.uid_mappings, spec.gid_mappings
     if not uids or not gids:
         raise ConfigError("config.json: mount %s: idmapped mount mappings must not be empty" % m.destination)
-    fd = lib.prc_userns_fd(_map_text(uids).encode(), _map_text(gids).encode())
-    if fd >= 0:
-        fds.append(fd)  # the plan's: closed with it, once the child has mounted
-    if fd < 0:
+    userns = lib.prc_userns_fd(_map_text(uids).encode(), _map_text(gids).encode())
+    if userns < 0:
         raise ConfigError("create user namespace for idmapped mount %s: %s" % (
-            m.destination, os.strerror(-fd).lower()))
-    return fd
+            m.destination, os.strerror(-userns).lower()))
+    try:
+        tree = lib.prc_idmap_tree(src.encode(), int(bool(recursive)), int("ridmap" in m.options), userns)
+    finally:
+        os.close(userns)
+    if tree < 0:
+        raise ConfigError("idmap mount %s on %s: %s" % (src, m.destination, os.strerror(-tree).lower()))
+    fds.append(tree)  # the plan's: closed with it, once the child has its copy
+    return tree
 
 
 def _mount_point_of(path):

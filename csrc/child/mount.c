@@ -246,12 +246,6 @@ static int copy_tree(int src, int dst, int depth)
     }
 }
 
-#ifndef MOUNT_ATTR_IDMAP
-#define MOUNT_ATTR_IDMAP 0x00100000
-#endif
-#ifndef OPEN_TREE_CLONE
-#define OPEN_TREE_CLONE 1
-#endif
 #ifndef MOVE_MOUNT_F_EMPTY_PATH
 #define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
 #endif
@@ -260,25 +254,15 @@ static int copy_tree(int src, int dst, int depth)
 #endif
 
 /*
- * An idmapped bind (Linux 5.12; the filesystem must support it): a detached copy of
- * the source tree (open_tree OPEN_TREE_CLONE, recursive for rbind), given the user
- * namespace whose mappings translate its owners (mount_setattr MOUNT_ATTR_IDMAP, on
- * every submount too for "ridmap"), then attached at the target (move_mount).
+ * An idmapped bind: the parent made a detached, idmapped copy of the source
+ * (prc_idmap_tree, in the host's namespaces where MOUNT_ATTR_IDMAP is allowed); attach
+ * it onto the target's fd itself (a /proc/self/fd/N path is refused with EINVAL).
  */
 static void idmap_bind(int sync_fd, const struct prc_mount *m, int target_fd)
 {
-    unsigned int rec = (m->flags & MS_REC) ? AT_RECURSIVE : 0;
-    int tree = (int) syscall(SYS_open_tree, AT_FDCWD, m->source, OPEN_TREE_CLONE | O_CLOEXEC | rec);
-    if (tree < 0)
-        prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "open_tree `", m->source, "` for an idmapped mount", NULL);
-    struct mount_attr_compat attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t) m->userns_fd };
-    unsigned int arec = (m->extra & PRC_MNTX_RIDMAP) ? AT_RECURSIVE : 0;
-    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | arec, &attr, sizeof(attr)) < 0)
-        prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "idmap mount of `", m->source, "` on `", m->target, "`", NULL);
-    /* onto the target's fd itself: a /proc/self/fd/N path is refused here (EINVAL) */
-    if (syscall(SYS_move_mount, tree, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    if (syscall(SYS_move_mount, m->tree_fd, "", target_fd, "",
+                MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
         prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "attach idmapped mount on `", m->target, "`", NULL);
-    close(tree);
 }
 
 static void do_mount(const struct prc_plan *plan, int sync_fd, int rootfd, const struct prc_mount *m)

@@ -65,3 +65,42 @@ int prc_userns_fd(const char *uid_map, const char *gid_map)
         ;
     return fd >= 0 ? fd : -e;
 }
+
+#ifndef MOUNT_ATTR_IDMAP
+#define MOUNT_ATTR_IDMAP 0x00100000
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+
+struct prc_mount_attr {
+    uint64_t attr_set;
+    uint64_t attr_clr;
+    uint64_t propagation;
+    uint64_t userns_fd;
+};
+
+/*
+ * The detached, idmapped copy of `source` that the child attaches with move_mount.
+ * Made here, in the host's mount and user namespaces, because MOUNT_ATTR_IDMAP needs
+ * CAP_SYS_ADMIN over the filesystem's user namespace, which a child already inside a
+ * new user namespace no longer has (runc prepares these fds in the parent too).
+ */
+int prc_idmap_tree(const char *source, int recursive, int ridmap, int userns_fd)
+{
+    int tree = (int) syscall(SYS_open_tree, AT_FDCWD, source,
+                             OPEN_TREE_CLONE | O_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
+    if (tree < 0)
+        return -errno;
+    struct prc_mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t) userns_fd };
+    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (ridmap ? AT_RECURSIVE : 0),
+                &attr, sizeof(attr)) < 0) {
+        int e = errno;
+        close(tree);
+        return -e;
+    }
+    return tree;
+}

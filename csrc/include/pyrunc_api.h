@@ -74,8 +74,7 @@ struct prc_msg {
 #define PRC_MNTX_DEVPTS 8       /* a devpts mount: also make /dev/ptmx a symlink to pts/ptmx */
 #define PRC_MNTX_CGROUP 16      /* cgroup mount: bind the container's cgroups (v1) or mount cgroup2 */
 #define PRC_MNTX_TMPCOPYUP 32   /* tmpfs: copy what the destination held into the new tmpfs */
-#define PRC_MNTX_IDMAP 64       /* bind through open_tree + mount_setattr(MOUNT_ATTR_IDMAP, userns_fd) */
-#define PRC_MNTX_RIDMAP 128     /* the idmap also applies to every submount (AT_RECURSIVE) */
+#define PRC_MNTX_IDMAP 64       /* attach tree_fd (an idmapped copy of the source) instead of a bind */
 
 struct prc_mount {
     const char *source;         /* NULL when none; for binds an absolute host path */
@@ -89,7 +88,7 @@ struct prc_mount {
     unsigned long long attr_clr;/* MOUNT_ATTR_* to clear recursively */
     int kind;
     int extra;
-    int userns_fd;              /* PRC_MNTX_IDMAP: a user namespace holding the mount's mappings */
+    int tree_fd;                /* PRC_MNTX_IDMAP: the detached idmapped tree (prc_idmap_tree) */
 };
 
 struct prc_device {
@@ -243,6 +242,9 @@ int prc_sync_recv(int sock, struct prc_msg *msg, int *fd);
 int prc_pidfd_open(int pid);
 /* a user namespace fd with these uid_map / gid_map texts (for idmapped mounts), or -errno */
 int prc_userns_fd(const char *uid_map, const char *gid_map);
+/* a detached copy of source (recursive: rbind) with MOUNT_ATTR_IDMAP from userns_fd
+   (ridmap: on every submount too), for the child to move_mount; fd or -errno */
+int prc_idmap_tree(const char *source, int recursive, int ridmap, int userns_fd);
 const char *prc_version(void);
 
 /*

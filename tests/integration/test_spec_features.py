@@ -239,3 +239,39 @@ def test_failing_poststart_and_poststop_hooks_do_not_stop_the_others(runtime, bu
     assert r.returncode == 0 and "poststop hook #0" in r.stderr
     with open(mark) as f:
         assert f.read().split() == ["poststart", "poststop"]
+
+
+def test_idmapped_bind_in_a_user_namespace(runtime, bundle):
+    # "idmap" without mappings takes the container's: a host directory owned by 0/0
+    # shows as the container's root instead of the overflow id (65534)
+    import shutil
+    import tempfile
+
+    # everything under a 0755 directory: the container's root (host uid 100000)
+    # must reach the plain bind's source (pytest's temp dirs are 0700)
+    top = tempfile.mkdtemp(prefix="pyrunc-idmap-", dir="/tmp")
+    try:
+        os.chmod(top, 0o755)
+        src = os.path.join(top, "src")
+        os.mkdir(src)
+        with open(os.path.join(src, "f"), "w") as f:
+            f.write("x")
+        why = _idmap_supported(src)
+        if why:
+            pytest.skip("idmapped mounts unavailable: " + why)
+        shutil.copytree(bundle.rootfs, os.path.join(top, "rootfs"), symlinks=True)
+        cfg = bundle.config
+        cfg["root"]["path"] = os.path.join(top, "rootfs")
+        cfg["linux"]["namespaces"].append({"type": "user"})
+        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] not in ("sysfs", "cgroup")]
+        cfg["mounts"].append({"destination": "/plain", "type": "bind", "source": str(src),
+                              "options": ["rbind"]})
+        cfg["mounts"].append({"destination": "/idm", "type": "bind", "source": str(src),
+                              "options": ["rbind", "idmap"]})
+        os.chown(os.path.join(top, "rootfs"), 100000, 100000)
+        out = run_out(runtime, bundle, "id -u; stat -c '%u %g' /plain/f /idm/f")
+        assert out.split("\n")[:3] == ["0", "65534 65534", "0 0"]
+    finally:
+        shutil.rmtree(top)

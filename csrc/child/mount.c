@@ -424,7 +424,11 @@ void prc_setup_rootfs(const struct prc_plan *plan, int sync_fd)
      * namespace that would change the host's propagation: leave it alone there (runc
      * does not, which turns a shared "/" of the host into a private one).
      */
-    if (own_ns && mount(NULL, "/", NULL, plan->rootfs_propagation, NULL) < 0)
+    /* unbindable would forbid the rootfs bind below: slave now, unbindable after pivot */
+    unsigned long prop = plan->rootfs_propagation;
+    if (prop & MS_UNBINDABLE)
+        prop = MS_SLAVE | MS_REC;
+    if (own_ns && mount(NULL, "/", NULL, prop, NULL) < 0)
         prc_fail(sync_fd, PRC_STAGE_ROOTFS, errno, "set propagation of `/`", NULL);
     /* a shared "/" (rootfsPropagation shared/rshared): only the rootfs's parent mount
      * becomes private, what runc's rootfsParentMountPrivate does */
@@ -517,6 +521,15 @@ static int is_dir(const char *path)
 void prc_finish_rootfs(const struct prc_plan *plan, int sync_fd)
 {
     pivot(plan, sync_fd);
+    /*
+     * The new "/" (the rootfs bind) took its parent's propagation: slave, or private
+     * when the parent was made private for a shared "/".  rootfsPropagation shared or
+     * unbindable is about the container's own root: apply it to the new "/" now (a
+     * shared one is a new peer group of the container's namespace, not the host's).
+     */
+    if ((plan->rootfs_propagation & (MS_SHARED | MS_UNBINDABLE)) && own_mount_ns(plan) &&
+        mount(NULL, "/", NULL, plan->rootfs_propagation, NULL) < 0)
+        prc_fail(sync_fd, PRC_STAGE_PIVOT, errno, "set propagation of the new `/`", NULL);
 
     /* sysctls first: /proc/sys is usually among the read-only paths (runc's order) */
     for (int i = 0; i < plan->n_sysctls; i++) {

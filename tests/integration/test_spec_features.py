@@ -275,3 +275,24 @@ def test_idmapped_bind_in_a_user_namespace(runtime, bundle):
         assert out.split("\n")[:3] == ["0", "65534 65534", "0 0"]
     finally:
         shutil.rmtree(top)
+
+
+def test_rootfs_propagation_applies_to_the_containers_root(runtime, bundle):
+    caps = bundle.config["process"]["capabilities"]
+    for k in caps:
+        caps[k] = sorted(set(caps[k]) | {"CAP_SYS_ADMIN"})
+    bundle.config["linux"].pop("seccomp", None)
+    # unbindable: the container's "/" cannot be bind-mounted (runc fails this: it makes
+    # the host copy of "/" unbindable before binding the rootfs, which then fails)
+    bundle.config["linux"]["rootfsPropagation"] = "unbindable"
+    out = run_out(runtime, bundle, "mkdir /t; mount --bind / /t 2>/dev/null && echo bound || echo refused")
+    assert out.strip() == "refused"
+    # shared: a mount under "/" shows up in a bind of "/" (a peer)
+    bundle.config["linux"]["rootfsPropagation"] = "shared"
+    out = run_out(runtime, bundle, "mkdir -p /t /m; mount --rbind / /t; mount -t tmpfs none /m; "
+                  "touch /m/seen; test -e /t/m/seen && echo exposed || echo hidden")
+    assert out.strip() == "exposed"
+    bundle.config["linux"]["rootfsPropagation"] = "private"
+    out = run_out(runtime, bundle, "mkdir -p /t /m; mount --rbind / /t; mount -t tmpfs none /m; "
+                  "touch /m/seen; test -e /t/m/seen && echo exposed || echo hidden")
+    assert out.strip() == "hidden"

@@ -282,9 +282,10 @@ def _process(raw):
             if num is None:
                 num = CAPABILITIES.get("CAP_" + name.upper())
             if num is None:
-                # runc: an unknown capability is a warning, not an error (newer specs
-                # name capabilities an older kernel or runtime does not know)
-                continue
+                # not a capability at all (runc 1.1 only warns): the spec says a value
+                # that cannot be mapped to a kernel interface MUST be an error.  A known
+                # capability this kernel lacks is dropped quietly (above cap_last_cap).
+                raise _err("process.capabilities." + kind, 'unknown capability "%s"' % name)
             mask |= 1 << num
         p.caps[kind] = mask
     p.rlimits = []

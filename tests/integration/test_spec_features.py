@@ -296,3 +296,11 @@ def test_rootfs_propagation_applies_to_the_containers_root(runtime, bundle):
     out = run_out(runtime, bundle, "mkdir -p /t /m; mount --rbind / /t; mount -t tmpfs none /m; "
                   "touch /m/seen; test -e /t/m/seen && echo exposed || echo hidden")
     assert out.strip() == "hidden"
+
+
+def test_unknown_capability_is_refused(runtime, bundle):
+    bundle.config["process"]["capabilities"]["bounding"].append("CAP_TEST")
+    bundle.args("/bin/true")
+    r = runtime.run("create", "-b", bundle.path, bundle.id)
+    assert r.returncode == 1
+    assert r.stderr.strip() == 'config.json: process.capabilities.bounding: unknown capability "CAP_TEST"'

@@ -100,12 +100,17 @@ class Container:
         cdir = _state.ContainerDir.make(root, cid)
         self = cls(root, cid, cdir, None)
         undo = _Undo(self)
+        # without a mount namespace the child mounts in ours: a failed create must take
+        # its rootfs bind away, and only if it got that far (count the mounts there)
+        binds = _mounts_at(spec.root_path) if "mount" not in spec.namespaces else -1
         try:
             self._create(spec, undo, pid_file=pid_file, console_socket=console_socket,
                          no_pivot=no_pivot, preserve_fds=preserve_fds, run_mode=run_mode,
                          systemd_cgroup=systemd_cgroup)
         except BaseException:
             undo.run()
+            if binds >= 0 and _mounts_at(spec.root_path) > binds:
+                _detach_rootfs(spec.root_path)
             raise
         return self
 
@@ -420,6 +425,14 @@ class Container:
         if cg is not None and "pid" not in self.st.get("namespaces", ()):
             cg.kill_all(SIGKILL)
         _wait_gone(pid, self.st["init_start"])
+
+
+def _mounts_at(path):
+    """how many mounts are stacked on `path` (mountinfo's mount point field)"""
+    want = os.path.realpath(path).replace("\\", "\\134").replace(" ", "\\040") \
+        .replace("\t", "\\011").replace("\n", "\\012")
+    with open("/proc/self/mountinfo") as f:
+        return sum(1 for line in f if line.split(" ", 5)[4] == want)
 
 
 def _detach_rootfs(rootfs):

@@ -39,6 +39,18 @@ def test_no_mount_namespace_shares_the_hosts(runtime, bundle):
     assert mounts_under(bundle.rootfs) == []
 
 
+def test_no_mount_namespace_failed_create_leaves_no_mount(runtime, bundle):
+    # the child fails after it mounted the rootfs bind and /proc in our namespace:
+    # create must take them away (the bundle fixture checks that no mount is left)
+    ns = bundle.config["linux"]["namespaces"]
+    bundle.config["linux"]["namespaces"] = [n for n in ns if n["type"] != "mount"]
+    bundle.config["mounts"].append({"destination": "/bad", "type": "nosuchfs", "source": "none"})
+    bundle.args("/bin/true")
+    r = runtime.run("create", "-b", bundle.path, bundle.id)
+    assert r.returncode == 1 and "nosuchfs" in r.stderr, r.stderr
+    assert mounts_under(bundle.rootfs) == []
+
+
 def test_io_priority(runtime, bundle):
     bundle.config["process"]["ioPriority"] = {"class": "IOPRIO_CLASS_IDLE", "priority": 0}
     # ioprio_get has no shell command in busybox: the kernel shows it nowhere else than

@@ -282,10 +282,15 @@ def _process(raw):
             if num is None:
                 num = CAPABILITIES.get("CAP_" + name.upper())
             if num is None:
-                # not a capability at all (runc 1.1 only warns): the spec says a value
-                # that cannot be mapped to a kernel interface MUST be an error.  A known
-                # capability this kernel lacks is dropped quietly (above cap_last_cap).
-                raise _err("process.capabilities." + kind, 'unknown capability "%s"' % name)
+                # runtime-spec (config.md, capabilities): a value that cannot be mapped
+                # or granted MUST be logged as a warning, and the runtime SHOULD NOT
+                # fail; runc does the same.  (runtime-tools' process_capabilities_fail
+                # still expects a failure: it predates that wording.)
+                from pyrunc import log as _log
+
+                _log.get().warn("config.json: process.capabilities.%s: unknown capability %s ignored"
+                                % (kind, name))
+                continue
             mask |= 1 << num
         p.caps[kind] = mask
     p.rlimits = []

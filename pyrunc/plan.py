@@ -257,9 +257,11 @@ def _cgroup_mounts(m, flags, cgroupns, cgroups):
             out.append((src, dest, None, MS_BIND | MS_REC, None, 0, lib.PRC_MNT_BIND,
                         lib.PRC_MNTX_REMOUNT, base | ro))
     if ro:
-        # the tmpfs itself becomes read-only once its directories exist
-        out.append((m.destination, m.destination, None, MS_BIND, None, 0, lib.PRC_MNT_BIND,
-                    lib.PRC_MNTX_REMOUNT, base | MS_RDONLY))
+        # the tmpfs itself becomes read-only once its directories exist: a remount of
+        # that very mount (a bind would take the HOST's path as its source and cover
+        # the hierarchies just mounted in the container's tmpfs)
+        out.append((None, m.destination, None, MS_REMOUNT | MS_BIND | base | MS_RDONLY, None, 0,
+                    lib.PRC_MNT_FS, 0, 0))
     return out
 
 

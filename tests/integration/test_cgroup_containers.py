@@ -1,0 +1,251 @@
+"""Cgroups through real containers: what config.json asks for is visible inside and
+enforced by the kernel; update, pause/resume, events --stats, ps, kill --all and delete
+act on the live cgroup.  Runs on this host (hybrid: v1 controllers) and, through
+`make test-cgroup2`, on a pure cgroup2 VM."""
+import json
+import os
+import time
+
+import pytest
+
+from pyrunc.cgroups import fs
+from tests.conftest import CGROUP_PARENT, requires_root
+
+pytestmark = requires_root
+
+
+def _unified():
+    try:
+        ms = fs.mounts()
+    except OSError:
+        return False
+    return bool(ms) and all(m[2] == 2 for m in ms)
+
+
+UNIFIED = _unified()
+
+
+def host_file(cid, ctrl, v1name, v2name):
+    """the host path of a cgroup file of container cid (cgroupsPath /pyrunc-test/<cid>)"""
+    if UNIFIED:
+        return "/sys/fs/cgroup/%s/%s/%s" % (CGROUP_PARENT, cid, v2name)
+    return "/sys/fs/cgroup/%s/%s/%s/%s" % (ctrl, CGROUP_PARENT, cid, v1name)
+
+
+def inside_file(ctrl, v1name, v2name):
+    """the same file as the container sees it under its /sys/fs/cgroup mount"""
+    return "/sys/fs/cgroup/" + v2name if UNIFIED else "/sys/fs/cgroup/%s/%s" % (ctrl, v1name)
+
+
+def read(path):
+    with open(path) as f:
+        return f.read().strip()
+
+
+def add_applets(bundle, *names):
+    for n in names:
+        link = os.path.join(bundle.rootfs, "bin", n)
+        if not os.path.lexists(link):
+            os.symlink("busybox", link)
+
+
+def wait_for(pred, timeout=20.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    return pred()
+
+
+def start(runtime, bundle, *args):
+    bundle.args(*args)
+    r = runtime.run("run", "-d", "-b", bundle.path, bundle.id)
+    assert r.returncode == 0, r.stderr
+    return runtime.state(bundle.id)["pid"]
+
+
+def test_memory_limit_visible_inside_and_hog_is_oom_killed(runtime, bundle):
+    add_applets(bundle, "tail")
+    limit = 24 << 20
+    bundle.config["linux"]["resources"] = {"memory": {"limit": limit}}
+    f = inside_file("memory", "memory.limit_in_bytes", "memory.max")
+    # tail keeps the last 10 "lines" of a stream without newlines: the whole stream
+    bundle.args("sh", "-c", "cat %s; head -c 200000000 /dev/zero | tail; echo rc=$?" % f)
+    r = runtime.run("run", "-b", bundle.path, bundle.id)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split()
+    assert lines[0] == str(limit)
+    assert lines[-1] == "rc=137"  # 128 + SIGKILL: the OOM killer
+    assert runtime.run("delete", bundle.id).returncode in (0, 1)
+
+
+def test_fork_bomb_stops_at_pids_max_and_kill_all(runtime, bundle):
+    bundle.config["linux"]["resources"] = {"pids": {"limit": 12}}
+    # no pid namespace: killing the init alone would leave the bomb's children
+    bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"] if n["type"] != "pid"]
+    # the bomb forks until fork fails, which ends a busybox shell; the init waits for
+    # it, then becomes a sleep
+    pid = start(runtime, bundle, "sh", "-c", "sh -c 'while :; do sleep 100 & done' 2>/dev/null; exec sleep 100")
+    cur = host_file(bundle.id, "pids", "pids.current", "pids.current")
+    assert read(host_file(bundle.id, "pids", "pids.max", "pids.max")) == "12"
+    events = host_file(bundle.id, "pids", "pids.events", "pids.events")
+    assert wait_for(lambda: int(read(events).split()[-1]) > 0), read(events)  # "max N": forks refused
+    # the init, 10 sleeps, the bomb (gone once reaped): never more than the limit
+    assert wait_for(lambda: read(cur) == "11"), read(cur)
+    r = runtime.run("ps", "--format", "json", bundle.id)
+    assert r.returncode == 0 and r.stderr == ""
+    pids = json.loads(r.stdout)
+    assert len(pids) == 11 and pid in pids
+    assert runtime.state(bundle.id)["status"] == "running"
+    r = runtime.run("kill", "--all", bundle.id, "KILL")
+    assert r.returncode == 0, r.stderr
+    assert wait_for(lambda: runtime.state(bundle.id)["status"] == "stopped")
+    assert wait_for(lambda: read(cur) == "0"), read(cur)
+    assert runtime.run("delete", bundle.id).returncode == 0
+
+
+def test_update_flags_and_json_change_live_values(runtime, bundle):
+    bundle.config["linux"]["resources"] = {"memory": {"limit": 64 << 20}, "pids": {"limit": 50}}
+    start(runtime, bundle, "sleep", "100")
+    mem = host_file(bundle.id, "memory", "memory.limit_in_bytes", "memory.max")
+    pmax = host_file(bundle.id, "pids", "pids.max", "pids.max")
+    assert read(mem) == str(64 << 20)
+    # zero = unchanged
+    r = runtime.run("update", "--memory", "100m", "--pids-limit", "0", bundle.id)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert read(mem) == str(100 << 20) and read(pmax) == "50"
+    r = runtime.run("update", "--resources", "-", bundle.id, input=json.dumps({"pids": {"limit": 30}}))
+    assert r.returncode == 0, r.stderr
+    assert read(pmax) == "30" and read(mem) == str(100 << 20)
+    # the container sees them too
+    r = runtime.run("exec", bundle.id, "cat", inside_file("pids", "pids.max", "pids.max"),
+                    inside_file("memory", "memory.limit_in_bytes", "memory.max"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["30", str(100 << 20)]
+    # and the state keeps them
+    with open(os.path.join(runtime.root, bundle.id, "state.json")) as f:
+        res = json.load(f)["cgroup"]["resources"]
+    assert res["memory"]["limit"] == 100 << 20 and res["pids"]["limit"] == 30
+    # bad input: one line, values untouched
+    r = runtime.run("update", "--memory", "lots", bundle.id)
+    assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1 and "--memory" in r.stderr
+    r = runtime.run("update", "--resources", "-", bundle.id, input="{")
+    assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "Traceback" not in r.stderr and read(pmax) == "30"
+    assert runtime.run("delete", "--force", bundle.id).returncode == 0
+
+
+def test_pause_resume(runtime, bundle):
+    start(runtime, bundle, "sleep", "100")
+    r = runtime.run("pause", bundle.id)
+    assert r.returncode == 0, r.stderr
+    assert runtime.state(bundle.id)["status"] == "paused"
+    r = runtime.run("list", "--format", "json")
+    assert [c["status"] for c in json.loads(r.stdout) if c["id"] == bundle.id] == ["paused"]
+    if UNIFIED:
+        assert read(host_file(bundle.id, "", "", "cgroup.freeze")) == "1"
+    else:
+        assert read(host_file(bundle.id, "freezer", "freezer.state", "")) == "FROZEN"
+    r = runtime.run("resume", bundle.id)
+    assert r.returncode == 0, r.stderr
+    assert runtime.state(bundle.id)["status"] == "running"
+    r = runtime.run("resume", bundle.id)
+    assert r.returncode != 0 and "not paused" in r.stderr
+    # paused containers can be deleted by force (they are thawed and killed)
+    assert runtime.run("pause", bundle.id).returncode == 0
+    assert runtime.run("delete", "--force", bundle.id).returncode == 0
+
+
+def test_events_stats_once(runtime, bundle):
+    bundle.config["linux"]["resources"] = {"memory": {"limit": 64 << 20}, "pids": {"limit": 50}}
+    start(runtime, bundle, "sleep", "100")
+    r = runtime.run("events", "--stats", bundle.id)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 1
+    ev = json.loads(lines[0])
+    assert ev["type"] == "stats" and ev["id"] == bundle.id
+    d = ev["data"]
+    for k in ("cpu", "memory", "pids", "blkio", "hugetlb"):
+        assert k in d, k
+    assert d["pids"]["current"] == 1 and d["pids"]["limit"] == 50
+    assert d["memory"]["usage"]["usage"] > 0 and d["memory"]["usage"]["limit"] == 64 << 20
+    assert d["cpu"]["usage"]["total"] > 0
+    assert runtime.run("delete", "--force", bundle.id).returncode == 0
+
+
+def test_ps_table_and_json(runtime, bundle):
+    pid = start(runtime, bundle, "sleep", "100")
+    r = runtime.run("ps", bundle.id)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    lines = r.stdout.splitlines()
+    assert "PID" in lines[0].split()
+    col = lines[0].split().index("PID")
+    assert [int(line.split()[col]) for line in lines[1:]] == [pid]
+    r = runtime.run("ps", "-f", "json", bundle.id)
+    assert r.returncode == 0 and r.stderr == ""
+    assert json.loads(r.stdout) == [pid]
+    r = runtime.run("ps", "--format", "yaml", bundle.id)
+    assert r.returncode != 0 and r.stdout == ""
+    r = runtime.run("ps", "nosuch")
+    assert r.returncode != 0 and r.stdout == "" and len(r.stderr.strip().splitlines()) == 1
+    assert runtime.run("delete", "--force", bundle.id).returncode == 0
+
+
+def test_delete_kills_leftovers_and_removes_every_cgroup(runtime, bundle):
+    bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"] if n["type"] != "pid"]
+    pid = start(runtime, bundle, "sh", "-c", "sleep 100 & sleep 100 & exec sleep 100")
+    assert wait_for(lambda: len(json.loads(runtime.run("ps", "-f", "json", bundle.id).stdout)) == 3)
+    pids = json.loads(runtime.run("ps", "-f", "json", bundle.id).stdout)
+    # the init dies; its two children stay in the cgroup
+    os.kill(pid, 9)
+    assert wait_for(lambda: runtime.state(bundle.id)["status"] == "stopped")
+    left = [p for p in pids if p != pid]
+    assert all(os.path.exists("/proc/%d" % p) for p in left)
+    r = runtime.run("delete", bundle.id)
+    assert r.returncode == 0, r.stderr
+    assert wait_for(lambda: not any(os.path.exists("/proc/%d" % p) for p in left))
+    # the bundle fixture checks every hierarchy for the container's directory
+
+
+def test_impossible_cpuset_fails_create_with_one_line(runtime, bundle):
+    bundle.config["linux"]["resources"] = {"cpu": {"cpus": "999"}}
+    bundle.args("true")
+    r = runtime.run("create", "-b", bundle.path, bundle.id)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "cpu.cpus" in lines[0] and "cpuset.cpus" in lines[0], lines[0]
+    assert "Traceback" not in r.stderr
+    assert not os.path.exists(os.path.join(runtime.root, bundle.id))
+    # the bundle fixture checks that no cgroup directory is left
+
+
+def test_unmounted_or_bad_value_names_resource_and_file(runtime, bundle):
+    bundle.config["linux"]["resources"] = {"memory": {"limit": 64 << 20, "reservation": -5}}
+    bundle.args("true")
+    r = runtime.run("create", "-b", bundle.path, bundle.id)
+    if r.returncode == 0:
+        runtime.run("delete", "--force", bundle.id)
+        pytest.fail("a negative memory reservation was accepted")
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "memory.reservation" in lines[0], r.stderr
+    assert not os.path.exists(os.path.join(runtime.root, bundle.id))
+
+
+def test_systemd_cgroup_without_systemd(runtime, bundle):
+    if any(os.path.exists(s) for s in ("/run/systemd/private", "/run/dbus/system_bus_socket")):
+        pytest.skip("a systemd/D-Bus socket exists on this host")
+    bundle.config["linux"]["cgroupsPath"] = "system.slice:pyrunc:%s" % bundle.id
+    bundle.args("true")
+    r = runtime.run("--systemd-cgroup", "create", "-b", bundle.path, bundle.id)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "systemd" in lines[0] and "Traceback" not in r.stderr, r.stderr
+    assert not os.path.exists(os.path.join(runtime.root, bundle.id))
+    assert not [d for d in os.listdir("/sys/fs/cgroup") if os.path.isdir("/sys/fs/cgroup/%s/system.slice/pyrunc-%s.scope"
+                                                                           % (d, bundle.id))]
+    r = runtime.run("--systemd-cgroup", "create", "-b", bundle.path, bundle.id)
+    assert r.returncode != 0  # and again: nothing was left to collide with

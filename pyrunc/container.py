@@ -9,7 +9,6 @@ subreaper (containerd's shim, conmon) or pid 1.
 """
 import os
 
-from pyrunc import hooks as _hooks
 from pyrunc import log as _log
 from pyrunc import state as _state
 from pyrunc.errors import InitError, NotFoundError, PyruncError, StateError
@@ -236,13 +235,13 @@ class Container:
                     # prestart (deprecated) and createRuntime: in the runtime's namespaces
                     for phase in ("prestart", "createRuntime"):
                         if phase in hs:
-                            _hooks.run(phase, hs[phase], state)
+                            _run_hooks(phase, hs[phase], state)
                     if "createContainer" in hs:
                         # in the container's namespaces, before pivot_root (so the
                         # hook's path still resolves as on the host), as runc does
                         fds = _ns_fds(pid, spec.namespaces)
                         try:
-                            _hooks.run("createContainer", hs["createContainer"], state, fds)
+                            _run_hooks("createContainer", hs["createContainer"], state, fds)
                         finally:
                             for nfd in fds:
                                 os.close(nfd)
@@ -296,7 +295,7 @@ class Container:
             return
         fds = _ns_fds(self.st["pid"], self.st.get("namespaces", ()))
         try:
-            _hooks.run("startContainer", _hook_objs(hs), self._hook_state("created"), fds)
+            _run_hooks("startContainer", _hook_objs(hs), self._hook_state("created"), fds)
         except PyruncError:
             try:
                 _signal_pid(self.st["pid"], self.st["init_start"], SIGKILL)
@@ -335,7 +334,7 @@ class Container:
         hs = self.st.get("hooks", {}).get("poststart")
         if hs:
             try:
-                _hooks.run("poststart", _hook_objs(hs), self._hook_state("running"))
+                _run_hooks("poststart", _hook_objs(hs), self._hook_state("running"))
             except PyruncError as err:
                 # the spec: a failing poststart hook is logged, the container keeps running
                 _log.get().warn(str(err))
@@ -407,7 +406,7 @@ class Container:
         hs = self.st.get("hooks", {}).get("poststop")
         if hs:
             try:
-                _hooks.run("poststop", _hook_objs(hs), self._hook_state("stopped"))
+                _run_hooks("poststop", _hook_objs(hs), self._hook_state("stopped"))
             except PyruncError as err:
                 _log.get().warn(str(err))
         if cg is not None:
@@ -584,6 +583,13 @@ def _hooks_raw(spec):
             out[phase] = [{"path": h.path, "args": h.args, "env": h.env, "timeout": h.timeout}
                           for h in spec.hooks[phase]]
     return out
+
+
+def _run_hooks(phase, hooks, state, ns_fds=None):
+    # imported when a container has hooks: most have none, and every command pays imports
+    from pyrunc import hooks as _hooks
+
+    return _hooks.run(phase, hooks, state, ns_fds)
 
 
 def _hook_objs(raw):

@@ -61,6 +61,16 @@ test-image: deps install
 bench-image: deps install
 	$(PY) bench/bench_image.py
 
+# the cgroup tests inside a throw-away VM whose only cgroup mount is cgroup2 with every
+# controller (pure v2: clone3 CLONE_INTO_CGROUP, the eBPF device program, cgroup.freeze,
+# cgroup.kill); the checkout is shared read-write, so this works from any clone
+CGV2_VM ?= /work/shared/tools/cgv2-vm
+CGV2_TIMEOUT ?= 900
+CGROUP_TESTS := tests/integration/test_cgroups.py tests/integration/test_cgroup_containers.py \
+                tests/integration/test_cgroup_join.py $(wildcard tests/unit/test_cgroups_*.py)
+test-cgroup2: deps install
+	$(CGV2_VM) -t $(CGV2_TIMEOUT) -w $(CURDIR) -C $(CURDIR) -- $(PY) -m pytest -q -rs $(CGROUP_TESTS)
+
 demo: deps install
 	@sh tests/demo.sh
 

@@ -249,3 +249,24 @@ def test_systemd_cgroup_without_systemd(runtime, bundle):
                                                                            % (d, bundle.id))]
     r = runtime.run("--systemd-cgroup", "create", "-b", bundle.path, bundle.id)
     assert r.returncode != 0  # and again: nothing was left to collide with
+
+
+@pytest.mark.parametrize("allowed", [False, True], ids=["denied", "allowed"])
+def test_device_rules_are_enforced(runtime, bundle, allowed):
+    # v1: devices.allow/deny; pure cgroup2: pyrunc's eBPF device program.  mknod itself
+    # is allowed ("c *:* m", as runc), opening the node is what the rules decide.
+    # 1:9 (/dev/urandom) is in the default allow list; 4:1 (tty1) is not.
+    caps = bundle.config["process"]["capabilities"]
+    for k in caps:
+        caps[k] = sorted(set(caps[k]) | {"CAP_MKNOD"})
+    if allowed:
+        bundle.config["linux"]["resources"]["devices"].append(
+            {"allow": True, "type": "c", "major": 4, "minor": 1, "access": "r"})
+    bundle.args("sh", "-c", "mknod /tmp/tty1 c 4 1 && mknod /tmp/ur c 1 9 && head -c1 /tmp/ur >/dev/null && "
+                "echo urandom-ok; head -c0 /tmp/tty1 2>&1; echo rc=$?")
+    r = runtime.run("run", "-b", bundle.path, bundle.id)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("urandom-ok\n"), r.stdout
+    denied = "Operation not permitted" in r.stdout
+    assert denied != allowed, r.stdout
+    assert runtime.run("delete", bundle.id).returncode in (0, 1)

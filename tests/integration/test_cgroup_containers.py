@@ -270,3 +270,37 @@ def test_device_rules_are_enforced(runtime, bundle, allowed):
     denied = "Operation not permitted" in r.stdout
     assert denied != allowed, r.stdout
     assert runtime.run("delete", bundle.id).returncode in (0, 1)
+
+
+def test_events_stream_reports_oom(runtime, bundle):
+    import subprocess
+
+    from tests.conftest import PYRUNC
+
+    add_applets(bundle, "tail")
+    bundle.config["linux"]["resources"] = {"memory": {"limit": 24 << 20}}
+    start(runtime, bundle, "sleep", "100")
+    p = subprocess.Popen([PYRUNC, "--root", runtime.root, "events", "--interval", "200ms", bundle.id],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    try:
+        # the first stats line: the OOM watch is armed (it is set up before the loop)
+        first = json.loads(p.stdout.readline())
+        assert first["type"] == "stats" and first["id"] == bundle.id
+        r = runtime.run("exec", bundle.id, "sh", "-c", "head -c 200000000 /dev/zero | tail")
+        assert r.returncode == 137, (r.returncode, r.stderr)
+        types = set()
+        end = time.monotonic() + 20
+        while "oom" not in types and time.monotonic() < end:
+            ev = json.loads(p.stdout.readline())
+            assert ev["id"] == bundle.id
+            types.add(ev["type"])
+        assert "oom" in types
+        # the stream ends by itself once the container stops
+        assert runtime.run("kill", bundle.id, "KILL").returncode == 0
+        assert p.wait(timeout=20) == 0
+        assert p.stderr.read() == ""
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert runtime.run("delete", bundle.id).returncode == 0

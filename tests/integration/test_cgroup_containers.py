@@ -304,3 +304,36 @@ def test_events_stream_reports_oom(runtime, bundle):
             p.kill()
             p.wait()
     assert runtime.run("delete", bundle.id).returncode == 0
+
+
+def test_update_rejected_by_the_kernel_keeps_the_old_values(runtime, bundle):
+    bundle.config["linux"]["resources"] = {"pids": {"limit": 40}}
+    start(runtime, bundle, "sleep", "100")
+    pmax = host_file(bundle.id, "pids", "pids.max", "pids.max")
+    cpus = host_file(bundle.id, "cpuset", "cpuset.cpus", "cpuset.cpus")
+    before = read(cpus)
+    # pids first (runc's order), then the cpuset the kernel refuses: pids is written back
+    r = runtime.run("update", "--pids-limit", "20", "--cpuset-cpus", "999", bundle.id)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cpuset.cpus" in lines[0], r.stderr
+    assert read(pmax) == "40" and read(cpus) == before
+    with open(os.path.join(runtime.root, bundle.id, "state.json")) as f:
+        assert json.load(f)["cgroup"]["resources"]["pids"]["limit"] == 40
+    # a stopped container cannot be updated
+    assert runtime.run("kill", bundle.id, "KILL").returncode == 0
+    assert wait_for(lambda: runtime.state(bundle.id)["status"] == "stopped")
+    r = runtime.run("update", "--pids-limit", "20", bundle.id)
+    assert r.returncode != 0 and "not running" in r.stderr
+    assert runtime.run("delete", bundle.id).returncode == 0
+
+
+def test_pause_a_created_container(runtime, bundle):
+    bundle.args("true")
+    r = runtime.run("create", "-b", bundle.path, bundle.id)
+    assert r.returncode == 0, r.stderr
+    assert runtime.run("pause", bundle.id).returncode == 0
+    assert runtime.state(bundle.id)["status"] == "paused"
+    assert runtime.run("resume", bundle.id).returncode == 0
+    assert runtime.state(bundle.id)["status"] == "created"
+    assert runtime.run("delete", "--force", bundle.id).returncode == 0

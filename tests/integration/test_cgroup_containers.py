@@ -337,3 +337,21 @@ def test_pause_a_created_container(runtime, bundle):
     assert runtime.run("resume", bundle.id).returncode == 0
     assert runtime.state(bundle.id)["status"] == "created"
     assert runtime.run("delete", "--force", bundle.id).returncode == 0
+
+
+def test_controller_not_mounted(runtime, bundle):
+    # net_cls: not mounted on this hybrid host; cgroup2 has no such controller and
+    # runc ignores linux.resources.network there, as pyrunc does
+    if not UNIFIED and any("net_cls" in m[3] for m in fs.mounts()):
+        pytest.skip("this host mounts the net_cls controller")
+    bundle.config["linux"]["resources"]["network"] = {"classID": 1048577}
+    bundle.args("true")
+    r = runtime.run("create", "-b", bundle.path, bundle.id)
+    if UNIFIED:
+        assert r.returncode == 0, r.stderr
+        assert runtime.run("delete", "--force", bundle.id).returncode == 0
+        return
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert lines == ["linux.resources.network: the net_cls cgroup controller is not mounted"], r.stderr
+    assert not os.path.exists(os.path.join(runtime.root, bundle.id))

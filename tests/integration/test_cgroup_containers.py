@@ -355,3 +355,27 @@ def test_controller_not_mounted(runtime, bundle):
     lines = r.stderr.strip().splitlines()
     assert lines == ["linux.resources.network: the net_cls cgroup controller is not mounted"], r.stderr
     assert not os.path.exists(os.path.join(runtime.root, bundle.id))
+
+
+def test_init_is_cloned_into_its_cgroup2(runtime, bundle, tmp_path):
+    import shutil
+    import subprocess
+
+    from tests.conftest import PYRUNC
+
+    if not any(m[2] == 2 for m in fs.mounts()):
+        pytest.skip("no cgroup2 hierarchy mounted")
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    bundle.args("cat", "/proc/self/cgroup")
+    out = str(tmp_path / "strace.txt")
+    r = subprocess.run(["strace", "-f", "-e", "trace=clone3", "-o", out, PYRUNC, "--root", runtime.root, "run",
+                        "-b", bundle.path, bundle.id], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "0::/%s/%s" % (CGROUP_PARENT, bundle.id) in r.stdout.splitlines()
+    with open(out) as f:
+        calls = [line for line in f if "CLONE_INTO_CGROUP" in line]
+    # clone3 into the cgroup succeeded (a kernel without it would return an error and
+    # pyrunc would fall back to a cgroup.procs write)
+    assert calls and "= -1" not in calls[0], calls

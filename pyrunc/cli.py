@@ -103,9 +103,9 @@ def parse(argv, flags, defaults, repeated=(), stop_after=None):
     return opts, args
 
 
-# exec moves its process into the container's cgroups from here (create and run
-# have the init join its v1 cgroups itself, csrc/child/init.c)
-_MIGRATES = ("exec",)
+# verbs whose parent always moves a process between cgroups (none now: the children
+# join themselves, and exec starts rcuwarm itself when it has to, see process.py)
+_MIGRATES = ()
 _LONG_RUNNING = ("events",)
 
 

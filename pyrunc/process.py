@@ -108,6 +108,7 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
         console = _container._connect_console(console_socket) if console_socket else None
         plan = _plan.build_exec(proc, c.st["pid"], c.st.get("namespaces", ()), seccomp=seccomp,
                                 preserve_fds=preserve_fds)
+        cg = _join_plan(plan, c.st)
         pid = 0
         ch = None
         try:
@@ -120,10 +121,11 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
             stage1 = pidp[0]
             mtype, value, _ = _recv_pid(ch, stage1)
             pid = value
-            if c.st.get("cgroup"):
-                from pyrunc.cgroups import load_manager
+            if cg is not None:
+                cg.apply(pid)  # what the child could not join itself (see _join_plan)
+                from pyrunc import rcuwarm
 
-                load_manager(c.st["cgroup"]).apply(pid)
+                rcuwarm.stop()
             if proc.oom_score_adj is not None:
                 _container._write_proc(pid, "oom_score_adj", str(proc.oom_score_adj))
             ch.send(_sync.MSG_GO)
@@ -212,6 +214,41 @@ def _wait(pid):
             _signal.signal(sig, handler)
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
+
+
+def _join_plan(plan, st):
+    """Let the exec'd process get into the container's cgroups without the kernel's
+    cgroup-migration grace period (13 ms here; pyrunc/rcuwarm.py explains it):
+    stage-1 joins the v1 hierarchies itself, before its setns calls, by a thread-only
+    move (csrc/child/util.c); the process is cloned straight into the cgroup2
+    directory (clone3 CLONE_INTO_CGROUP) unless the container has a user or cgroup
+    namespace, where, after setns, the kernel would refuse that clone.  Whatever is
+    left the parent writes after the spawn, with the grace period started now in the
+    background.  Returns the manager, or None without cgroups."""
+    if not st.get("cgroup"):
+        return None
+    from pyrunc.cgroups import load_manager
+
+    cg = load_manager(st["cgroup"])
+    joins = cg.v1_join_dirs()
+    if joins:
+        from pyrunc.native import ffi
+
+        fds = ffi.new("int[]", [fd for fd, _ in joins])
+        plan.keep.append(fds)
+        plan.c.cgroup_join_fds = fds
+        plan.c.cgroup_join_paths = plan.strv([p for _, p in joins])
+        plan.c.n_cgroup_join = len(joins)
+    ns = st.get("namespaces", ())
+    if cg.v2 is not None:
+        fd = cg.v2_dirfd() if "user" not in ns and "cgroup" not in ns else None
+        if fd is not None:
+            plan.c.cgroup_fd = fd
+        else:
+            from pyrunc import rcuwarm
+
+            rcuwarm.start()
+    return cg
 
 
 def _bundle_config(bundle):

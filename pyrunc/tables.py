@@ -36,10 +36,13 @@ NAMESPACES = {
     "cgroup": (0x02000000, "cgroup"),
     "time": (0x00000080, "time"),
 }
-# order of setns() when joining: the user namespace first (it grants the rights for
-# the others), the mount namespace last (after it, host paths may no longer resolve,
-# although we join by fds opened beforehand)
-JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount")
+# order of setns() when joining: the time namespace first, while we are still root of
+# the host's user namespace (create unshares it before the user namespace exists, so
+# the host's owns it, and from inside the container's we would lack the rights);
+# then the user namespace (it grants the rights for the others); the mount namespace
+# last (after it, host paths may no longer resolve, although we join by fds opened
+# beforehand)
+JOIN_ORDER = ("time", "user", "ipc", "uts", "network", "pid", "cgroup", "mount")
 
 # mount(2) flags
 MS_RDONLY = 1

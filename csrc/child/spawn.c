@@ -61,7 +61,9 @@ static long clone_child(const struct prc_plan *plan, unsigned long extra)
         struct clone3_args args;
         memset(&args, 0, sizeof(args));
         args.flags = flags | CLONE_INTO_CGROUP;
-        args.exit_signal = SIGCHLD;
+        /* clone3 refuses an exit signal with CLONE_PARENT (EINVAL); the child then
+           gets its new parent's, i.e. SIGCHLD, as with clone(2) */
+        args.exit_signal = (flags & CLONE_PARENT) ? 0 : SIGCHLD;
         args.cgroup = (uint64_t) plan->cgroup_fd;
         long pid = syscall(SYS_clone3, &args, sizeof(args));
         /* old kernel (ENOSYS, E2BIG) or a cgroup that refuses us: the parent joins it later */

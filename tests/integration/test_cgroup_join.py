@@ -89,6 +89,27 @@ def test_user_namespace_init_lands_in_its_cgroups(runtime, bundle, with_stage1):
             {"containerID": 0, "hostID": 100000, "size": 65536}]
         cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] not in ("sysfs", "cgroup")]
         with _running(runtime, bundle):
-            pass
+            # an exec'd process too (the parent moves it into cgroup2 here)
+            r = runtime.run("exec", bundle.id, "cat", "/proc/self/cgroup")
+            assert r.returncode == 0, r.stderr
+            paths = {l.split(":", 2)[2] for l in r.stdout.splitlines() if ":name=" not in l}
+            assert paths == {"/pyrunc-test/%s" % bundle.id}, r.stdout
     finally:
         shutil.rmtree(top)
+
+
+@pytest.mark.parametrize("extra", ["none", "cgroup", "time"])
+def test_exec_lands_in_the_containers_cgroups(runtime, bundle, extra):
+    # stage-1 joins v1 itself; cgroup2 by clone3(CLONE_INTO_CGROUP) except with a cgroup
+    # namespace, where the parent moves the process
+    if extra != "none":
+        bundle.config["linux"]["namespaces"].append({"type": extra})
+    with _running(runtime, bundle):
+        r = runtime.run("exec", bundle.id, "cat", "/proc/self/cgroup")
+        assert r.returncode == 0, r.stderr
+        want = "/" if extra == "cgroup" else "/pyrunc-test/%s" % bundle.id
+        for line in r.stdout.splitlines():
+            _, ctrls, path = line.split(":", 2)
+            if ctrls.startswith("name=") and ctrls != "name=systemd":
+                continue
+            assert path == want, line

@@ -6,16 +6,16 @@ its rcu_sync from the idle state, which costs a full RCU grace period (13 ms on 
 2-core VM, measured with strace on both pyrunc and runc).  Once the flip is done, and
 for one more grace period after the last writer leaves, further writers enter at once.
 
-On cgroup v1 (and hybrid) hosts `exec` moves its process into the container's v1
-hierarchies from the parent, so it pays that grace period.  (create and run do not:
-their init joins its cgroups itself by a thread-only move, which skips the lock; see
-csrc/child/init.c.  exec's process is born in the container's user namespace, if
-any, where it could not.)  Nothing in the grace period depends on *which* migration
-asked for it, so a thread asks for it as soon as the verb is known: it writes our own
-pid into the cgroup we are already in.  The kernel takes the lock, sees the task is already there
+Most of the time nobody pays it: children join v1 hierarchies themselves by a
+thread-only move, which skips the lock (csrc/child/util.c), and are cloned straight
+into their cgroup2 directory.  `exec` into a container with a user or cgroup
+namespace cannot clone into cgroup2 (the kernel refuses it after those setns calls),
+so its parent moves the process and pays the grace period.  Nothing in the grace
+period depends on *which* migration asked for it, so a thread asks for it as soon as
+that is known (pyrunc/process.py): it writes our own pid into the cgroup we are
+already in.  The kernel takes the lock, sees the task is already there
 and moves nothing (same css_set: no attach callbacks run), but the grace period has
-started while the main thread parses config.json, creates the cgroups and spawns the
-child.  When the main thread then writes the new process's pid, the wait is over or shorter.
+started while the main thread spawns the child.  When the main thread then writes the new process's pid, the wait is over or shorter.
 
 Best effort by design: any failure (no v1 hierarchy, not root, an unexpected mount
 layout) only means the real write waits as before.  On pure cgroup2 the init is

@@ -3,8 +3,11 @@ runc v2 shim, and a throw-away docker-registry on 127.0.0.1 holding a busybox im
 built locally.
 
 containerd gets its own config, root, state and sockets under a temp directory, the
-CRI plugin off, and the tests their own namespace; everything is stopped and removed
-at the end of the session.  pyrunc is found relative to this checkout.
+CRI plugin off, and the tests their own namespace; the shim's runc root (`--runc-root`)
+and ctr's stdio fifos (`--fifo-dir`) are under that directory too, because their
+defaults (/run/containerd/runc/<ns>, /run/containerd/fifo) would outlive the session.
+Everything is stopped and removed at the end, and the teardown fails if a shim,
+mount or cgroup of ours was still there.  pyrunc is found relative to this checkout.
 """
 import os
 import shutil
@@ -47,6 +50,9 @@ class Containerd:
     def __init__(self, workdir):
         self.dir = workdir
         self.sock = os.path.join(workdir, "containerd.sock")
+        # what the shim passes to pyrunc as --root is <runc_root>/<namespace>
+        self.runc_root = os.path.join(workdir, "runc")
+        self.fifo_dir = os.path.join(workdir, "fifo")
         self.proc = None
 
     def start(self):
@@ -75,15 +81,32 @@ class Containerd:
                               capture_output=True, text=True, timeout=timeout,
                               stdin=kw.pop("stdin", subprocess.DEVNULL), **kw)
 
+    def run(self, *args, **kw):
+        """ctr run with pyrunc as the runc v2 shim's binary"""
+        return self.ctr("run", "--runc-binary", PYRUNC, "--runc-root", self.runc_root,
+                        "--fifo-dir", self.fifo_dir, *args, **kw)
+
+    def exec(self, *args, **kw):
+        return self.ctr("task", "exec", "--fifo-dir", self.fifo_dir, *args, **kw)
+
+    def shims(self):
+        """pids of the shims serving our namespace (each container has its own)"""
+        out = subprocess.run(["pgrep", "-f", "containerd-shim-runc-v2 -namespace %s " % NAMESPACE],
+                             capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+
     def stop(self):
+        """stop everything; return what had to be killed or removed by force"""
         if self.proc is None:
-            return
-        # shims are containerd's children in their own sessions: kill them too
-        for line in subprocess.run(["pgrep", "-f", "containerd-shim-runc-v2 -namespace " + NAMESPACE],
-                                   capture_output=True, text=True).stdout.split():
+            return []
+        forced = []
+        # a shim exits when its container is deleted: one still there is a leftover.
+        # Shims are containerd's children in their own sessions, so kill them here.
+        for pid in self.shims():
+            forced.append("shim pid %d" % pid)
             try:
-                os.kill(int(line), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
                 pass
         self.proc.terminate()
         try:
@@ -96,7 +119,23 @@ class Containerd:
         with open("/proc/self/mountinfo") as f:
             mounts = [l.split()[4] for l in f if self.dir in l]
         for m in sorted(mounts, key=len, reverse=True):
+            forced.append("mount " + m)
             subprocess.run(["umount", "-l", m], stderr=subprocess.DEVNULL)
+        # the containers' cgroups are /<namespace>/<id> (ctr's cgroupsPath)
+        for ctrl in os.listdir("/sys/fs/cgroup"):
+            d = os.path.join("/sys/fs/cgroup", ctrl, NAMESPACE)
+            if os.path.isdir(d):
+                forced.append("cgroup " + d)
+                for sub in sorted((os.path.join(r, n) for r, ns, _ in os.walk(d) for n in ns),
+                                  key=len, reverse=True):
+                    os.rmdir(sub)
+                os.rmdir(d)
+        # pyrunc state of the namespace: the directory itself may stay (runc leaves
+        # it too), but no container in it
+        ns_root = os.path.join(self.runc_root, NAMESPACE)
+        if os.path.isdir(ns_root):
+            forced += ["pyrunc state " + os.path.join(ns_root, n) for n in os.listdir(ns_root)]
+        return forced
 
 
 @pytest.fixture(scope="session")
@@ -108,7 +147,9 @@ def containerd(tmp_path_factory):
     try:
         yield d
     finally:
-        d.stop()
+        forced = d.stop()
+        shutil.rmtree(d.dir, ignore_errors=True)
+    assert forced == [], "left behind by the tests: %s" % forced
 
 
 @pytest.fixture(scope="session")
@@ -133,15 +174,10 @@ def image(containerd, tmp_path_factory):
         reg.stop()
 
 
-def pyrunc_root():
-    """where the runc v2 shim keeps pyrunc's state for our namespace"""
-    return os.path.join("/run/containerd/runc", NAMESPACE)
-
-
-def leftovers(cid):
+def leftovers(containerd, cid):
     """pyrunc state, cgroups and mounts that still name container cid"""
     found = []
-    root = pyrunc_root()
+    root = os.path.join(containerd.runc_root, NAMESPACE)
     if os.path.exists(os.path.join(root, cid)):
         found.append(os.path.join(root, cid))
     for ctrl in os.listdir("/sys/fs/cgroup"):

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from tests.containerd.conftest import NAMESPACE, PYRUNC, leftovers
+from tests.containerd.conftest import NAMESPACE, leftovers
 
 
 def _id():
@@ -21,9 +21,7 @@ def _id():
 
 
 def _run(containerd, image, cid, *args, detach=False):
-    opts = ["run", "--runc-binary", PYRUNC]
-    opts += ["-d"] if detach else ["--rm"]
-    return containerd.ctr(*(opts + [image, cid] + list(args)))
+    return containerd.run("-d" if detach else "--rm", image, cid, *args)
 
 
 def _cleanup(containerd, cid):
@@ -34,7 +32,7 @@ def _cleanup(containerd, cid):
             break
         time.sleep(0.05)
     containerd.ctr("container", "rm", cid)
-    assert leftovers(cid) == []
+    assert leftovers(containerd, cid) == []
 
 
 @pytest.fixture
@@ -60,7 +58,7 @@ def test_run_rm_output_and_exit_code(containerd, image):
     assert r.returncode == 3, r.stderr
     assert r.stdout == "out\n"
     assert "err" in r.stderr
-    assert leftovers(cid) == []
+    assert leftovers(containerd, cid) == []
 
 
 def test_the_container_runs_in_its_own_namespaces_and_cgroup(containerd, image):
@@ -73,11 +71,11 @@ def test_the_container_runs_in_its_own_namespaces_and_cgroup(containerd, image):
 
 
 def test_exec_returns_its_status(containerd, running):
-    r = containerd.ctr("task", "exec", "--exec-id", "e1", running, "sh", "-c", "echo in; exit 5")
+    r = containerd.exec("--exec-id", "e1", running, "sh", "-c", "echo in; exit 5")
     assert r.returncode == 5, r.stderr
     assert r.stdout == "in\n"
     # it ran in the container: same pid namespace as the init (pid 1 is sleep)
-    r = containerd.ctr("task", "exec", "--exec-id", "e2", running, "cat", "/proc/1/cmdline")
+    r = containerd.exec("--exec-id", "e2", running, "cat", "/proc/1/cmdline")
     assert r.returncode == 0 and r.stdout.startswith("sleep"), r
 
 
@@ -87,7 +85,7 @@ def test_exec_with_a_terminal(containerd, running):
     try:
         p = __import__("subprocess").Popen(
             ["ctr", "--address", containerd.sock, "-n", NAMESPACE, "task", "exec", "-t",
-             "--exec-id", "tty1", running, "sh", "-c", "tty; echo done; exit 4"],
+             "--fifo-dir", containerd.fifo_dir, "--exec-id", "tty1", running, "sh", "-c", "tty; echo done; exit 4"],
             stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
         os.close(slave)
         slave = -1
@@ -115,7 +113,7 @@ def test_exec_with_a_terminal(containerd, running):
 
 
 def test_exec_of_a_missing_binary_names_the_cause(containerd, running):
-    r = containerd.ctr("task", "exec", "--exec-id", "bad", running, "/no/such/binary")
+    r = containerd.exec("--exec-id", "bad", running, "/no/such/binary")
     assert r.returncode != 0
     assert "no such file or directory" in r.stderr, r.stderr
 
@@ -132,7 +130,7 @@ def test_kill_stops_the_task(containerd, running):
 
 
 def test_kill_all_reaches_exec_processes(containerd, running):
-    r = containerd.ctr("task", "exec", "-d", "--exec-id", "bg", running, "sleep", "500")
+    r = containerd.exec("-d", "--exec-id", "bg", running, "sleep", "500")
     assert r.returncode == 0, r.stderr
     ps = containerd.ctr("task", "ps", running).stdout.splitlines()[1:]
     assert len(ps) == 2, ps
@@ -149,7 +147,7 @@ def test_pause_resume(containerd, running):
     assert _status(containerd, running) == "PAUSED"
     assert containerd.ctr("task", "resume", running).returncode == 0
     assert _status(containerd, running) == "RUNNING"
-    r = containerd.ctr("task", "exec", "--exec-id", "after", running, "true")
+    r = containerd.exec("--exec-id", "after", running, "true")
     assert r.returncode == 0, r.stderr
 
 
@@ -169,4 +167,4 @@ def test_failed_create_names_the_cause_and_leaves_nothing(containerd, image):
     assert "no such file or directory" in r.stderr, r.stderr
     assert "/no/such/binary" in r.stderr
     containerd.ctr("container", "rm", cid)
-    assert leftovers(cid) == []
+    assert leftovers(containerd, cid) == []

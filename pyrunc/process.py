@@ -63,7 +63,13 @@ def process_from_flags(base, args, opts):
     raw["user"] = user
     if opts.cap:
         caps = {k: list(v) for k, v in (raw.get("capabilities") or {}).items()}
-        for kind in ("bounding", "effective", "permitted", "ambient", "inheritable"):
+        # as runc: --cap widens bounding, effective and permitted; ambient only when the
+        # process already has an inheritable set (an ambient capability must also be
+        # inheritable, and --cap does not make one inheritable)
+        kinds = ["bounding", "effective", "permitted"]
+        if "inheritable" in caps:
+            kinds.append("ambient")
+        for kind in kinds:
             lst = caps.setdefault(kind, [])
             for c in opts.cap:
                 if c not in lst:
@@ -71,6 +77,10 @@ def process_from_flags(base, args, opts):
         raw["capabilities"] = caps
     if opts.no_new_privs:
         raw["noNewPrivileges"] = True
+    if opts.apparmor is not None:
+        raw["apparmorProfile"] = opts.apparmor
+    if opts.process_label is not None:
+        raw["selinuxLabel"] = opts.process_label
     return _parse_process(raw, "exec")
 
 
@@ -96,8 +106,8 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
             raise PyruncError("cannot allocate tty if pyrunc will detach without setting console socket")
         if console_socket is not None and not proc.terminal:
             raise PyruncError("cannot use console socket if pyrunc will not detach or allocate tty")
-        if proc.terminal and console_socket is None:
-            raise PyruncError("exec with a terminal needs --console-socket")
+        if proc.apparmor_profile or proc.selinux_label:
+            check_lsm(proc)
         seccomp = None
         sc = (bundle_raw.get("linux") or {}).get("seccomp")
         if sc:
@@ -111,6 +121,7 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
         cg = _join_plan(plan, c.st)
         pid = 0
         ch = None
+        master = -1
         try:
             pidp = ffi.new("int *")
             errp = ffi.new("struct prc_msg *")
@@ -132,6 +143,10 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
             while True:
                 mtype, value, fd = ch.recv()
                 if mtype == _sync.MSG_PTY:
+                    if console is None:
+                        # foreground `exec -t`: we keep the master and proxy it (below)
+                        master = fd
+                        continue
                     try:
                         _container._send_console(console, fd)
                     finally:
@@ -153,6 +168,8 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
             # means the exec succeeded; an error record means it did not
             mtype, _, _ = ch.recv()
         except BaseException:
+            if master >= 0:
+                os.close(master)
             if pid > 0:
                 try:
                     os.kill(pid, 9)
@@ -174,7 +191,7 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
         c.close()
     if detach:
         return 0
-    return _wait(pid)
+    return _wait(pid, master)
 
 
 def _recv_pid(ch, stage1):
@@ -189,7 +206,9 @@ def _recv_pid(ch, stage1):
     return mtype, value, fd
 
 
-def _wait(pid):
+def _wait(pid, master=-1):
+    """wait for the foreground process (proxying its terminal if it has one), passing
+    on the signals a shell would send us"""
     import _signal
 
     def forward(signum, frame):
@@ -203,17 +222,45 @@ def _wait(pid):
                 _signal.SIGUSR1, _signal.SIGUSR2, _signal.SIGWINCH):
         old.append((sig, _signal.signal(sig, forward)))
     try:
-        while True:
-            try:
-                _, status = os.waitpid(pid, 0)
-                break
-            except InterruptedError:
-                continue
+        if master >= 0:
+            # _proxy_pty installs its own SIGWINCH handler (window size) and puts ours back
+            status = _container._proxy_pty(master, pid)
+        else:
+            while True:
+                try:
+                    _, status = os.waitpid(pid, 0)
+                    break
+                except InterruptedError:
+                    continue
     finally:
         for sig, handler in old:
             _signal.signal(sig, handler)
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
+
+
+def check_lsm(proc, sysfs="/sys"):
+    """process.apparmorProfile / selinuxLabel (or exec --apparmor / --process-label).
+
+    Where the LSM is absent there is nothing to confine with, and callers do not ask
+    for a profile then (dockerd and containerd's CRI only set one when the host has
+    AppArmor): accept and ignore it, as crun does.  Where it is present, the process
+    would have to write its own /proc/self/attr/.../exec before execve, which pyrunc's
+    child does not do yet; running it unconfined would be a silent downgrade, so refuse."""
+    if proc.apparmor_profile and _apparmor_enabled(sysfs):
+        raise ConfigError("apply apparmor profile %s: not supported by pyrunc yet (apparmor is enabled "
+                          "on this host)" % proc.apparmor_profile)
+    if proc.selinux_label and os.path.exists(os.path.join(sysfs, "fs/selinux/enforce")):
+        raise ConfigError("apply selinux label %s: not supported by pyrunc yet (selinux is enabled "
+                          "on this host)" % proc.selinux_label)
+
+
+def _apparmor_enabled(sysfs):
+    try:
+        with open(os.path.join(sysfs, "module/apparmor/parameters/enabled"), "rb") as f:
+            return f.read(1) == b"Y"
+    except OSError:
+        return False
 
 
 def _join_plan(plan, st):

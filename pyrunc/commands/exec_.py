@@ -6,7 +6,9 @@ otherwise COMMAND runs with the container's process settings and these options:
   --cap CAP  --no-new-privs  --detach, -d  --pid-file FILE  --console-socket SOCK
   --preserve-fds N  --apparmor P  --process-label L
 Foreground: exits with the process's status (128+signal when killed, 255 if it
-could not be started).
+could not be started); with --tty and no --console-socket our terminal is proxied.
+--apparmor / --process-label are accepted where that LSM is absent and refused
+where it is enabled (pyrunc cannot apply them yet).
 """
 FLAGS = {
     "--process": ("process", True), "-p": ("process", True),

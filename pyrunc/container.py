@@ -93,6 +93,10 @@ class Container:
             raise PyruncError("cannot allocate tty if pyrunc will detach without setting console socket")
         if console_socket is not None and not proc.terminal:
             raise PyruncError("cannot use console socket if pyrunc will not detach or allocate tty")
+        if proc.apparmor_profile or proc.selinux_label:
+            from pyrunc.process import check_lsm
+
+            check_lsm(proc)  # accepted where the LSM is absent, refused where present
         preserve_fds += _listen_fds()
         _occupy_preserved(preserve_fds)
 

@@ -151,13 +151,31 @@ def test_pause_resume(containerd, running):
     assert r.returncode == 0, r.stderr
 
 
+def _metric(text, name):
+    for line in text.splitlines():
+        f = line.split()
+        if f and f[0] == name:
+            return f[1]
+    raise AssertionError("%s not in %s" % (name, text))
+
+
 def test_ps_and_metrics(containerd, running):
     r = containerd.ctr("task", "ps", running)
     assert r.returncode == 0, r.stderr
     assert len(r.stdout.splitlines()) == 2  # header + the init
     r = containerd.ctr("task", "metrics", running)
     assert r.returncode == 0, r.stderr
-    assert "pids.current" in r.stdout and "memory.usage" in r.stdout, r.stdout
+    assert _metric(r.stdout, "pids.current") == "1"
+    # (cgroup v1 name; ctr prints memory.usage on cgroup2)
+    mem = "memory.usage_in_bytes" if "memory.usage_in_bytes" in r.stdout else "memory.usage"
+    assert int(_metric(r.stdout, mem)) > 0
+    # an exec'd process is in the container's cgroups (the shim reads them itself)
+    # and `pyrunc ps` lists it, so containerd matches it to its exec id
+    assert containerd.exec("-d", "--exec-id", "side", running, "sleep", "500").returncode == 0
+    r = containerd.ctr("task", "metrics", running)
+    assert _metric(r.stdout, "pids.current") == "2", r.stdout
+    r = containerd.ctr("task", "ps", running)
+    assert "ExecID:side" in r.stdout, r.stdout
 
 
 def test_failed_create_names_the_cause_and_leaves_nothing(containerd, image):

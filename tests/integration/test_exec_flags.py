@@ -109,6 +109,17 @@ def test_apparmor_and_process_label_are_accepted_without_the_lsm(runtime, bundle
     assert runtime.run("delete", "--force", bundle.id).returncode == 0
 
 
+@pytest.mark.skipif(_lsm_present(), reason="AppArmor or SELinux enabled on this host: pyrunc refuses "
+                                           "profiles there (tests/unit/test_exec_lsm.py)")
+def test_config_apparmor_profile_and_selinux_label_are_accepted_without_the_lsm(runtime, bundle):
+    # what a docker or podman config carries (on hosts with the LSM, callers set these)
+    bundle.config["process"]["apparmorProfile"] = "docker-default"
+    bundle.config["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0:c1,c2"
+    bundle.args("/bin/echo", "ok")
+    r = runtime.run("run", "-b", bundle.path, bundle.id)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "ok\n", "")
+
+
 def test_foreground_tty_exec_proxies_the_terminal(runtime, bundle):
     start_sleeper(runtime, bundle)
     master, slave = pty.openpty()

@@ -106,8 +106,11 @@ class Containerd:
             forced.append("container " + cid)
             subprocess.run([PYRUNC, "--root", ns_root, "delete", "--force", cid],
                            stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
-        # a shim exits when its container is deleted: one still there is a leftover.
-        # Shims are containerd's children in their own sessions, so kill them here.
+        # a shim exits when its container is deleted (give the last one a moment): one
+        # still there is a leftover.  Shims are in their own sessions: kill them here.
+        deadline = time.monotonic() + 3
+        while self.shims() and time.monotonic() < deadline:
+            time.sleep(0.05)
         for pid in self.shims():
             forced.append("shim pid %d" % pid)
             try:

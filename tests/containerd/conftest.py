@@ -102,7 +102,7 @@ class Containerd:
         # a container the tests did not remove: pyrunc's own delete --force kills its
         # processes and removes its cgroups and state (what the shim would have done)
         ns_root = os.path.join(self.runc_root, NAMESPACE)
-        for cid in os.listdir(ns_root) if os.path.isdir(ns_root) else []:
+        for cid in self.containers_in(ns_root):
             forced.append("container " + cid)
             subprocess.run([PYRUNC, "--root", ns_root, "delete", "--force", cid],
                            stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
@@ -136,9 +136,14 @@ class Containerd:
             if os.path.isdir(d):
                 forced.append("cgroup " + d)
                 subprocess.run(["find", d, "-depth", "-type", "d", "-delete"], stderr=subprocess.DEVNULL)
-        if os.path.isdir(ns_root) and os.listdir(ns_root):
+        if self.containers_in(ns_root):
             forced.append("pyrunc state in " + ns_root)
         return forced
+
+    @staticmethod
+    def containers_in(root):
+        # (pyrunc keeps compiled seccomp filters in <root>/.cache)
+        return [n for n in os.listdir(root) if not n.startswith(".")] if os.path.isdir(root) else []
 
 
 @pytest.fixture(scope="session")

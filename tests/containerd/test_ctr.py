@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from tests.containerd.conftest import NAMESPACE, leftovers
+from tests.containerd.conftest import NAMESPACE, PYRUNC, leftovers
 
 
 def _id():
@@ -70,6 +70,66 @@ def test_the_container_runs_in_its_own_namespaces_and_cgroup(containerd, image):
     assert any(("/%s/%s" % (NAMESPACE, cid)) in l for l in lines[1:]), lines
 
 
+def test_run_with_seccomp_caps_env_cwd_read_only_and_memory_limit(containerd, image):
+    """the spec ctr makes from its flags reaches the process (containerd's default
+    seccomp profile is a big one: pyrunc compiles it), and the limit its cgroup"""
+    cid = _id()
+    r = containerd.run("-d", "--seccomp", "--cap-add", "CAP_SYS_ADMIN", "--env", "A=1", "--cwd", "/tmp",
+                       "--read-only", "--memory-limit", str(64 << 20), image, cid, "sleep", "1000")
+    assert r.returncode == 0, r.stderr
+    try:
+        r = containerd.exec("--exec-id", "look", cid, "sh", "-c",
+                            "grep -E '^(Seccomp|CapEff):' /proc/self/status; echo $A; pwd; touch /x")
+        lines = r.stdout.splitlines()
+        assert int(lines[0].split()[1], 16) & (1 << 21), lines  # CAP_SYS_ADMIN
+        assert lines[1].split() == ["Seccomp:", "2"]  # a filter is installed
+        assert lines[2:] == ["1", "/tmp"]
+        assert r.returncode == 1 and "Read-only file system" in r.stderr, r.stderr
+        r = containerd.ctr("task", "metrics", cid)
+        limit = "memory.limit_in_bytes" if "memory.limit_in_bytes" in r.stdout else "memory.usage_limit"
+        assert _metric(r.stdout, limit) == str(64 << 20), r.stdout
+    finally:
+        _cleanup(containerd, cid)
+
+
+def _with_tty(containerd, *args):
+    """run ctr with a pty as its stdio (ctr wants a console for -t); (rc, output)"""
+    import subprocess
+
+    master, slave = pty.openpty()
+    p = subprocess.Popen(["ctr", "--address", containerd.sock, "-n", NAMESPACE] + list(args),
+                         stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    out = b""
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            elif p.poll() is not None:
+                break
+        return p.wait(10), out.decode(errors="replace")
+    finally:
+        os.close(master)
+
+
+def test_run_with_a_terminal(containerd, image):
+    """create --console-socket through the shim: the init's stdio is the pty's slave"""
+    cid = _id()
+    rc, out = _with_tty(containerd, "run", "-t", "--rm", "--runc-binary", PYRUNC, "--runc-root",
+                        containerd.runc_root, "--fifo-dir", containerd.fifo_dir, image, cid,
+                        "sh", "-c", "tty; echo $$; exit 2")
+    assert rc == 2, out
+    assert out.split()[:2] == ["/dev/pts/0", "1"], out
+    assert leftovers(containerd, cid) == []
+
+
 def test_exec_returns_its_status(containerd, running):
     r = containerd.exec("--exec-id", "e1", running, "sh", "-c", "echo in; exit 5")
     assert r.returncode == 5, r.stderr
@@ -80,36 +140,11 @@ def test_exec_returns_its_status(containerd, running):
 
 
 def test_exec_with_a_terminal(containerd, running):
-    # ctr wants a console on its own stdin for -t
-    master, slave = pty.openpty()
-    try:
-        p = __import__("subprocess").Popen(
-            ["ctr", "--address", containerd.sock, "-n", NAMESPACE, "task", "exec", "-t",
-             "--fifo-dir", containerd.fifo_dir, "--exec-id", "tty1", running, "sh", "-c", "tty; echo done; exit 4"],
-            stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
-        os.close(slave)
-        slave = -1
-        out = b""
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            r, _, _ = select.select([master], [], [], 0.5)
-            if r:
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            elif p.poll() is not None:
-                break
-        assert p.wait(10) == 4, out
-        text = out.decode(errors="replace")
-        assert "/dev/pts/" in text and "done" in text, text
-    finally:
-        os.close(master)
-        if slave >= 0:
-            os.close(slave)
+    # ctr wants a console on its own stdin for -t; the terminal is only in process.json
+    rc, out = _with_tty(containerd, "task", "exec", "-t", "--fifo-dir", containerd.fifo_dir,
+                        "--exec-id", "tty1", running, "sh", "-c", "tty; echo done; exit 4")
+    assert rc == 4, out
+    assert "/dev/pts/" in out and "done" in out, out
 
 
 def test_exec_of_a_missing_binary_names_the_cause(containerd, running):

@@ -42,6 +42,9 @@ def run(g, opts, args):
     cid, cmd = args[0], args[1:]
     if opts.process is None and not cmd:
         raise UsageError("exec needs a command or --process")
+    if opts.cgroup is not None:
+        # runc's exec into a sub-cgroup of the container: better refused than ignored
+        raise UsageError("exec --cgroup %s: sub-cgroups are not supported by pyrunc" % opts.cgroup)
     proc = None
     flags = None
     if opts.process is not None:

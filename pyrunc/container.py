@@ -203,7 +203,8 @@ class Container:
         # child's rootfs setup: without a cgroup namespace nothing there depends on
         # its cgroup, so we join it while the child mounts.  With one, the child
         # unshares it right after GO: join first.
-        early_cgroups = "cgroup" in spec.namespaces
+        # systemd (--systemd-cgroup) may move the init while it starts the scope: join first
+        early_cgroups = "cgroup" in spec.namespaces or systemd_cgroup
         if early_cgroups:
             cg.apply(pid)
             _rcuwarm.stop()

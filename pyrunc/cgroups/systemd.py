@@ -207,6 +207,19 @@ class Manager:
         except OSError as err:
             self._disconnect()
             raise CgroupError("systemd cgroup driver: look up %s: %s" % (self.unit, _why(err))) from None
+        if state in ("inactive", "failed"):
+            # a unit of that name just ended (a container deleted, its id reused):
+            # systemd removes its cgroups asynchronously, ours too if we made them
+            # now; wait until it has collected the unit
+            import time
+
+            end = time.monotonic() + 5
+            while state is not None and time.monotonic() < end:
+                time.sleep(0.02)
+                try:
+                    c.call(_OBJ, _MGR, "GetUnit", "s", (self.unit,))
+                except dbus.DBusError:
+                    state = None
         if state not in (None, "inactive", "failed"):
             self._disconnect()
             raise CgroupError("systemd cgroup driver: create %s in %s: the unit already exists (%s)"
@@ -221,7 +234,19 @@ class Manager:
                  ("Slice", ("s", self.slice)),
                  ("Delegate", ("b", True)),
                  ("DefaultDependencies", ("b", False)),
-                 ("PIDs", ("au", [pid]))]
+                 ("PIDs", ("au", [pid])),
+                 # a devices policy makes systemd manage the v1 devices controller for
+                 # the scope; without one it moves the init up to the slice there and
+                 # removes the scope's directory, at a moment of its choosing.  Strict
+                 # and empty: apply() writes the container's own rules right after.
+                 ("DevicePolicy", ("s", "strict")),
+                 # the same for the other controllers systemd knows (runc sets these too):
+                 # one it does not manage for the scope it trims away asynchronously
+                 ("MemoryAccounting", ("b", True)),
+                 ("CPUAccounting", ("b", True)),
+                 ("IOAccounting", ("b", True)),
+                 ("TasksAccounting", ("b", True)),
+                 ("DeviceAllow", ("a(ss)", []))]
         res = self.inner.resources or {}
         mem = (res.get("memory") or {}).get("limit")
         if isinstance(mem, int) and mem > 0:
@@ -251,7 +276,6 @@ class Manager:
         from pyrunc.cgroups import fs
 
         inner = self.inner
-        remade = False
         for h in inner.hs:
             h.close()  # an fd of a removed directory would still open the dead one
             try:
@@ -259,12 +283,11 @@ class Manager:
             except OSError as err:
                 raise CgroupError("create cgroup %s: %s" % (h.path, fs.strerror(err.errno)), err.errno) from None
             if made:
-                remade = True
                 h.made.extend(d for d in made if d not in h.made)
                 if "cpuset" in h.ctrls:
                     inner._cpuset_init(h, made)
-        if remade:
-            inner.set(inner.resources)
+        # systemd wrote its own values (the device policy above at least): ours again
+        inner.set(inner.resources)
         self.inner._child_joins = False
         self.inner._into = False
         self.inner.apply(pid)

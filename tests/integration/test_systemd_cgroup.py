@@ -218,6 +218,11 @@ def test_container_runs_in_a_transient_scope(systemd, sdbundle):
     if systemd.sh("test -e " + mem, check=False).returncode:
         mem = "/sys/fs/cgroup/pyrunctest.slice/%s/memory.max" % unit
     assert systemd.sh("cat " + mem).stdout.strip() == str(64 << 20)
+    # the container's device rules, not systemd's strict empty policy (v1 devices)
+    devs = "/sys/fs/cgroup/devices/pyrunctest.slice/%s/devices.list" % unit
+    if systemd.sh("test -e " + devs, check=False).returncode == 0:
+        assert "c 1:3 rwm" in systemd.sh("cat " + devs).stdout.split("\n")
+    assert _pr(systemd, "exec %s sh -c 'echo x > /dev/null && echo ok'" % cid).stdout.strip() == "ok"
     # exec joins the same scope (and does not try to start it again)
     r = _pr(systemd, "exec %s cat /proc/self/cgroup" % cid)
     assert "/pyrunctest.slice/" + unit in r.stdout

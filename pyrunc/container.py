@@ -162,13 +162,7 @@ class Container:
             # the child joins its v1 cgroups itself, without the kernel's grace period
             # (csrc/child/util.c): stage-1 before its setns calls, else the init; an
             # init cloned straight into a new user namespace could not
-            joins = cg.v1_join_dirs()
-            if joins:
-                fds = ffi.new("int[]", [fd for fd, _ in joins])
-                plan.keep.append(fds)
-                plan.c.cgroup_join_fds = fds
-                plan.c.cgroup_join_paths = plan.strv([p for _, p in joins])
-                plan.c.n_cgroup_join = len(joins)
+            plan.join_cgroups(cg.v1_join_dirs())
 
         pidp = ffi.new("int *")
         errp = ffi.new("struct prc_msg *")
@@ -663,24 +657,10 @@ def _send_console(console, fd):
 def run_container(root, cid, bundle, *, detach=False, pid_file=None, console_socket=None,
                   no_pivot=False, preserve_fds=0, systemd_cgroup=False):
     """create + start; in the foreground, wait for the init and delete the container"""
-    import _signal
-
     c = Container.create(root, cid, bundle, pid_file=pid_file, console_socket=console_socket,
                          no_pivot=no_pivot, preserve_fds=preserve_fds, run_mode=True,
                          systemd_cgroup=systemd_cgroup)
-    pid = c.pid
-    forwarded = []
-    if not detach:
-        # forward what a shell would send us to the init, as runc does
-        def forward(signum, frame):
-            try:
-                os.kill(pid, signum)
-            except ProcessLookupError:
-                pass
-
-        for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT,
-                    _signal.SIGUSR1, _signal.SIGUSR2, _signal.SIGWINCH):
-            forwarded.append((sig, _signal.signal(sig, forward)))
+    forwarded = [] if detach else forward_signals(c.pid)
     try:
         c.start()
     except BaseException:
@@ -693,26 +673,46 @@ def run_container(root, cid, bundle, *, detach=False, pid_file=None, console_soc
         c.close()
         return 0
     try:
-        if c.pty >= 0:
-            status = _proxy_pty(c.pty, pid)
-        else:
-            while True:
-                try:
-                    _, status = os.waitpid(pid, 0)
-                    break
-                except InterruptedError:
-                    continue
-        code = os.waitstatus_to_exitcode(status)
-        if code < 0:
-            code = 128 - code
+        code = wait_exit_code(c.pid, c.pty)
         # the container is gone: clean up like `delete`
         c.st["pid"] = 0
         c.delete(force=True)
         return code
     finally:
-        for sig, old in forwarded:
-            _signal.signal(sig, old)
+        restore_signals(forwarded)
         c.close()
+
+
+def forward_signals(pid):
+    """Forward what a shell would send us to pid, as runc does; returns the handlers
+    to give back to restore_signals()."""
+    import _signal
+
+    def forward(signum, frame):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    return [(sig, _signal.signal(sig, forward))
+            for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT,
+                        _signal.SIGUSR1, _signal.SIGUSR2, _signal.SIGWINCH)]
+
+
+def restore_signals(saved):
+    import _signal
+
+    for sig, handler in saved:
+        _signal.signal(sig, handler)
+
+
+def wait_exit_code(pid, pty=-1):
+    """Wait for our child pid, proxying its terminal when pty >= 0; its exit code, or
+    128+signal when a signal killed it.  (waitpid is retried on EINTR by Python, our
+    forwarding handler raises nothing.)"""
+    status = _proxy_pty(pty, pid) if pty >= 0 else os.waitpid(pid, 0)[1]
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
 
 
 def _proxy_pty(master, pid):
@@ -750,11 +750,10 @@ def _proxy_pty(master, pid):
     p = select.poll()
     p.register(master, select.POLLIN)
     p.register(pidfd, select.POLLIN)
-    stdin_open = True
     try:
         p.register(0, select.POLLIN)
     except (OSError, ValueError):
-        stdin_open = False
+        pass  # no usable stdin: only the container's output is copied
     try:
         done = False
         while not done:
@@ -776,7 +775,6 @@ def _proxy_pty(master, pid):
                     data = os.read(0, 65536) if ev & select.POLLIN else b""
                     if not data:
                         p.unregister(0)
-                        stdin_open = False
                         continue
                     os.write(master, data)
                 elif fd == pidfd:

@@ -65,6 +65,17 @@ class Plan:
         self.keep.append(arr)
         return arr
 
+    def join_cgroups(self, joins):
+        """[(O_PATH fd, path)] of cgroup v1 directories the child joins itself
+        (csrc/child/util.c: a thread-only move, no grace period)"""
+        if not joins:
+            return
+        fds = ffi.new("int[]", [fd for fd, _ in joins])
+        self.keep.append(fds)
+        self.c.cgroup_join_fds = fds
+        self.c.cgroup_join_paths = self.strv([p for _, p in joins])
+        self.c.n_cgroup_join = len(joins)
+
     def close(self):
         for fd in self.ns_fds:
             try:

@@ -207,36 +207,14 @@ def _recv_pid(ch, stage1):
 
 
 def _wait(pid, master=-1):
-    """wait for the foreground process (proxying its terminal if it has one), passing
-    on the signals a shell would send us"""
-    import _signal
-
-    def forward(signum, frame):
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-
-    old = []
-    for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT,
-                _signal.SIGUSR1, _signal.SIGUSR2, _signal.SIGWINCH):
-        old.append((sig, _signal.signal(sig, forward)))
+    """wait for the foreground process (proxying its terminal if it has one; the
+    proxy installs its own SIGWINCH handler and puts ours back), passing on the
+    signals a shell would send us"""
+    saved = _container.forward_signals(pid)
     try:
-        if master >= 0:
-            # _proxy_pty installs its own SIGWINCH handler (window size) and puts ours back
-            status = _container._proxy_pty(master, pid)
-        else:
-            while True:
-                try:
-                    _, status = os.waitpid(pid, 0)
-                    break
-                except InterruptedError:
-                    continue
+        return _container.wait_exit_code(pid, master)
     finally:
-        for sig, handler in old:
-            _signal.signal(sig, handler)
-    code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code
+        _container.restore_signals(saved)
 
 
 def check_lsm(proc, sysfs="/sys"):
@@ -277,15 +255,7 @@ def _join_plan(plan, st):
     from pyrunc.cgroups import load_manager
 
     cg = load_manager(st["cgroup"])
-    joins = cg.v1_join_dirs()
-    if joins:
-        from pyrunc.native import ffi
-
-        fds = ffi.new("int[]", [fd for fd, _ in joins])
-        plan.keep.append(fds)
-        plan.c.cgroup_join_fds = fds
-        plan.c.cgroup_join_paths = plan.strv([p for _, p in joins])
-        plan.c.n_cgroup_join = len(joins)
+    plan.join_cgroups(cg.v1_join_dirs())
     ns = st.get("namespaces", ())
     if cg.v2 is not None:
         fd = cg.v2_dirfd() if "user" not in ns and "cgroup" not in ns else None

@@ -46,6 +46,17 @@ def strerror(err):
     return os.strerror(err).lower()
 
 
+def parse_keyed(text):
+    """a flat keyed file ("key value" lines: cpu.stat, memory.stat, memory.events,
+    cpuacct.stat, hugetlb.*.events ...) as {key: int}"""
+    out = {}
+    for line in text.split("\n"):
+        k, _, v = line.partition(" ")
+        if v:
+            out[k] = int(v)
+    return out
+
+
 def read_text(path):
     fd = os.open(path, O_RD)
     try:
@@ -225,6 +236,10 @@ class Dir:
         finally:
             os.close(fd)
         return b"".join(chunks).decode()
+
+    def read_keyed(self, name):
+        """a flat keyed file as {key: int} (parse_keyed); {} if missing"""
+        return parse_keyed(self.read_opt(name) or "")
 
     def read_int(self, name):
         """an integer file ("max" is the largest u64, as runc reports it); 0 if missing"""

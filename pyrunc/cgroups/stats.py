@@ -157,11 +157,7 @@ class OOMWatch:
 
     def _oom_kill(self):
         os.lseek(self.fd, 0, 0)
-        for line in os.read(self.fd, 4096).decode().split("\n"):
-            k, _, v = line.partition(" ")
-            if k == "oom_kill":
-                return int(v)
-        return 0
+        return fs.parse_keyed(os.read(self.fd, 4096).decode()).get("oom_kill", 0)
 
     @property
     def events(self):

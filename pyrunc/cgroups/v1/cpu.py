@@ -47,11 +47,8 @@ def set(d, cpu, m, update):
 
 def stats(d, out):
     t = out["cpu"]["throttling"]
-    for line in (d.read_opt("cpu.stat") or "").split("\n"):
-        k, _, v = line.partition(" ")
-        if k == "nr_periods":
-            t["periods"] = int(v)
-        elif k == "nr_throttled":
-            t["throttledPeriods"] = int(v)
-        elif k == "throttled_time":
-            t["throttledTime"] = int(v)
+    kv = d.read_keyed("cpu.stat")
+    for key, name in (("nr_periods", "periods"), ("nr_throttled", "throttledPeriods"),
+                      ("throttled_time", "throttledTime")):
+        if key in kv:
+            t[name] = kv[key]

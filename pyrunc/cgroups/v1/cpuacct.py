@@ -25,9 +25,8 @@ def stats(d, out):
     # cpuacct.stat is in USER_HZ ticks
     if _NS_PER_TICK is None:
         _NS_PER_TICK = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
-    for line in (d.read_opt("cpuacct.stat") or "").split("\n"):
-        k, _, v = line.partition(" ")
-        if k == "user":
-            u["user"] = int(v) * _NS_PER_TICK
-        elif k == "system":
-            u["kernel"] = int(v) * _NS_PER_TICK
+    kv = d.read_keyed("cpuacct.stat")
+    if "user" in kv:
+        u["user"] = kv["user"] * _NS_PER_TICK
+    if "system" in kv:
+        u["kernel"] = kv["system"] * _NS_PER_TICK

@@ -12,16 +12,23 @@ def check_size(d, size, where, probe):
                           % (where, size, d.path, probe))
 
 
-def set(d, limits, m, update):
+def write_limits(d, limits, limit_file, rsvd_file):
+    """each hugepageLimits entry into limit_file % pageSize, and into the reservation
+    file rsvd_file % pageSize as well where the kernel has one (v1 and v2 differ only
+    in the names)"""
     for i, hl in enumerate(limits):
         where = "%s[%d]" % (W, i)
         size = hl.get("pageSize")
-        f = "hugetlb.%s.limit_in_bytes" % size
+        f = limit_file % size
         check_size(d, size, where, f)
         d.write(f, str(hl.get("limit") or 0), where + ".limit")
-        rsvd = "hugetlb.%s.rsvd.limit_in_bytes" % size
+        rsvd = rsvd_file % size
         if d.exists(rsvd):
             d.write(rsvd, str(hl.get("limit") or 0), where + ".limit")
+
+
+def set(d, limits, m, update):
+    write_limits(d, limits, "hugetlb.%s.limit_in_bytes", "hugetlb.%s.rsvd.limit_in_bytes")
 
 
 def stats(d, out, sizes):

@@ -73,11 +73,7 @@ def _entry(d, prefix):
 
 def stats(d, out):
     mem = out["memory"]
-    raw = {}
-    for line in (d.read_opt("memory.stat") or "").split("\n"):
-        k, _, v = line.partition(" ")
-        if v:
-            raw[k] = int(v)
+    raw = d.read_keyed("memory.stat")
     mem["cache"] = raw.get("cache", 0)
     mem["usage"] = _entry(d, "memory.")
     mem["swap"] = _entry(d, "memory.memsw.")
@@ -87,8 +83,4 @@ def stats(d, out):
 
 
 def oom_kills(d):
-    for line in (d.read_opt("memory.oom_control") or "").split("\n"):
-        k, _, v = line.partition(" ")
-        if k == "oom_kill":
-            return int(v)
-    return 0
+    return d.read_keyed("memory.oom_control").get("oom_kill", 0)

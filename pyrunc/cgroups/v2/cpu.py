@@ -48,19 +48,11 @@ def set(d, cpu, m, update):
 def stats(d, out):
     u = out["cpu"]["usage"]
     t = out["cpu"]["throttling"]
-    for line in (d.read_opt("cpu.stat") or "").split("\n"):
-        k, _, v = line.partition(" ")
-        if not v:
-            continue
-        if k == "usage_usec":
-            u["total"] = int(v) * 1000
-        elif k == "user_usec":
-            u["user"] = int(v) * 1000
-        elif k == "system_usec":
-            u["kernel"] = int(v) * 1000
-        elif k == "nr_periods":
-            t["periods"] = int(v)
-        elif k == "nr_throttled":
-            t["throttledPeriods"] = int(v)
-        elif k == "throttled_usec":
-            t["throttledTime"] = int(v) * 1000
+    kv = d.read_keyed("cpu.stat")
+    # microseconds on v2, nanoseconds in runc's stats
+    for key, dest, name, scale in (("usage_usec", u, "total", 1000), ("user_usec", u, "user", 1000),
+                                   ("system_usec", u, "kernel", 1000), ("nr_periods", t, "periods", 1),
+                                   ("nr_throttled", t, "throttledPeriods", 1),
+                                   ("throttled_usec", t, "throttledTime", 1000)):
+        if key in kv:
+            dest[name] = kv[key] * scale

@@ -55,18 +55,11 @@ def set(d, mem, m, update):
 
 def stats(d, out):
     mem = out["memory"]
-    raw = {}
-    for line in (d.read_opt("memory.stat") or "").split("\n"):
-        k, _, v = line.partition(" ")
-        if v:
-            raw[k] = int(v)
+    raw = d.read_keyed("memory.stat")
     mem["cache"] = raw.get("file", 0)
     usage = {"limit": d.read_int("memory.max"), "usage": d.read_int("memory.current"),
              "max": d.read_int("memory.peak"), "failcnt": 0}
-    for line in (d.read_opt("memory.events") or "").split("\n"):
-        k, _, v = line.partition(" ")
-        if k == "max":
-            usage["failcnt"] = int(v)
+    usage["failcnt"] = d.read_keyed("memory.events").get("max", 0)
     mem["usage"] = usage
     # v1 reports memory+swap; so does runc on v2, for compatibility
     swap = {"limit": 0, "usage": 0, "max": 0, "failcnt": 0}
@@ -79,8 +72,4 @@ def stats(d, out):
 
 
 def oom_kills(d):
-    for line in (d.read_opt("memory.events") or "").split("\n"):
-        k, _, v = line.partition(" ")
-        if k == "oom_kill":
-            return int(v)
-    return 0
+    return d.read_keyed("memory.events").get("oom_kill", 0)

@@ -88,7 +88,7 @@ static void stage1(struct prc_plan *plan)
         if (unshare(CLONE_NEWTIME) < 0)
             prc_fail(sync_fd, PRC_STAGE_TIMENS, errno, "unshare time namespace", NULL);
         if (plan->timens_offsets &&
-            prc_write_file("/proc/self/timens_offsets", plan->timens_offsets, strlen(plan->timens_offsets)) < 0)
+            prc_proc_write("self/timens_offsets", plan->timens_offsets, strlen(plan->timens_offsets)) < 0)
             prc_fail(sync_fd, PRC_STAGE_TIMENS, errno, "write time namespace offsets", NULL);
     }
     long pid = clone_child(plan, CLONE_PARENT);

@@ -148,21 +148,6 @@ int prc_openat2(int dirfd, const char *path, int flags, uint64_t resolve)
     return (int) PRC_RETRY(syscall(SYS_openat2, dirfd, path, &how, sizeof(how)));
 }
 
-int prc_write_file(const char *path, const char *data, size_t len)
-{
-    int fd = (int) PRC_RETRY(open(path, O_WRONLY | O_CLOEXEC));
-    if (fd < 0)
-        return -1;
-    ssize_t n = PRC_RETRY(write(fd, data, len));
-    int saved = errno;
-    close(fd);
-    if (n < 0) {
-        errno = saved;
-        return -1;
-    }
-    return 0;
-}
-
 /*
  * Join the container's v1 cgroups by writing "0" to each hierarchy's `tasks` file:
  * "move the calling thread".  A write of a pid to cgroup.procs takes the kernel's

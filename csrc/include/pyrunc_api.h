@@ -246,6 +246,9 @@ int prc_userns_fd(const char *uid_map, const char *gid_map);
    (ridmap: on every submount too), for the child to move_mount; fd or -errno */
 int prc_idmap_tree(const char *source, int recursive, int ridmap, int userns_fd);
 const char *prc_version(void);
+/* write a file under /proc the safe way (child/procfs.c): path relative to /proc,
+   e.g. "123/uid_map"; 0 or -errno (EXDEV: not procfs, or a mount/symlink in the way) */
+int prc_proc_write_file(const char *path, const char *data, size_t len);
 
 /*
  * Start `path` (createContainer hooks) in the namespaces given as fds, joined in

@@ -8,6 +8,7 @@ arrays.  Every cffi buffer is appended to `Plan.keep` so that it outlives the sp
 import os
 
 from pyrunc.errors import ConfigError
+from pyrunc.spec import sysctl_dotted, sysctl_path
 from pyrunc.native import ffi, lib
 from pyrunc.tables import (JOIN_ORDER, MOUNT_FLAGS, RECURSIVE_ATTRS, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID,
                            MS_RDONLY, MS_REC, MS_RELATIME, MS_REMOUNT, MS_SHARED, MS_SLAVE, NAMESPACES,
@@ -368,7 +369,7 @@ def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgr
     sarr = ffi.new("struct prc_kv[]", max(len(sysctls), 1))
     plan.keep.append(sarr)
     for i, (k, v) in enumerate(sysctls):
-        sarr[i].key = plan.s(k.replace(".", "/"))
+        sarr[i].key = plan.s(sysctl_path(sysctl_dotted(k)))
         sarr[i].value = plan.s(v)
     c.sysctls = sarr
     c.n_sysctls = len(sysctls)

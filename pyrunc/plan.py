@@ -45,7 +45,7 @@ def cap_last():
 class Plan:
     """A filled struct prc_plan plus everything it points to."""
 
-    __slots__ = ("c", "keep", "ns_fds", "exec_path")
+    __slots__ = ("c", "keep", "ns_fds", "exec_path", "argv_items")
 
     def __init__(self):
         self.c = ffi.new("struct prc_plan *")
@@ -384,20 +384,47 @@ def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgr
             raise ConfigError('config.json: linux.personality.domain: unknown domain "%s"' % domain)
         c.personality = 0 if domain == "LINUX" else 0x0008
 
-    if seccomp is not None:
-        buf = ffi.from_buffer(seccomp.program)
-        plan.keep.append(buf)
-        c.seccomp_prog = buf
-        c.seccomp_len = len(seccomp.program) // 8
-        c.seccomp_flags = seccomp.flags
-        c.seccomp_notify = int(seccomp.notify)
+    _seccomp(plan, seccomp)
     return plan
+
+
+def _seccomp(plan, seccomp):
+    c = plan.c
+    c.seccomp_fd = -1
+    if seccomp is None:
+        return
+    buf = ffi.from_buffer(seccomp.program)
+    plan.keep.append(buf)
+    c.seccomp_prog = buf
+    c.seccomp_len = len(seccomp.program) // 8
+    c.seccomp_flags = seccomp.flags
+    c.seccomp_notify = int(seccomp.notify)
+    if c.no_new_privs and not seccomp.notify and c.seccomp_len:
+        # the stub loads it (csrc/stub/exec_stub.c): then the final execve is the only
+        # system call made under the filter, as with runc.  The memfd is closed here
+        # after the spawn, with the namespace fds; the child has its copy.
+        fd = os.memfd_create("pyrunc-seccomp")
+        plan.ns_fds.append(fd)
+        os.write(fd, seccomp.program)
+        c.seccomp_fd = fd
+        old = c.argv            # [path slot, args..., NULL]
+        n = len(plan.argv_items)
+        marker = ffi.new("char[]", 1)   # "": never a path, tells the stub to load a filter
+        arr = ffi.new("char *[]", [marker, ffi.NULL] + [old[i] for i in range(n + 1)] + [ffi.NULL])
+        plan.keep.append(marker)
+        plan.keep.append(arr)
+        param = ffi.new("char[]", 64)
+        plan.keep.append(param)
+        c.stub_param = param
+        c.stub_argv = arr
+        c.argv = arr + 2
 
 
 def _process(plan, p, userns):
     c = plan.c
     c.cwd = plan.s(p.cwd)
     c.argv = plan.strv(p.args, extra_slot=True)
+    plan.argv_items = p.args
     home = not any(e.startswith("HOME=") for e in p.env)
     # a spare NULL slot at the end: the child adds HOME there (runc's default, from the
     # container's /etc/passwd, which only the child can read safely)
@@ -531,11 +558,5 @@ def build_exec(proc, init_pid, ns_types, *, seccomp=None, preserve_fds=0):
     c.timens_offsets = ffi.NULL
     c.userns = 0
     _process(plan, proc, False)
-    if seccomp is not None:
-        buf = ffi.from_buffer(seccomp.program)
-        plan.keep.append(buf)
-        c.seccomp_prog = buf
-        c.seccomp_len = len(seccomp.program) // 8
-        c.seccomp_flags = seccomp.flags
-        c.seccomp_notify = int(seccomp.notify)
+    _seccomp(plan, seccomp)
     return plan

@@ -301,32 +301,31 @@ static void set_priorities(const struct prc_plan *plan, int sync_fd)
 }
 
 /*
- * Close every fd above the preserved ones except the three the init still needs: the
- * sync socket, the sealed stub, and (create/start) the state directory for exec.fifo
- * (all three close-on-exec).  Everything else is a host object the process must not
+ * Close every fd above the preserved ones except those the init still needs: the
+ * sync socket, the sealed stub, (create/start) the state directory for exec.fifo, and
+ * the filter memfd for the stub (all close-on-exec).  Everything else is a host object the process must not
  * reach, even for a moment: cgroup v1 directories it joined, namespace files, idmap
  * trees, whatever the caller leaked.  Through /proc/self/fd/N a leaked directory fd
  * is a way out of the root (CVE-2024-21626), so this runs before the cwd is entered.
  */
 static void close_host_fds(const struct prc_plan *plan, int sync_fd, unsigned int first)
 {
-    int keep[3] = { plan->sync_fd, plan->stub_fd, plan->fifo_dirfd };
-    /* sort the three */
-    for (int i = 0; i < 3; i++)
-        for (int j = i + 1; j < 3; j++)
+    int keep[4] = { plan->sync_fd, plan->stub_fd, plan->fifo_dirfd, plan->stub_argv ? plan->seccomp_fd : -1 };
+    for (int i = 0; i < 4; i++)
+        for (int j = i + 1; j < 4; j++)
             if (keep[j] < keep[i]) {
                 int t = keep[i];
                 keep[i] = keep[j];
                 keep[j] = t;
             }
     unsigned int from = first;
-    for (int i = 0; i <= 3; i++) {
-        unsigned int to = i < 3 ? (unsigned int) keep[i] : ~0U;
-        if (i < 3 && (keep[i] < 0 || (unsigned int) keep[i] < from))
+    for (int i = 0; i <= 4; i++) {
+        unsigned int to = i < 4 ? (unsigned int) keep[i] : ~0U;
+        if (i < 4 && (keep[i] < 0 || (unsigned int) keep[i] < from))
             continue;
         if (to > from && syscall(SYS_close_range, from, to == ~0U ? ~0U : to - 1, 0) < 0)
             prc_fail(sync_fd, PRC_STAGE_FDS, errno, "close inherited fds", NULL);
-        if (i < 3)
+        if (i < 4)
             from = to + 1;
     }
 }
@@ -447,7 +446,8 @@ void prc_setup_process(const struct prc_plan *plan, int sync_fd)
 
     resolve_exec(plan, sync_fd);
 
-    if (have_seccomp && plan->no_new_privs)
+    /* with stub_argv the stub loads it, just before its execve (init.c) */
+    if (have_seccomp && plan->no_new_privs && !plan->stub_argv)
         load_seccomp(plan, sync_fd);
 
 }

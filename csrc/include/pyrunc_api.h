@@ -205,6 +205,12 @@ struct prc_plan {
     int seccomp_len;            /* number of instructions */
     unsigned int seccomp_flags; /* SECCOMP_FILTER_FLAG_* */
     int seccomp_notify;         /* send the listener fd to the parent */
+    /* With no_new_privs and no listener, the exec stub loads the filter itself, so the
+       final execve is the only call made under it (stub/exec_stub.c).  Then: */
+    int seccomp_fd;             /* memfd holding the filter (close-on-exec), or -1 */
+    char **stub_argv;           /* argv for the stub: [0] "", [1] stub_param, [2..] = argv
+                                   (argv == stub_argv + 2), or NULL: the child loads it */
+    char *stub_param;           /* 64 bytes the child fills: "<seccomp_fd>:<flags>:<sync_fd>" */
 
     /* file descriptors */
     int sync_fd;                /* filled in by prc_spawn */

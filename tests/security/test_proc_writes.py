@@ -77,3 +77,22 @@ def test_oom_score_adj_is_written(runtime, bundle):
     r = runtime.run("run", "-b", bundle.path, bundle.id)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "123"
+
+
+def test_sysctl_write_does_not_follow_a_mount_placed_by_a_hook(runtime, bundle, tmp_path):
+    # the same bind, placed by a createContainer hook (in the container's mount
+    # namespace, after the config's mounts and before pivot_root) instead of a config
+    # mount, which a destination check might refuse first: the write itself must refuse
+    canary = canary_file(tmp_path)
+    target = os.path.join(bundle.rootfs, "proc/sys/kernel/shmmax")
+    cfg = bundle.config
+    cfg["linux"]["sysctl"] = {"kernel.shmmax": "4242"}
+    cfg["hooks"] = {"createContainer": [{"path": "/bin/sh", "args": [
+        "sh", "-c", 'exec mount --bind "$0" "$1"', canary, target]}]}
+    bundle.args("true")
+    r = runtime.run("run", "-b", bundle.path, bundle.id)
+    assert unchanged(canary), "the sysctl write went through the hook's bind mount to the host file"
+    assert r.returncode != 0
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "shmmax" in r.stderr, r.stderr
+    assert not os.path.exists(os.path.join(runtime.root, bundle.id))

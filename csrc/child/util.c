@@ -175,5 +175,9 @@ void prc_join_cgroups(const struct prc_plan *plan, int sync_fd)
             prc_fail(sync_fd, PRC_STAGE_CGROUP, errno, "join cgroup ", plan->cgroup_join_paths[i], NULL);
         close(fd);
     }
+    /* host directories: no use for them any more, and none may reach the container
+       (process.c closes every other such fd before the cwd is entered) */
+    for (int i = 0; i < plan->n_cgroup_join; i++)
+        close(plan->cgroup_join_fds[i]);
     joined = 1;
 }

@@ -424,7 +424,9 @@ def _process(plan, p, userns):
     plan.keep.append(groups)
     c.groups = groups
     c.n_groups = len(p.additional_gids)
-    c.set_groups = 1
+    # runc: an unprivileged caller's user namespace has setgroups denied (or may have),
+    # and the image's supplementary groups are silently not set there
+    c.set_groups = int(os.geteuid() == 0)
     c.cap_bounding = p.caps["bounding"]
     c.cap_effective = p.caps["effective"]
     c.cap_inheritable = p.caps["inheritable"]
@@ -477,6 +479,7 @@ def _namespaces(plan, spec):
     c.n_joins = len(joins)
     c.clone_flags = flags
     c.userns = int("user" in spec.namespaces and spec.namespaces["user"] is None)
+    c.dumpable_until_go = int(bool(c.userns) and os.geteuid() != 0)
     if spec.time_offsets and spec.namespaces.get("time", 1) is None:
         lines = []
         for clock in ("monotonic", "boottime"):

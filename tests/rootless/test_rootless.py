@@ -1,0 +1,381 @@
+"""pyrunc for an ordinary user: `spec --rootless`, every verb, newuidmap, runc's cgroup
+rules, and nothing a user's config can reach that the user could not reach without
+pyrunc.
+
+A test user is made for the module (useradd, subordinate ids in /etc/subuid and
+/etc/subgid) and removed after it.  Commands run as that user with setpriv, in an
+environment like a login's (HOME, USER, XDG_RUNTIME_DIR).  The checkout must be
+reachable by the user: missing search (x) bits on its ancestors are added for the
+module and put back after.
+"""
+import json
+import os
+import pwd
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+
+from tests.conftest import BUSYBOX, PYRUNC, ROOT_DIR, make_rootfs, requires_root
+
+pytestmark = requires_root
+
+SUBID_BASE = 3_100_000
+SUBID_SIZE = 65536
+
+
+def _userns_probe():
+    """None if an unprivileged user may create a user namespace, else why not"""
+    try:
+        with open("/proc/sys/kernel/unprivileged_userns_clone") as f:
+            if f.read().strip() == "0":
+                return "kernel.unprivileged_userns_clone is 0"
+    except FileNotFoundError:
+        pass
+    try:
+        with open("/proc/sys/user/max_user_namespaces") as f:
+            if f.read().strip() == "0":
+                return "user.max_user_namespaces is 0"
+    except FileNotFoundError:
+        return "the kernel has no user namespaces"
+    return None
+
+
+_why = _userns_probe()
+if _why:
+    pytestmark = [requires_root, pytest.mark.skip(reason="unprivileged user namespaces: " + _why)]
+
+
+class User:
+    def __init__(self, name):
+        self.name = name
+        pw = pwd.getpwnam(name)
+        self.uid, self.gid, self.home = pw.pw_uid, pw.pw_gid, pw.pw_dir
+        self.xdg = "/run/user/%d" % self.uid
+
+    def env(self, **extra):
+        env = {"HOME": self.home, "USER": self.name, "LOGNAME": self.name,
+               "PATH": "/usr/local/bin:/usr/bin:/bin", "XDG_RUNTIME_DIR": self.xdg}
+        env.update(extra)
+        return {k: v for k, v in env.items() if v is not None}
+
+    def run(self, argv, cwd=None, timeout=60, env=None):
+        cmd = ["setpriv", "--reuid", str(self.uid), "--regid", str(self.gid), "--init-groups",
+               "--"] + list(argv)
+        # files, not pipes: a container init inherits create's stdout and stderr
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            p = subprocess.run(cmd, cwd=cwd, env=env or self.env(), stdin=subprocess.DEVNULL,
+                               stdout=out, stderr=err, timeout=timeout)
+            out.seek(0)
+            err.seek(0)
+            return subprocess.CompletedProcess(argv, p.returncode, out.read().decode(), err.read().decode())
+
+    def pyrunc(self, *args, **kw):
+        return self.run([PYRUNC] + list(args), **kw)
+
+
+def _add_subids(name):
+    for f in ("/etc/subuid", "/etc/subgid"):
+        with open(f, "a") as fh:
+            fh.write("%s:%d:%d\n" % (name, SUBID_BASE, SUBID_SIZE))
+
+
+def _remove_subids(name):
+    for f in ("/etc/subuid", "/etc/subgid"):
+        try:
+            with open(f) as fh:
+                lines = fh.readlines()
+        except FileNotFoundError:
+            continue
+        with open(f, "w") as fh:
+            fh.writelines(ln for ln in lines if not ln.startswith(name + ":"))
+
+
+def _open_ancestors(path):
+    """give 'others' search permission on path's ancestors; return what to restore"""
+    changed = []
+    p = os.path.dirname(os.path.abspath(path))
+    while True:
+        st = os.stat(p)
+        if not st.st_mode & stat.S_IXOTH:
+            os.chmod(p, stat.S_IMODE(st.st_mode) | stat.S_IXOTH)
+            changed.append((p, stat.S_IMODE(st.st_mode)))
+        if p == "/":
+            break
+        p = os.path.dirname(p)
+    return changed
+
+
+@pytest.fixture(scope="module")
+def user():
+    if shutil.which("setpriv") is None or shutil.which("useradd") is None:
+        pytest.fail("setpriv/useradd missing: make deps installs util-linux and passwd")
+    name = "prl%s" % uuid.uuid4().hex[:8]
+    subprocess.run(["useradd", "-m", "-s", "/bin/sh", "-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0", name],
+                   check=True)
+    changed = []
+    try:
+        _add_subids(name)
+        u = User(name)
+        os.makedirs(u.xdg, exist_ok=True)
+        os.chown(u.xdg, u.uid, u.gid)
+        os.chmod(u.xdg, 0o700)
+        changed = _open_ancestors(os.path.join(ROOT_DIR, ".venv", "bin", "python3"))
+        changed += _open_ancestors(os.path.join(ROOT_DIR, "pyrunc", "cli.py"))
+        yield u
+    finally:
+        for p, mode in reversed(changed):
+            os.chmod(p, mode)
+        subprocess.run(["pkill", "-KILL", "-u", name], check=False)
+        time.sleep(0.1)
+        shutil.rmtree("/run/user/%d" % pwd.getpwnam(name).pw_uid, ignore_errors=True)
+        subprocess.run(["userdel", "-r", "-f", name], check=False, stderr=subprocess.DEVNULL)
+        _remove_subids(name)
+
+
+@pytest.fixture
+def ubundle(user, tmp_path_factory):
+    """a bundle the user owns, with `spec --rootless` written by the user"""
+    base = "/tmp/pyrunc-rootless-%s" % uuid.uuid4().hex[:8]
+    os.makedirs(base)
+    path = os.path.join(base, "bundle")
+    make_rootfs(os.path.join(path, "rootfs"))
+    subprocess.run(["chown", "-R", "%d:%d" % (user.uid, user.gid), base], check=True)
+    os.chmod(base, 0o755)
+    r = user.pyrunc("spec", "--rootless", "--bundle", path)
+    assert r.returncode == 0, r.stderr
+    yield path
+    # whatever a test left: the user's containers are force-deleted as the user
+    root = os.path.join(user.xdg, "pyrunc")
+    for cid in os.listdir(root) if os.path.isdir(root) else []:
+        user.pyrunc("delete", "--force", cid)
+    assert not os.listdir(root) if os.path.isdir(root) else True, "state left behind"
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def edit(path, fn):
+    cfg_path = os.path.join(path, "config.json")
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    cfg["process"]["terminal"] = False
+    fn(cfg)
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f)
+
+
+def args(*a):
+    def fn(cfg):
+        cfg["process"]["args"] = list(a)
+    return fn
+
+
+def one_line(stderr):
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr and "internal error" not in stderr, stderr
+    return lines[0]
+
+
+def test_spec_rootless_then_run(user, ubundle):
+    edit(ubundle, args("id"))
+    r = user.pyrunc("run", "r1", cwd=ubundle)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("uid=0(root) gid=0(root)"), r.stdout
+    assert os.listdir(os.path.join(user.xdg, "pyrunc")) == []
+
+
+def test_spec_rootless_matches_runc_shape(user, ubundle):
+    with open(os.path.join(ubundle, "config.json")) as f:
+        cfg = json.load(f)
+    linux = cfg["linux"]
+    assert {n["type"] for n in linux["namespaces"]} == {"pid", "ipc", "uts", "mount", "user"}
+    assert linux["uidMappings"] == [{"containerID": 0, "hostID": user.uid, "size": 1}]
+    assert linux["gidMappings"] == [{"containerID": 0, "hostID": user.gid, "size": 1}]
+    assert "resources" not in linux
+    sysfs = [m for m in cfg["mounts"] if m["destination"] == "/sys"]
+    assert sysfs and sysfs[0]["type"] == "none" and "rbind" in sysfs[0]["options"]
+    assert not [m for m in cfg["mounts"] if m["type"] == "cgroup"]
+
+
+def test_every_verb(user, ubundle):
+    edit(ubundle, args("sleep", "60"))
+    b = ["--bundle", ubundle]
+    assert user.pyrunc("create", *b, "v1").returncode == 0
+    st = json.loads(user.pyrunc("state", "v1").stdout)
+    assert st["status"] == "created"
+    r = user.pyrunc("start", "v1")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(user.pyrunc("state", "v1").stdout)["status"] == "running"
+    r = user.pyrunc("exec", "v1", "id", "-u")
+    assert (r.returncode, r.stdout) == (0, "0\n"), r.stderr
+    r = user.pyrunc("list", "--format", "json")
+    items = json.loads(r.stdout)
+    assert [(i["id"], i["status"], i["owner"]) for i in items] == [("v1", "running", user.name)]
+    r = user.pyrunc("kill", "v1", "KILL")
+    assert r.returncode == 0, r.stderr
+    for _ in range(100):
+        if json.loads(user.pyrunc("state", "v1").stdout)["status"] == "stopped":
+            break
+        time.sleep(0.02)
+    assert user.pyrunc("delete", "v1").returncode == 0
+    assert os.listdir(os.path.join(user.xdg, "pyrunc")) == []
+
+
+def test_subordinate_ids_through_newuidmap(user, ubundle):
+    if shutil.which("newuidmap") is None:
+        pytest.fail("newuidmap missing: make deps installs Debian's uidmap")
+
+    def fn(cfg):
+        maps = [{"containerID": 0, "hostID": user.uid, "size": 1},
+                {"containerID": 1, "hostID": SUBID_BASE, "size": SUBID_SIZE}]
+        cfg["linux"]["uidMappings"] = maps
+        cfg["linux"]["gidMappings"] = [dict(m, hostID=user.gid if m["containerID"] == 0 else m["hostID"])
+                                       for m in maps]
+        cfg["process"]["user"] = {"uid": 1000, "gid": 1000}
+        cfg["process"]["args"] = ["sh", "-c", "cat /proc/self/uid_map; id -u; id -g"]
+    edit(ubundle, fn)
+    r = user.pyrunc("run", "--bundle", ubundle, "m1")
+    assert r.returncode == 0, r.stderr
+    lines = [ln.split() for ln in r.stdout.splitlines()]
+    assert lines[0] == ["0", str(user.uid), "1"]
+    assert lines[1] == ["1", str(SUBID_BASE), str(SUBID_SIZE)]
+    assert lines[2:] == [["1000"], ["1000"]]
+
+
+def test_ids_beyond_subordinate_range_refused(user, ubundle):
+    """a user cannot map host root (or anyone else's ids) into the container"""
+    def fn(cfg):
+        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": user.uid, "size": 1},
+                                       {"containerID": 1, "hostID": 0, "size": 1}]
+    edit(ubundle, fn)
+    r = user.pyrunc("run", "--bundle", ubundle, "m2")
+    assert r.returncode != 0
+    assert "newuidmap" in one_line(r.stderr)
+    assert os.listdir(os.path.join(user.xdg, "pyrunc")) == []
+
+
+def test_limits_without_cgroup_fail_like_runc(user, ubundle):
+    def fn(cfg):
+        cfg["linux"]["resources"] = {"pids": {"limit": 10}}
+        cfg["process"]["args"] = ["true"]
+    edit(ubundle, fn)
+    r = user.pyrunc("run", "--bundle", ubundle, "l1")
+    # on a host with a cgroup the user may write (a delegated cgroup2 subtree) this
+    # runs; elsewhere runc's words
+    if r.returncode:
+        line = one_line(r.stderr)
+        assert ("cannot set pids limit: container could not join or create cgroup" in line
+                or "rootless needs no limits" in line), line
+    assert os.listdir(os.path.join(user.xdg, "pyrunc")) == []
+
+
+def test_cgroups_path_outside_delegation_refused(user, ubundle):
+    def fn(cfg):
+        cfg["linux"]["cgroupsPath"] = "/pyrunc-rootless-attack/x"
+        cfg["process"]["args"] = ["true"]
+    edit(ubundle, fn)
+    r = user.pyrunc("run", "--bundle", ubundle, "c1")
+    assert r.returncode != 0
+    assert "permission denied" in one_line(r.stderr)
+    for base in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids"):
+        assert not os.path.exists(os.path.join(base, "pyrunc-rootless-attack"))
+    assert os.listdir(os.path.join(user.xdg, "pyrunc")) == []
+
+
+def test_root_owned_canary_stays_out_of_reach(user, ubundle, tmp_path):
+    """a bind mount of a root-only file gives the container's root nothing: the
+    container's root is the user"""
+    canary_dir = "/tmp/pyrunc-rootless-canary-%s" % uuid.uuid4().hex[:8]
+    os.makedirs(canary_dir, mode=0o755)
+    canary = os.path.join(canary_dir, "secret")
+    with open(canary, "w") as f:
+        f.write("canary\n")
+    os.chmod(canary, 0o600)
+    try:
+        def fn(cfg):
+            cfg["mounts"].append({"destination": "/secret", "type": "bind", "source": canary,
+                                  "options": ["bind"]})
+            cfg["process"]["args"] = ["sh", "-c", "cat /secret; echo pwned > /secret; chmod 666 /secret; "
+                                      "chown 0:0 /secret; exit 0"]
+        edit(ubundle, fn)
+        os.mknod(os.path.join(ubundle, "rootfs", "secret"), 0o644 | stat.S_IFREG)
+        r = user.pyrunc("run", "--bundle", ubundle, "s1")
+        assert r.returncode == 0, r.stderr
+        assert "canary" not in r.stdout
+        with open(canary) as f:
+            assert f.read() == "canary\n"
+        assert stat.S_IMODE(os.stat(canary).st_mode) == 0o600
+    finally:
+        shutil.rmtree(canary_dir)
+
+
+def test_cannot_join_another_users_namespaces(user, ubundle):
+    """joining root's namespaces (here: a sleeping root process's pid and net
+    namespaces, made by the test) is refused by the kernel, with one line"""
+    victim = subprocess.Popen(["unshare", "--pid", "--net", "--fork", BUSYBOX, "sleep", "30"])
+    try:
+        for _ in range(100):
+            kids = open("/proc/%d/task/%d/children" % (victim.pid, victim.pid)).read().split()
+            if kids:
+                break
+            time.sleep(0.02)
+        target = int(kids[0])
+
+        def fn(cfg):
+            cfg["linux"]["namespaces"].append({"type": "network", "path": "/proc/%d/ns/net" % target})
+            cfg["process"]["args"] = ["true"]
+        edit(ubundle, fn)
+        r = user.pyrunc("run", "--bundle", ubundle, "j1")
+        assert r.returncode != 0
+        line = one_line(r.stderr)
+        assert "operation not permitted" in line or "permission denied" in line, line
+        assert os.listdir(os.path.join(user.xdg, "pyrunc")) == []
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+
+
+def test_cannot_signal_other_users_processes(user, ubundle):
+    """kill goes to the container's init only: a state dir is the user's own, and a
+    forged one naming root's process is refused by the kernel"""
+    victim = subprocess.Popen([BUSYBOX, "sleep", "30"])
+    try:
+        root = os.path.join(user.xdg, "pyrunc")
+        edit(ubundle, args("sleep", "30"))
+        assert user.pyrunc("run", "-d", "--bundle", ubundle, "k1").returncode == 0
+        path = os.path.join(root, "k1", "state.json")
+        with open(path) as f:
+            st = json.load(f)
+        real = st["pid"]
+        # the user rewrites its own state file to point at root's process
+        st["pid"] = victim.pid
+        with open(path, "w") as f:
+            f.write(json.dumps(st))
+        os.chown(path, user.uid, user.gid)
+        r = user.pyrunc("kill", "k1", "KILL")
+        assert r.returncode != 0
+        print(one_line(r.stderr))
+        time.sleep(0.1)
+        assert victim.poll() is None, "root's process was killed through a forged state file"
+        st["pid"] = real
+        with open(path, "w") as f:
+            f.write(json.dumps(st))
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+
+
+def test_default_root_needs_xdg_or_root_dir(user, ubundle):
+    env = user.env(XDG_RUNTIME_DIR=None)
+    edit(ubundle, args("true"))
+    r = user.run([PYRUNC, "run", "--bundle", ubundle, "x1"], env=env)
+    if os.access("/run/pyrunc", os.W_OK) and os.stat("/run/pyrunc").st_uid == user.uid:
+        pytest.fail("unexpected: /run/pyrunc belongs to the test user")
+    assert r.returncode != 0
+    line = one_line(r.stderr)
+    assert "XDG_RUNTIME_DIR" in line and "--root" in line, line

@@ -331,6 +331,14 @@ def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgr
     for d in spec.devices:
         ftype = {"c": S_IFCHR, "u": S_IFCHR, "b": S_IFBLK, "p": S_IFIFO}[d.type]
         devices[d.path] = (d.path, ftype | (d.file_mode & 0o7777), d.major, d.minor, d.uid, d.gid)
+    # mknod needs CAP_MKNOD in the initial user namespace: in a new user namespace, or
+    # when we are root only inside one (rootless podman runs us so), bind-mount the
+    # host's nodes instead, as runc does
+    bind = userns
+    if devices and not bind:
+        from pyrunc.userns import rootless
+
+        bind = rootless()
     darr = ffi.new("struct prc_device[]", max(len(devices), 1))
     plan.keep.append(darr)
     for i, (path, mode, major, minor, uid, gid) in enumerate(devices.values()):
@@ -341,7 +349,7 @@ def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgr
         dv.minor = minor
         dv.uid = uid
         dv.gid = gid
-        dv.bind = int(userns)
+        dv.bind = int(bind)
     c.devices = darr
     c.n_devices = len(devices)
 

@@ -1,141 +1,19 @@
-"""pyrunc for an ordinary user: `spec --rootless`, every verb, newuidmap, runc's cgroup
-rules, and nothing a user's config can reach that the user could not reach without
-pyrunc.
-
-A test user is made for the module (useradd, subordinate ids in /etc/subuid and
-/etc/subgid) and removed after it.  Commands run as that user with setpriv, in an
-environment like a login's (HOME, USER, XDG_RUNTIME_DIR).  The checkout must be
-reachable by the user: missing search (x) bits on its ancestors are added for the
-module and put back after.
-"""
+"""pyrunc for an ordinary user (tests/rootless/conftest.py makes one): `spec
+--rootless`, every verb, newuidmap, runc's cgroup rules, and nothing a user's config
+can reach that the user could not reach without pyrunc."""
 import json
 import os
-import pwd
 import shutil
 import signal
 import stat
 import subprocess
-import tempfile
 import time
 import uuid
 
 import pytest
 
-from tests.conftest import BUSYBOX, PYRUNC, ROOT_DIR, make_rootfs, requires_root
-
-pytestmark = requires_root
-
-SUBID_BASE = 3_100_000
-SUBID_SIZE = 65536
-
-
-def _userns_probe():
-    """None if an unprivileged user may create a user namespace, else why not"""
-    try:
-        with open("/proc/sys/kernel/unprivileged_userns_clone") as f:
-            if f.read().strip() == "0":
-                return "kernel.unprivileged_userns_clone is 0"
-    except FileNotFoundError:
-        pass
-    try:
-        with open("/proc/sys/user/max_user_namespaces") as f:
-            if f.read().strip() == "0":
-                return "user.max_user_namespaces is 0"
-    except FileNotFoundError:
-        return "the kernel has no user namespaces"
-    return None
-
-
-_why = _userns_probe()
-if _why:
-    pytestmark = [requires_root, pytest.mark.skip(reason="unprivileged user namespaces: " + _why)]
-
-
-class User:
-    def __init__(self, name):
-        self.name = name
-        pw = pwd.getpwnam(name)
-        self.uid, self.gid, self.home = pw.pw_uid, pw.pw_gid, pw.pw_dir
-        self.xdg = "/run/user/%d" % self.uid
-
-    def env(self, **extra):
-        env = {"HOME": self.home, "USER": self.name, "LOGNAME": self.name,
-               "PATH": "/usr/local/bin:/usr/bin:/bin", "XDG_RUNTIME_DIR": self.xdg}
-        env.update(extra)
-        return {k: v for k, v in env.items() if v is not None}
-
-    def run(self, argv, cwd=None, timeout=60, env=None):
-        cmd = ["setpriv", "--reuid", str(self.uid), "--regid", str(self.gid), "--init-groups",
-               "--"] + list(argv)
-        # files, not pipes: a container init inherits create's stdout and stderr
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            p = subprocess.run(cmd, cwd=cwd, env=env or self.env(), stdin=subprocess.DEVNULL,
-                               stdout=out, stderr=err, timeout=timeout)
-            out.seek(0)
-            err.seek(0)
-            return subprocess.CompletedProcess(argv, p.returncode, out.read().decode(), err.read().decode())
-
-    def pyrunc(self, *args, **kw):
-        return self.run([PYRUNC] + list(args), **kw)
-
-
-def _add_subids(name):
-    for f in ("/etc/subuid", "/etc/subgid"):
-        with open(f, "a") as fh:
-            fh.write("%s:%d:%d\n" % (name, SUBID_BASE, SUBID_SIZE))
-
-
-def _remove_subids(name):
-    for f in ("/etc/subuid", "/etc/subgid"):
-        try:
-            with open(f) as fh:
-                lines = fh.readlines()
-        except FileNotFoundError:
-            continue
-        with open(f, "w") as fh:
-            fh.writelines(ln for ln in lines if not ln.startswith(name + ":"))
-
-
-def _open_ancestors(path):
-    """give 'others' search permission on path's ancestors; return what to restore"""
-    changed = []
-    p = os.path.dirname(os.path.abspath(path))
-    while True:
-        st = os.stat(p)
-        if not st.st_mode & stat.S_IXOTH:
-            os.chmod(p, stat.S_IMODE(st.st_mode) | stat.S_IXOTH)
-            changed.append((p, stat.S_IMODE(st.st_mode)))
-        if p == "/":
-            break
-        p = os.path.dirname(p)
-    return changed
-
-
-@pytest.fixture(scope="module")
-def user():
-    if shutil.which("setpriv") is None or shutil.which("useradd") is None:
-        pytest.fail("setpriv/useradd missing: make deps installs util-linux and passwd")
-    name = "prl%s" % uuid.uuid4().hex[:8]
-    subprocess.run(["useradd", "-m", "-s", "/bin/sh", "-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0", name],
-                   check=True)
-    changed = []
-    try:
-        _add_subids(name)
-        u = User(name)
-        os.makedirs(u.xdg, exist_ok=True)
-        os.chown(u.xdg, u.uid, u.gid)
-        os.chmod(u.xdg, 0o700)
-        changed = _open_ancestors(os.path.join(ROOT_DIR, ".venv", "bin", "python3"))
-        changed += _open_ancestors(os.path.join(ROOT_DIR, "pyrunc", "cli.py"))
-        yield u
-    finally:
-        for p, mode in reversed(changed):
-            os.chmod(p, mode)
-        subprocess.run(["pkill", "-KILL", "-u", name], check=False)
-        time.sleep(0.1)
-        shutil.rmtree("/run/user/%d" % pwd.getpwnam(name).pw_uid, ignore_errors=True)
-        subprocess.run(["userdel", "-r", "-f", name], check=False, stderr=subprocess.DEVNULL)
-        _remove_subids(name)
+from tests.conftest import BUSYBOX, PYRUNC, make_rootfs
+from tests.rootless.conftest import SUBID_BASE, SUBID_SIZE, pytestmark, state_left  # noqa: F401
 
 
 @pytest.fixture
@@ -151,10 +29,9 @@ def ubundle(user, tmp_path_factory):
     assert r.returncode == 0, r.stderr
     yield path
     # whatever a test left: the user's containers are force-deleted as the user
-    root = os.path.join(user.xdg, "pyrunc")
-    for cid in os.listdir(root) if os.path.isdir(root) else []:
+    for cid in state_left(user):
         user.pyrunc("delete", "--force", cid)
-    assert not os.listdir(root) if os.path.isdir(root) else True, "state left behind"
+    assert state_left(user) == [], "state left behind"
     shutil.rmtree(base, ignore_errors=True)
 
 
@@ -186,7 +63,7 @@ def test_spec_rootless_then_run(user, ubundle):
     r = user.pyrunc("run", "r1", cwd=ubundle)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("uid=0(root) gid=0(root)"), r.stdout
-    assert os.listdir(os.path.join(user.xdg, "pyrunc")) == []
+    assert state_left(user) == []
 
 
 def test_spec_rootless_matches_runc_shape(user, ubundle):
@@ -223,7 +100,7 @@ def test_every_verb(user, ubundle):
             break
         time.sleep(0.02)
     assert user.pyrunc("delete", "v1").returncode == 0
-    assert os.listdir(os.path.join(user.xdg, "pyrunc")) == []
+    assert state_left(user) == []
 
 
 def test_subordinate_ids_through_newuidmap(user, ubundle):
@@ -256,7 +133,7 @@ def test_ids_beyond_subordinate_range_refused(user, ubundle):
     r = user.pyrunc("run", "--bundle", ubundle, "m2")
     assert r.returncode != 0
     assert "newuidmap" in one_line(r.stderr)
-    assert os.listdir(os.path.join(user.xdg, "pyrunc")) == []
+    assert state_left(user) == []
 
 
 def test_limits_without_cgroup_fail_like_runc(user, ubundle):
@@ -271,7 +148,7 @@ def test_limits_without_cgroup_fail_like_runc(user, ubundle):
         line = one_line(r.stderr)
         assert ("cannot set pids limit: container could not join or create cgroup" in line
                 or "rootless needs no limits" in line), line
-    assert os.listdir(os.path.join(user.xdg, "pyrunc")) == []
+    assert state_left(user) == []
 
 
 def test_cgroups_path_outside_delegation_refused(user, ubundle):
@@ -284,7 +161,7 @@ def test_cgroups_path_outside_delegation_refused(user, ubundle):
     assert "permission denied" in one_line(r.stderr)
     for base in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids"):
         assert not os.path.exists(os.path.join(base, "pyrunc-rootless-attack"))
-    assert os.listdir(os.path.join(user.xdg, "pyrunc")) == []
+    assert state_left(user) == []
 
 
 def test_root_owned_canary_stays_out_of_reach(user, ubundle, tmp_path):
@@ -320,7 +197,8 @@ def test_cannot_join_another_users_namespaces(user, ubundle):
     victim = subprocess.Popen(["unshare", "--pid", "--net", "--fork", BUSYBOX, "sleep", "30"])
     try:
         for _ in range(100):
-            kids = open("/proc/%d/task/%d/children" % (victim.pid, victim.pid)).read().split()
+            with open("/proc/%d/task/%d/children" % (victim.pid, victim.pid)) as f:
+                kids = f.read().split()
             if kids:
                 break
             time.sleep(0.02)
@@ -334,7 +212,7 @@ def test_cannot_join_another_users_namespaces(user, ubundle):
         assert r.returncode != 0
         line = one_line(r.stderr)
         assert "operation not permitted" in line or "permission denied" in line, line
-        assert os.listdir(os.path.join(user.xdg, "pyrunc")) == []
+        assert state_left(user) == []
     finally:
         victim.send_signal(signal.SIGKILL)
         victim.wait()

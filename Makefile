@@ -75,7 +75,8 @@ bench-image: deps install
 CGV2_VM ?= /work/shared/tools/cgv2-vm
 CGV2_TIMEOUT ?= 900
 CGROUP_TESTS := tests/integration/test_cgroups.py tests/integration/test_cgroup_containers.py \
-                tests/integration/test_cgroup_join.py $(wildcard tests/unit/test_cgroups_*.py)
+                tests/integration/test_cgroup_join.py $(wildcard tests/unit/test_cgroups_*.py) \
+                tests/rootless/test_rootless.py
 test-cgroup2: deps install
 	$(CGV2_VM) -t $(CGV2_TIMEOUT) -w $(CURDIR) -C $(CURDIR) -- $(PY) -m pytest -q -rs $(CGROUP_TESTS)
 

@@ -60,9 +60,13 @@ class User:
         env.update(extra)
         return {k: v for k, v in env.items() if v is not None}
 
-    def run(self, argv, cwd=None, timeout=60, env=None):
+    def run(self, argv, cwd=None, timeout=60, env=None, cgroup=None):
+        """argv as the user; with `cgroup`, started in that cgroup2 directory (root
+        moves the process there first, as systemd does for a user's session)"""
         cmd = ["setpriv", "--reuid", str(self.uid), "--regid", str(self.gid), "--init-groups",
                "--"] + list(argv)
+        if cgroup:
+            cmd = ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup] + cmd
         # files, not pipes: a container init inherits create's stdout and stderr
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             p = subprocess.run(cmd, cwd=cwd, env=env or self.env(), stdin=subprocess.DEVNULL,

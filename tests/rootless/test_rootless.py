@@ -257,3 +257,64 @@ def test_default_root_needs_xdg_or_root_dir(user, ubundle):
     assert r.returncode != 0
     line = one_line(r.stderr)
     assert "XDG_RUNTIME_DIR" in line and "--root" in line, line
+
+
+def _pure_cgroup2():
+    with open("/proc/self/mountinfo") as f:
+        types = [ln.split(" - ")[1].split()[0] for ln in f if "/sys/fs/cgroup" in ln.split()[4]]
+    return types and all(t == "cgroup2" for t in types if t.startswith("cgroup"))
+
+
+@pytest.fixture
+def delegated(user):
+    """a cgroup2 subtree delegated to the user, as systemd's Delegate=yes makes one:
+    the directory and its cgroup.procs, cgroup.subtree_control and cgroup.threads
+    belong to the user; the user's commands start in its leaf `session`"""
+    if not _pure_cgroup2():
+        pytest.skip("cgroup2 delegation: this host's cgroups are v1/hybrid (the pure cgroup2 VM runs it: "
+                    "make test-cgroup2)")
+    d = "/sys/fs/cgroup/pyrunc-rootless-%s" % uuid.uuid4().hex[:6]
+    os.mkdir(d)
+    with open("/sys/fs/cgroup/cgroup.controllers") as f:
+        ctrls = f.read().split()
+    with open(os.path.join(d, "cgroup.subtree_control"), "w") as f:
+        f.write(" ".join("+" + c for c in ctrls if c in ("pids", "memory", "cpu", "io")))
+    for name in ("", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"):
+        os.chown(os.path.join(d, name), user.uid, user.gid)
+    os.mkdir(os.path.join(d, "session"))
+    os.chown(os.path.join(d, "session"), user.uid, user.gid)
+    os.chown(os.path.join(d, "session", "cgroup.procs"), user.uid, user.gid)
+    yield d
+    for sub in sorted((os.path.join(r, x) for r, ds, _ in os.walk(d) for x in ds), key=len, reverse=True):
+        os.rmdir(sub)
+    os.rmdir(d)
+
+
+def test_delegated_cgroup2_subtree_limits(user, ubundle, delegated):
+    """with a delegated subtree (pure cgroup2) the rootless container gets its own
+    cgroup beside the session, with its limits, and it is removed on delete"""
+    def fn(cfg):
+        cfg["linux"]["resources"] = {"pids": {"limit": 17}}
+        cfg["process"]["args"] = ["cat", "/sys/fs/cgroup/pids.max"]
+        cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] != "/sys"]
+        cfg["mounts"].append({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                              "options": ["nosuid", "noexec", "nodev", "ro"]})
+        cfg["linux"]["namespaces"].append({"type": "cgroup"})
+    edit(ubundle, fn)
+    session = os.path.join(delegated, "session")
+    r = user.pyrunc("run", "--bundle", ubundle, "g1", cgroup=session)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "17\n"
+    assert not os.path.exists(os.path.join(delegated, "g1")), "cgroup left behind"
+
+
+def test_delegated_cgroup2_outside_refused(user, ubundle, delegated):
+    """a cgroupsPath outside the delegated subtree stays out of reach"""
+    def fn(cfg):
+        cfg["linux"]["cgroupsPath"] = "/pyrunc-rootless-outside"
+        cfg["process"]["args"] = ["true"]
+    edit(ubundle, fn)
+    r = user.pyrunc("run", "--bundle", ubundle, "g2", cgroup=os.path.join(delegated, "session"))
+    assert r.returncode != 0
+    assert "permission denied" in one_line(r.stderr)
+    assert not os.path.exists("/sys/fs/cgroup/pyrunc-rootless-outside")

@@ -15,7 +15,9 @@ STAMP := $(VENV)/.installed
 # Debian packages: build + test dependencies, and the reference tools we compare with.
 APT_PKGS := gcc libc6-dev python3-venv python3-dev libseccomp-dev busybox-static runc crun containerd \
             docker-registry skopeo umoci strace hyperfine iproute2 util-linux \
-            apache2-utils openssl
+            apache2-utils openssl uidmap passwd
+# callers tested for real; without their recommends (podman's pull in systemd)
+APT_NORECOMMENDS := podman conmon
 
 PY_SOURCES := $(shell find pyrunc pyimage csrc -name '*.py' -o -name '*.c' -o -name '*.h' | grep -v _gen) pyproject.toml
 
@@ -29,6 +31,12 @@ deps:
 	  if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing (run make as root)"; exit 1; fi; \
 	  echo "apt-get install$$missing"; \
 	  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
+	fi
+	@missing=""; for p in $(APT_NORECOMMENDS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing (run make as root)"; exit 1; fi; \
+	  echo "apt-get install --no-install-recommends$$missing"; \
+	  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null; \
 	fi
 
 $(PY):
@@ -67,7 +75,8 @@ bench-image: deps install
 CGV2_VM ?= /work/shared/tools/cgv2-vm
 CGV2_TIMEOUT ?= 900
 CGROUP_TESTS := tests/integration/test_cgroups.py tests/integration/test_cgroup_containers.py \
-                tests/integration/test_cgroup_join.py $(wildcard tests/unit/test_cgroups_*.py)
+                tests/integration/test_cgroup_join.py $(wildcard tests/unit/test_cgroups_*.py) \
+                tests/rootless/test_rootless.py
 test-cgroup2: deps install
 	$(CGV2_VM) -t $(CGV2_TIMEOUT) -w $(CURDIR) -C $(CURDIR) -- $(PY) -m pytest -q -rs $(CGROUP_TESTS)
 

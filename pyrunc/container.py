@@ -571,11 +571,48 @@ def _write_proc(pid, name, value):
 
 
 def _write_id_maps(pid, spec):
-    """the parent writes the child's maps (it has CAP_SETUID/SETGID in the parent ns)"""
-    for name, maps in (("uid_map", spec.uid_mappings), ("gid_map", spec.gid_mappings)):
-        if maps:
-            text = "".join("%d %d %d\n" % (m.container_id, m.host_id, m.size) for m in maps)
-            _write_proc(pid, name, text)
+    """The parent writes the child's maps.  As root it has CAP_SETUID/SETGID in the
+    parent namespace and writes any map.  Unprivileged, the kernel lets it map only
+    its own ids, one line each, and gid_map only after setgroups is denied; anything
+    larger (podman's configs map subordinate ids) goes through the setuid helpers
+    newuidmap/newgidmap, which check /etc/subuid and /etc/subgid, as runc does."""
+    if os.geteuid() == 0:
+        for name, maps in (("uid_map", spec.uid_mappings), ("gid_map", spec.gid_mappings)):
+            if maps:
+                _write_proc(pid, name, _map_text(maps))
+        return
+    own = (os.geteuid(), os.getegid())
+    for i, (name, maps, helper) in enumerate((("uid_map", spec.uid_mappings, "newuidmap"),
+                                              ("gid_map", spec.gid_mappings, "newgidmap"))):
+        if not maps:
+            continue
+        if len(maps) == 1 and maps[0].size == 1 and maps[0].host_id == own[i]:
+            if name == "gid_map":
+                _write_proc(pid, "setgroups", "deny")
+            _write_proc(pid, name, _map_text(maps))
+            continue
+        _run_idmap_helper(helper, pid, maps)
+
+
+def _map_text(maps):
+    return "".join("%d %d %d\n" % (m.container_id, m.host_id, m.size) for m in maps)
+
+
+def _run_idmap_helper(helper, pid, maps):
+    import shutil
+    import subprocess
+
+    path = shutil.which(helper, path="/usr/bin:/bin:/usr/sbin:/sbin")
+    if path is None:
+        raise PyruncError("linux.%sMappings: mapping more than your own id needs %s (Debian's uidmap package)"
+                          % ("uid" if helper == "newuidmap" else "gid", helper))
+    argv = [path, str(pid)]
+    for m in maps:
+        argv += [str(m.container_id), str(m.host_id), str(m.size)]
+    p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if p.returncode:
+        msg = p.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise PyruncError("%s %d: %s" % (helper, pid, msg[-1] if msg else "exit status %d" % p.returncode))
 
 
 def _hooks_raw(spec):

@@ -332,6 +332,14 @@ def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgr
     for d in spec.devices:
         ftype = {"c": S_IFCHR, "u": S_IFCHR, "b": S_IFBLK, "p": S_IFIFO}[d.type]
         devices[d.path] = (d.path, ftype | (d.file_mode & 0o7777), d.major, d.minor, d.uid, d.gid)
+    # mknod needs CAP_MKNOD in the initial user namespace: in a new user namespace, or
+    # when we are root only inside one (rootless podman runs us so), bind-mount the
+    # host's nodes instead, as runc does
+    bind = userns
+    if devices and not bind:
+        from pyrunc.userns import rootless
+
+        bind = rootless()
     darr = ffi.new("struct prc_device[]", max(len(devices), 1))
     plan.keep.append(darr)
     for i, (path, mode, major, minor, uid, gid) in enumerate(devices.values()):
@@ -342,7 +350,7 @@ def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgr
         dv.minor = minor
         dv.uid = uid
         dv.gid = gid
-        dv.bind = int(userns)
+        dv.bind = int(bind)
     c.devices = darr
     c.n_devices = len(devices)
 
@@ -452,7 +460,9 @@ def _process(plan, p, userns):
     plan.keep.append(groups)
     c.groups = groups
     c.n_groups = len(p.additional_gids)
-    c.set_groups = 1
+    # runc: an unprivileged caller's user namespace has setgroups denied (or may have),
+    # and the image's supplementary groups are silently not set there
+    c.set_groups = int(os.geteuid() == 0)
     c.cap_bounding = p.caps["bounding"]
     c.cap_effective = p.caps["effective"]
     c.cap_inheritable = p.caps["inheritable"]
@@ -505,6 +515,7 @@ def _namespaces(plan, spec):
     c.n_joins = len(joins)
     c.clone_flags = flags
     c.userns = int("user" in spec.namespaces and spec.namespaces["user"] is None)
+    c.dumpable_until_go = int(bool(c.userns) and os.geteuid() != 0)
     if spec.time_offsets and spec.namespaces.get("time", 1) is None:
         lines = []
         for clock in ("monotonic", "boottime"):

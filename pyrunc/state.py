@@ -26,13 +26,27 @@ def check_id(cid):
 
 
 def default_root():
-    # runc ignores XDG_RUNTIME_DIR as root outside a user namespace; podman sets it to ""
-    if os.geteuid() == 0:
-        return DEFAULT_ROOT
+    """runc's rule: $XDG_RUNTIME_DIR/pyrunc for a rootless caller (not root, or root
+    inside a user namespace unless $USER is root), else /run/pyrunc.  Podman sets
+    XDG_RUNTIME_DIR to "" for rootful containers."""
     xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if os.geteuid() == 0:
+        if not xdg or os.environ.get("USER") == "root":
+            return DEFAULT_ROOT
+        from pyrunc.userns import running_in_userns
+
+        if not running_in_userns():
+            return DEFAULT_ROOT
     if xdg:
         return os.path.join(xdg, "pyrunc")
     return DEFAULT_ROOT
+
+
+def _root_hint(root, err):
+    """what an unprivileged caller of the default root should do instead"""
+    if err.errno in (1, 13, 30) and os.geteuid() != 0 and root == DEFAULT_ROOT:
+        return " (not root: set XDG_RUNTIME_DIR or pass --root DIR)"
+    return ""
 
 
 def now_rfc3339():
@@ -72,14 +86,16 @@ class ContainerDir:
         try:
             os.makedirs(root, 0o711, exist_ok=True)
         except OSError as err:
-            raise PyruncError("create state root %s: %s" % (root, os.strerror(err.errno).lower())) from None
+            raise PyruncError("create state root %s: %s%s" % (root, os.strerror(err.errno).lower(),
+                                                              _root_hint(root, err))) from None
         path = os.path.join(root, cid)
         try:
             os.mkdir(path, 0o711)
         except FileExistsError:
             raise StateError("container with given ID already exists: %s" % cid) from None
         except OSError as err:
-            raise PyruncError("create state directory %s: %s" % (path, os.strerror(err.errno).lower())) from None
+            raise PyruncError("create state directory %s: %s%s" % (path, os.strerror(err.errno).lower(),
+                                                                   _root_hint(root, err))) from None
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         fcntl.flock(fd, fcntl.LOCK_EX)
         return cls(root, cid, fd)

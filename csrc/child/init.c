@@ -75,13 +75,22 @@ void prc_child_main(struct prc_plan *plan)
      * container (even root, without CAP_SYS_PTRACE in the host user namespace) cannot
      * ptrace us or open our /proc/<pid>/{exe,mem,fd}.  execve of the stub resets it.
      */
-    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+    /*
+     * Except for a rootless caller's new user namespace: the /proc/<pid> files of a
+     * non-dumpable process belong to the host's root, so the unprivileged parent (and
+     * newuidmap, which checks the target's owner) could not open our uid_map.  Until
+     * GO we only wait, nothing of the container exists yet, and only the caller's own
+     * uid could ptrace us; we become non-dumpable as soon as the maps are written.
+     */
+    if (!plan->dumpable_until_go && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
         prc_fail(sync_fd, PRC_STAGE_SYNC, errno, "prctl PR_SET_DUMPABLE", NULL);
 
     /* first, so the parent's work overlaps it, and before unshare(CLONE_NEWCGROUP);
        after a stage-1 this is a no-op: stage-1 joined and we inherited its cgroups */
     prc_join_cgroups(plan, sync_fd);
     prc_child_expect(sync_fd, PRC_MSG_GO);
+    if (plan->dumpable_until_go && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        prc_fail(sync_fd, PRC_STAGE_SYNC, errno, "prctl PR_SET_DUMPABLE", NULL);
 
     if ((plan->clone_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
         prc_fail(sync_fd, PRC_STAGE_SYNC, errno, "unshare cgroup namespace", NULL);

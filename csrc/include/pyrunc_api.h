@@ -137,6 +137,8 @@ struct prc_plan {
     int n_joins;
     const char *timens_offsets; /* text for /proc/self/timens_offsets, or NULL */
     int userns;                 /* a new user namespace: wait for maps, then become root in it */
+    int dumpable_until_go;      /* rootless: stay dumpable until GO, so that the unprivileged
+                                   parent (or newuidmap) may open /proc/<pid>/uid_map */
 
     /* rootfs */
     const char *rootfs;         /* absolute host path */

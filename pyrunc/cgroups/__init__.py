@@ -40,9 +40,11 @@ _R = "linux.resources."
 U64_MAX = 18446744073709551615
 
 
-def create_manager(cgroups_path, container_id, systemd=False, *, prefix=""):
+def create_manager(cgroups_path, container_id, systemd=False, *, prefix="", rootless=None):
     """A manager for the container's cgroups (nothing is created yet).  `prefix`: a
-    fake root for unit tests (see fs.py)."""
+    fake root for unit tests (see fs.py).  `rootless`: runc's rules for a caller that
+    may not own the hierarchies (see Manager.create); None: pyrunc/userns.py decides,
+    and only when a permission error makes it matter (root pays nothing)."""
     if systemd:
         from pyrunc.cgroups import systemd as _systemd
 
@@ -85,7 +87,10 @@ def create_manager(cgroups_path, container_id, systemd=False, *, prefix=""):
             raise CgroupError("linux.cgroupsPath %r: the root cgroup of %s cannot be a container's cgroup"
                               % (cgroups_path or "", mnt))
         hs.append(_H(prefix + mnt, rel, version, ctrls, dev, mroot))
-    return Manager(hs, unified, prefix)
+    m = Manager(hs, unified, prefix)
+    m.rootless = rootless
+    m.explicit = bool(cgroups_path)
+    return m
 
 
 def load_manager(state):
@@ -112,6 +117,7 @@ def load_manager(state):
         hs.append(h)
     m = Manager(hs, state.get("unified", False), prefix)
     m.resources = state.get("resources") or {}
+    m.rootless = state.get("rootless")
     return m
 
 
@@ -231,7 +237,7 @@ class Manager:
     """cgroupfs manager (see the module docstring)."""
 
     __slots__ = ("hs", "v2", "by_ctrl", "unified", "prefix", "resources", "_v2c", "_into", "device_program",
-                 "_child_joins")
+                 "_child_joins", "rootless", "explicit", "dropped")
 
     def __init__(self, hs, unified, prefix=""):
         self.hs = hs
@@ -249,6 +255,9 @@ class Manager:
         self._v2c = None
         self._into = False
         self._child_joins = False
+        self.rootless = False
+        self.explicit = False
+        self.dropped = []  # hierarchies a rootless caller could not use (see create)
         self.device_program = None  # the last eBPF device program (instructions), for tests
 
     # ---- description ----
@@ -268,6 +277,8 @@ class Manager:
         st = {"h": [[h.mnt[n:], h.rel, h.version, list(h.ctrls), h.made, list(h.dev) if h.dev else None, h.mroot]
                     for h in self.hs],
               "unified": self.unified, "resources": self.resources}
+        if self.rootless:  # None (undecided) is not saved: nothing was dropped
+            st["rootless"] = True
         if self.prefix:
             st["prefix"] = self.prefix
         return st
@@ -280,20 +291,27 @@ class Manager:
 
     def create(self):
         """mkdir the container's directory in every hierarchy; remember what was made.
-        On failure, what was made is removed again."""
+        On failure, what was made is removed again.
+
+        Rootless (runc's fs and fs2 managers): a hierarchy the caller may not write is
+        left out when the config names no cgroupsPath; set() then fails only if a
+        limit needs it.  With a cgroupsPath the permission error stands."""
         fake = self.prefix
         try:
-            for h in self.hs:
+            for h in list(self.hs):
                 rootfd = h.open_root(fake)
                 try:
                     made = fs.mkdir(rootfd, h.rel, h.mnt if fake else None)
                 except OSError as err:
+                    if err.errno in (1, 13, 30) and not self.explicit and self._rootless():  # EPERM EACCES EROFS
+                        self._drop(h)
+                        continue
                     raise CgroupError("create cgroup %s: %s" % (h.path, fs.strerror(err.errno)), err.errno) from None
                 h.made.extend(made)
                 h.open_dir(fake)
                 if made and "cpuset" in h.ctrls:
                     self._cpuset_init(h, made)
-            if self.unified:
+            if self.unified and self.v2 is not None:
                 self._v2_enable(None)
         except BaseException:
             try:
@@ -301,6 +319,23 @@ class Manager:
             except CgroupError:
                 pass
             raise
+
+    def _rootless(self):
+        if self.rootless is None:
+            from pyrunc.userns import rootless
+
+            self.rootless = rootless()
+        return self.rootless
+
+    def _drop(self, h):
+        h.close()
+        self.hs.remove(h)
+        self.dropped.append(h)
+        if h is self.v2:
+            self.v2 = None
+        for c in h.ctrls:
+            if self.by_ctrl.get(c) is h:
+                del self.by_ctrl[c]
 
     def _cpuset_init(self, h, made):
         """A new v1 cpuset has empty cpus and mems and refuses tasks: give it its
@@ -506,6 +541,12 @@ class Manager:
             sec = res.get(key)
             if not sec or not wanted(sec):
                 continue
+            if self.dropped and not self._have(ctrl):
+                # runc's words for a rootless caller whose limits have nowhere to go
+                if self.unified:
+                    raise CgroupError("rootless needs no limits + no cgrouppath when no permission is "
+                                      "granted for cgroups: %s%s needs the %s controller" % (_R, key, ctrl))
+                raise CgroupError("cannot set %s limit: container could not join or create cgroup" % ctrl)
             d, version = self._locate(ctrl, key)
             _module(version, _V2_NAME.get(modname, modname) if version == 2 else modname).set(d, sec, self, update)
         if devices:
@@ -513,7 +554,21 @@ class Manager:
         if res.get("unified"):
             self._set_unified(res["unified"])
 
+    def _have(self, ctrl):
+        return ctrl in self.by_ctrl or (self.v2 is not None and (self.unified or _V2_NAME.get(ctrl, ctrl)
+                                                                 in self._v2_controllers()))
+
     def _set_devices(self, rules, update):
+        try:
+            self._set_devices_checked(rules, update)
+        except (CgroupError, OSError):
+            # runc ignores device rules a rootless caller cannot apply (devices.deny,
+            # an eBPF program): its containers get no device nodes beyond bind mounts
+            # of the host's, which keep the host's permissions
+            if not self._rootless():
+                raise
+
+    def _set_devices_checked(self, rules, update):
         fake = self.prefix
         h = None if self.unified else self.by_ctrl.get("devices")
         if h is not None:
@@ -576,6 +631,8 @@ class Manager:
 
     def pids(self):
         """every pid in the container's cgroup and its sub-cgroups"""
+        if not self.hs:
+            return []  # rootless without any usable hierarchy: the init's pid namespace is all there is
         h = self._procs_dir()
         base = h.path
         out = []

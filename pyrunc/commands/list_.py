@@ -25,7 +25,7 @@ def run(g, opts, args):
         out = [{"ociVersion": st["ociVersion"], "id": cid,
                 "pid": st["pid"] if status != "stopped" else 0, "status": status,
                 "bundle": st["bundle"], "rootfs": st["rootfs"], "created": st["created"],
-                "annotations": st.get("annotations") or {}, "owner": "root"}
+                "annotations": st.get("annotations") or {}, "owner": _owner(g.root, cid)}
                for cid, st, status in items]
         # runc prints null for no containers
         os.write(1, ((jsonfast.dumps(out) if out else "null") + "\n").encode())
@@ -33,8 +33,22 @@ def run(g, opts, args):
     rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
     for cid, st, status in items:
         rows.append((cid, str(st["pid"] if status != "stopped" else 0), status, st["bundle"],
-                     st["created"], "root"))
+                     st["created"], _owner(g.root, cid)))
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
     lines = ["   ".join(r[i].ljust(widths[i]) for i in range(6)).rstrip() for r in rows]
     os.write(1, ("\n".join(lines) + "\n").encode())
     return 0
+
+
+def _owner(root, cid):
+    """runc's OWNER column: the user owning the container's state directory"""
+    try:
+        uid = os.stat(os.path.join(root, cid)).st_uid
+    except OSError:
+        return ""
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return "#%d" % uid

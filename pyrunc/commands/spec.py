@@ -56,15 +56,19 @@ def default_config(rootless=False):
     }
     if rootless:
         # runc's ToRootless: a user namespace mapping the caller, no network ns, /sys
-        # bound from the host, no cgroup mount, no device rules
+        # bound from the host in place of a sysfs mount (a user namespace may not mount
+        # sysfs without its own network namespace), no device rules
         linux = cfg["linux"]
         linux["namespaces"] = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "user")]
         linux["uidMappings"] = [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
         linux["gidMappings"] = [{"containerID": 0, "hostID": os.getegid(), "size": 1}]
         del linux["resources"]
-        mounts = [m for m in cfg["mounts"] if m["type"] not in ("cgroup", "sysfs")]
-        mounts.append({"destination": "/sys", "type": "none", "source": "/sys",
-                       "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]})
+        mounts = []
+        for m in cfg["mounts"]:
+            if m["type"] == "sysfs":
+                m = {"destination": "/sys", "type": "none", "source": "/sys",
+                     "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}
+            mounts.append(m)
         for m in mounts:
             if m["destination"] == "/dev/pts":
                 m["options"] = [o for o in m["options"] if o != "gid=5"]

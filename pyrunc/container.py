@@ -137,6 +137,8 @@ class Container:
         cg = create_manager(spec.cgroups_path, self.id, systemd=systemd_cgroup)
         undo.cgroups = cg
         cg.create()
+        if any(not h.made for h in getattr(cg, "hs", ())):
+            _check_existing_cgroup(cg)
         # always: runc applies its default device rules even without linux.resources
         cg.set(spec.resources or {})
 
@@ -164,6 +166,12 @@ class Container:
             # init cloned straight into a new user namespace could not
             plan.join_cgroups(cg.v1_join_dirs())
 
+        log = _log.get()
+        # --debug: the steps runc logs at debug level, under the same names (its bats
+        # suite and people reading logs look for them)
+        if log.debug_on:
+            log.debug("nsexec container setup: spawning the init of %s (clone flags %#x)"
+                      % (self.id, plan.c.clone_flags))
         pidp = ffi.new("int *")
         errp = ffi.new("struct prc_msg *")
         r = lib.prc_spawn(plan.c, pidp, errp)
@@ -185,6 +193,8 @@ class Container:
             pid = value
         undo.pid = pid
         self.pid = pid
+        if log.debug_on:
+            log.debug("child process in init(): pid %d, setting up the container" % pid)
         start = _state.proc_start_time(pid)
         if start is None:
             raise InitError("container init exited before it started")
@@ -263,6 +273,9 @@ class Container:
                     os.close(fd)
                 ch.send(_sync.MSG_GO)
             elif mtype == _sync.MSG_READY:
+                if log.debug_on:
+                    log.debug("init: closing the pipe to signal completion: %s is set up, "
+                              "waiting for start" % self.id)
                 break
             elif mtype == 0:
                 raise InitError("container init exited during setup")
@@ -423,6 +436,17 @@ class Container:
         if cg is not None and "pid" not in self.st.get("namespaces", ()):
             cg.kill_all(SIGKILL)
         _wait_gone(pid, self.st["init_start"])
+
+
+def _check_existing_cgroup(cg):
+    """A cgroup directory that was there before us (a shared cgroupsPath): refuse a
+    frozen one, whose processes (ours included, once it joins) would stop on the spot
+    and hang create; warn when other processes are in it, as runc does."""
+    if cg.paused():
+        raise PyruncError("container's cgroup unexpectedly frozen")
+    n = len(cg.pids())
+    if n:
+        _log.get().warn("container's cgroup is not empty: %d process(es) found" % n)
 
 
 def _mounts_at(path):
@@ -655,8 +679,9 @@ def _send_console(console, fd):
 
 
 def run_container(root, cid, bundle, *, detach=False, pid_file=None, console_socket=None,
-                  no_pivot=False, preserve_fds=0, systemd_cgroup=False):
-    """create + start; in the foreground, wait for the init and delete the container"""
+                  no_pivot=False, preserve_fds=0, systemd_cgroup=False, keep=False):
+    """create + start; in the foreground, wait for the init and delete the container
+    (keep: leave it, stopped, with its cgroups, for `delete`)"""
     c = Container.create(root, cid, bundle, pid_file=pid_file, console_socket=console_socket,
                          no_pivot=no_pivot, preserve_fds=preserve_fds, run_mode=True,
                          systemd_cgroup=systemd_cgroup)
@@ -674,9 +699,10 @@ def run_container(root, cid, bundle, *, detach=False, pid_file=None, console_soc
         return 0
     try:
         code = wait_exit_code(c.pid, c.pty)
-        # the container is gone: clean up like `delete`
-        c.st["pid"] = 0
-        c.delete(force=True)
+        if not keep:
+            # the container is gone: clean up like `delete`
+            c.st["pid"] = 0
+            c.delete(force=True)
         return code
     finally:
         restore_signals(forwarded)

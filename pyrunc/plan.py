@@ -443,6 +443,9 @@ def _process(plan, p, userns):
     c.n_rlimits = len(p.rlimits)
     c.umask = p.umask if p.umask is not None else -1
     c.terminal = int(p.terminal)
+    if p.terminal and p.console_size:
+        # a winsize holds 16-bit values
+        c.console_rows, c.console_cols = (min(v, 0xffff) for v in p.console_size)
     if p.ioprio is not None:
         c.set_ioprio = 1
         c.ioprio = p.ioprio

@@ -85,8 +85,10 @@ def process_from_flags(base, args, opts):
 
 
 def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket=None,
-                 preserve_fds=0, proc_from_flags=None):
-    """Start proc in container cid; foreground: return its exit status (128+signal)."""
+                 preserve_fds=0, proc_from_flags=None, ignore_paused=False):
+    """Start proc in container cid; foreground: return its exit status (128+signal).
+    ignore_paused (exec --ignore-paused): start it in a frozen container anyway (it
+    stays frozen with the rest until resume)."""
     from pyrunc import plan as _plan
     from pyrunc import sync as _sync
     from pyrunc.native import ffi, lib
@@ -96,7 +98,7 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
         status = c.status()
         if status == "stopped":
             raise StateError("cannot exec in a stopped container")
-        if status == "paused":
+        if status == "paused" and not ignore_paused:
             raise StateError("cannot exec in a paused container")
         bundle_raw = _bundle_config(c.st["bundle"])
         if proc is None:
@@ -122,6 +124,13 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
         pid = 0
         ch = None
         master = -1
+        from pyrunc import log as _log
+
+        log = _log.get()
+        # --debug: runc's step names (see container.py)
+        if log.debug_on:
+            log.debug("nsexec container setup: joining the namespaces of %s (init pid %d)"
+                      % (cid, c.st["pid"]))
         try:
             pidp = ffi.new("int *")
             errp = ffi.new("struct prc_msg *")
@@ -132,6 +141,8 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
             stage1 = pidp[0]
             mtype, value, _ = _recv_pid(ch, stage1)
             pid = value
+            if log.debug_on:
+                log.debug("child process in init(): pid %d" % pid)
             if cg is not None:
                 cg.apply(pid)  # what the child could not join itself (see _join_plan)
                 from pyrunc import rcuwarm
@@ -161,12 +172,23 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
                         os.close(fd)
                     ch.send(_sync.MSG_GO)
                 elif mtype == _sync.MSG_READY:
+                    if log.debug_on:
+                        log.debug("setns_init: about to exec %s" % " ".join(proc.args))
                     break
                 elif mtype == 0:
                     raise InitError("exec process exited during setup")
             # the child execs at once: EOF on the sync socket (it is close-on-exec)
             # means the exec succeeded; an error record means it did not
             mtype, _, _ = ch.recv()
+            if pid_file:
+                from pyrunc.state import write_pid_file
+
+                try:
+                    write_pid_file(pid_file, pid)
+                except OSError as err:
+                    # the caller could never find this process: take it away again
+                    raise PyruncError("exec: write pid file %s: %s"
+                                      % (pid_file, os.strerror(err.errno).lower())) from None
         except BaseException:
             if master >= 0:
                 os.close(master)
@@ -183,10 +205,6 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
                 ch.close()
             if console is not None:
                 console.close()
-        if pid_file:
-            from pyrunc.state import write_pid_file
-
-            write_pid_file(pid_file, pid)
     finally:
         c.close()
     if detach:

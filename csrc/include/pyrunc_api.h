@@ -184,6 +184,8 @@ struct prc_plan {
     int umask;                  /* -1: leave */
     long personality;           /* -1: leave */
     int terminal;               /* allocate a pty from the container's devpts, send the master */
+    unsigned short console_rows;    /* process.consoleSize: set on the pty when both are */
+    unsigned short console_cols;    /* non-zero (before the process can read it) */
     int setsid;
     int set_ioprio;             /* ioprio_set(IOPRIO_WHO_PROCESS, 0, ioprio) */
     int ioprio;                 /* class << 13 | level */

@@ -4,7 +4,7 @@ Run a process in a running container.  --process FILE gives an OCI process JSON;
 otherwise COMMAND runs with the container's process settings and these options:
   --tty, -t  --cwd DIR  --env, -e K=V  --user, -u UID[:GID]  --additional-gids, -g GID
   --cap CAP  --no-new-privs  --detach, -d  --pid-file FILE  --console-socket SOCK
-  --preserve-fds N  --apparmor P  --process-label L
+  --preserve-fds N  --apparmor P  --process-label L  --ignore-paused
 Foreground: exits with the process's status (128+signal when killed, 255 if it
 could not be started); with --tty and no --console-socket our terminal is proxied.
 --apparmor / --process-label are accepted where that LSM is absent and refused
@@ -54,7 +54,8 @@ def run(g, opts, args):
     try:
         return _process.exec_process(g.root, cid, proc, detach=opts.detach, pid_file=opts.pid_file,
                                      console_socket=opts.console_socket,
-                                     preserve_fds=preserve_count(opts), proc_from_flags=flags)
+                                     preserve_fds=preserve_count(opts), proc_from_flags=flags,
+                                     ignore_paused=opts.ignore_paused)
     except PyruncError as err:
         if opts.detach:
             raise

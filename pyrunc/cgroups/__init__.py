@@ -527,7 +527,8 @@ class Manager:
         """linux.resources.unified: cgroup2 file -> value, written last so it can
         override what the other fields set (runc)"""
         if self.v2 is None:
-            raise CgroupError(_R + "unified: cgroup v2 is not mounted (this host has cgroup v1 only)")
+            raise CgroupError("invalid configuration: " + _R + "unified: cannot use unified on cgroup v1 "
+                              "(cgroup2 is not mounted)")
         d = self.v2.open_dir(self.prefix)
         for k in sorted(kv):
             v = kv[k]
@@ -541,6 +542,11 @@ class Manager:
                 d.write(k, str(v), what)
             except CgroupError as err:
                 if err.errno in (2, 1, 13) and ctrl != "cgroup" and ctrl not in self._v2_controllers():
+                    if ctrl in self.by_ctrl and self.by_ctrl[ctrl] is not self.v2:
+                        # hybrid: the controller lives in a v1 hierarchy; runc refuses
+                        # unified there altogether, with this wording
+                        raise CgroupError("invalid configuration: %s: cannot use unified on cgroup v1 (%s is "
+                                          "a v1 controller on this host)" % (what, ctrl), err.errno) from None
                     raise CgroupError("%s: controller %s is not available in %s" % (what, ctrl, self.v2.path),
                                       err.errno) from None
                 raise

@@ -262,3 +262,41 @@ def test_run_with_a_bundle_directory_argument(runtime, bundle, tmp_path):
     r = runtime.run("run", str(tmp_path) + "/")
     assert r.returncode == 1 and "no config.json there" in r.stderr
     assert r.stderr.count("\n") == 1
+
+
+def test_unified_resource_for_a_v1_controller_is_an_invalid_configuration(runtime, bundle):
+    """hybrid host: memory is bound to v1, so memory.min cannot be written to cgroup2;
+    runc refuses unified on v1 with "invalid configuration", and so do we"""
+    if not os.path.isdir("/sys/fs/cgroup/memory") or os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        pytest.skip("needs a hybrid host with a v1 memory hierarchy")
+    bundle.config["linux"]["resources"] = {"unified": {"memory.min": "131072"}}
+    bundle.args("/bin/true")
+    r = runtime.run("run", "-b", bundle.path, bundle.id)
+    assert r.returncode == 1
+    assert r.stderr.startswith("invalid configuration: linux.resources.unified[memory.min]: cannot use "
+                               "unified on cgroup v1"), r.stderr
+    assert r.stderr.count("\n") == 1
+    assert not os.path.exists(os.path.join(runtime.root, bundle.id))
+
+
+def test_update_memory_minus_one_is_unlimited(runtime, bundle):
+    """runc's update.bats: after a swap limit, `update --memory -1` lifts both (the
+    kernel refuses memory above memory+swap, so swap has to go first)"""
+    mem = "/sys/fs/cgroup/memory/%s/%s" % (CGROUP_PARENT, bundle.id)
+    if not os.path.isdir("/sys/fs/cgroup/memory"):
+        pytest.skip("no v1 memory hierarchy mounted")
+    start_sleeper(runtime, bundle)
+    runtime.run("update", "--memory", "64M", bundle.id, check=True)
+    have_swap = os.path.exists(mem + "/memory.memsw.limit_in_bytes")
+    if have_swap:
+        runtime.run("update", "--memory-swap", "96M", bundle.id, check=True)
+    r = runtime.run("update", "--memory", "-1", bundle.id)
+    assert r.returncode == 0, r.stderr
+    with open("/sys/fs/cgroup/memory/memory.limit_in_bytes") as f:
+        unlimited = f.read()
+    with open(mem + "/memory.limit_in_bytes") as f:
+        assert f.read() == unlimited
+    if have_swap:
+        with open(mem + "/memory.memsw.limit_in_bytes") as f:
+            assert f.read() == unlimited
+    runtime.run("delete", "--force", bundle.id, check=True)

@@ -250,7 +250,10 @@ class Container:
                         # hook's path still resolves as on the host), as runc does
                         fds = _ns_fds(pid, spec.namespaces)
                         try:
-                            _run_hooks("createContainer", hs["createContainer"], state, fds)
+                            # from the rootfs, as runc (its init chdirs there first):
+                            # hooks may use paths relative to it
+                            _run_hooks("createContainer", hs["createContainer"], state, fds,
+                                       cwd=spec.root_path)
                         finally:
                             for nfd in fds:
                                 os.close(nfd)
@@ -300,14 +303,17 @@ class Container:
 
     def _start_hooks(self):
         """startContainer: in the container's namespaces (setns into its mount namespace
-        lands in its root, so the path resolves there), before the init execs.  A
-        failure stops the container, as the spec says."""
+        lands in its root, so the path resolves there), before the init execs, under
+        the container's seccomp filter, as runc runs them from its init.  A failure
+        stops the container, as the spec says."""
         hs = self.st.get("hooks", {}).get("startContainer")
         if not hs:
             return
+        seccomp = self._seccomp_for_hooks()
         fds = _ns_fds(self.st["pid"], self.st.get("namespaces", ()))
         try:
-            _run_hooks("startContainer", _hook_objs(hs), self._hook_state("created"), fds)
+            _run_hooks("startContainer", _hook_objs(hs), self._hook_state("created"), fds,
+                       seccomp=seccomp)
         except PyruncError:
             try:
                 _signal_pid(self.st["pid"], self.st["init_start"], SIGKILL)
@@ -317,6 +323,21 @@ class Container:
         finally:
             for fd in fds:
                 os.close(fd)
+
+    def _seccomp_for_hooks(self):
+        """the container's compiled filter (the cache makes this cheap), or None"""
+        from pyrunc import jsonfast
+
+        try:
+            with open(os.path.join(self.st["bundle"], "config.json"), "rb") as f:
+                sc = ((jsonfast.loads(f.read()) or {}).get("linux") or {}).get("seccomp")
+        except (OSError, jsonfast.JSONError, AttributeError):
+            return None
+        if not sc:
+            return None
+        from pyrunc import seccomp as _seccomp
+
+        return _seccomp.prepare(sc, self.root)
 
     def start(self):
         if self.channel is not None:
@@ -608,11 +629,11 @@ def _hooks_raw(spec):
     return out
 
 
-def _run_hooks(phase, hooks, state, ns_fds=None):
+def _run_hooks(phase, hooks, state, ns_fds=None, cwd=None, seccomp=None):
     # imported when a container has hooks: most have none, and every command pays imports
     from pyrunc import hooks as _hooks
 
-    return _hooks.run(phase, hooks, state, ns_fds)
+    return _hooks.run(phase, hooks, state, ns_fds, cwd=cwd, seccomp=seccomp)
 
 
 def _hook_objs(raw):

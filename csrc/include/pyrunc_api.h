@@ -256,6 +256,15 @@ const char *prc_version(void);
  */
 int prc_spawn_in_ns(const int *ns_fds, int n, const char *path, char *const argv[],
                     char *const envp[], int stdin_fd, int out_fd);
+/*
+ * The same, and then: chdir to cwd (if not NULL; resolved in the joined mount
+ * namespace) and load the seccomp filter prog[0..len) with flags (if len > 0) just
+ * before execve, as runc runs its createContainer hooks from the rootfs and its
+ * startContainer hooks under the container's filter.
+ */
+int prc_spawn_in_ns2(const int *ns_fds, int n, const char *path, char *const argv[],
+                     char *const envp[], int stdin_fd, int out_fd, const char *cwd,
+                     const void *seccomp_prog, int seccomp_len, unsigned int seccomp_flags);
 
 /*
  * cgroup v2 device filter (host/cgroup_ebpf.c; used by pyrunc/cgroups/v2/devices.py).

@@ -300,3 +300,41 @@ def test_update_memory_minus_one_is_unlimited(runtime, bundle):
         with open(mem + "/memory.memsw.limit_in_bytes") as f:
             assert f.read() == unlimited
     runtime.run("delete", "--force", bundle.id, check=True)
+
+
+def _cgroup_lines(text):
+    """/proc/self/cgroup -> {controller list: path}"""
+    return {line.split(":")[1]: line.split(":", 2)[2] for line in text.splitlines() if line}
+
+
+def test_exec_cgroup_joins_sub_cgroups_of_the_container(runtime, bundle):
+    """runc's exec.bats (v1): --cgroup PATH / CTRL[,CTRL]:PATH, refused above the
+    container's cgroup, for unknown controllers and for missing directories"""
+    if not os.path.isdir("/sys/fs/cgroup/memory") or not os.path.isdir("/sys/fs/cgroup/cpu"):
+        pytest.skip("needs v1 memory and cpu hierarchies")
+    rel = "/%s/%s" % (CGROUP_PARENT, bundle.id)
+    start_sleeper(runtime, bundle)
+    r = runtime.run("exec", "--cgroup", "..", bundle.id, "true")
+    assert r.returncode == 255 and "exec --cgroup ..: .. is not a sub cgroup path" in r.stderr
+    for arg in ("nonexistent", "cpu:nonexistent"):
+        r = runtime.run("exec", "--cgroup", arg, bundle.id, "true")
+        assert r.returncode == 255
+        assert "exec: adding pid to cgroups: open " in r.stderr and "/nonexistent/cgroup.procs: no such file" in r.stderr
+    r = runtime.run("exec", "--cgroup", "whaaat:/", bundle.id, "true")
+    assert r.returncode == 255 and "unknown controller whaaat" in r.stderr
+    for args in ((), ("--cgroup", "/")):
+        r = runtime.run("exec", *args, bundle.id, "cat", "/proc/self/cgroup")
+        assert r.returncode == 0, r.stderr
+        assert set(_cgroup_lines(r.stdout).values()) == {rel}, r.stdout
+    for ctrl in ("memory", "cpu", "cpuacct"):
+        d = "/sys/fs/cgroup/%s%s/sub" % (ctrl, rel)
+        if not os.path.isdir(d):
+            os.mkdir(d)
+    r = runtime.run("exec", "--cgroup", "memory:sub", "--cgroup", "cpu,cpuacct:sub", bundle.id,
+                    "cat", "/proc/self/cgroup")
+    assert r.returncode == 0, r.stderr
+    got = _cgroup_lines(r.stdout)
+    assert got["memory"] == rel + "/sub"
+    assert [p for c, p in got.items() if "cpu" in c.split(",")] == [rel + "/sub"]
+    assert got["pids"] == rel  # the others: the container's own
+    runtime.run("delete", "--force", bundle.id, check=True)

@@ -313,6 +313,13 @@ def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgr
     c.no_pivot = int(no_pivot)
 
     mounts = _expand_mounts(spec, cgroups, plan.ns_fds)
+    for i, t in enumerate(mounts):
+        if t[1] == "/dev" and t[6] == lib.PRC_MNT_FS and t[3] & MS_RDONLY:
+            # a read-only /dev: writable while the nodes and submounts are made, then
+            # remounted as asked (csrc/child/mount.c, prc_finish_rootfs), as runc
+            mounts[i] = t[:3] + (t[3] & ~MS_RDONLY,) + t[4:]
+            c.dev_ro_flags = t[3] & ~(MS_REMOUNT | MS_BIND | MS_REC)
+            c.dev_ro_data = plan.s(t[4]) if t[4] else ffi.NULL
     arr = ffi.new("struct prc_mount[]", max(len(mounts), 1))
     plan.keep.append(arr)
     for i, t in enumerate(mounts):

@@ -558,6 +558,14 @@ void prc_finish_rootfs(const struct prc_plan *plan, int sync_fd)
         if (remount_bind(p, MS_RDONLY | MS_REC | locked_flags(p)) < 0)
             prc_fail(sync_fd, PRC_STAGE_READONLY, errno, "make `", p, "` read-only", NULL);
     }
+    /*
+     * A read-only /dev (the config's /dev mount with "ro") was mounted writable: the
+     * device nodes, /dev/pts, /dev/shm and the links had to be created in it first.
+     * Now it becomes what the config asked, as runc does (finalizeRootfs).
+     */
+    if (plan->dev_ro_flags &&
+        mount(NULL, "/dev", NULL, MS_REMOUNT | plan->dev_ro_flags, plan->dev_ro_data) < 0)
+        prc_fail(sync_fd, PRC_STAGE_READONLY, errno, "remount `/dev` read-only", NULL);
     if (plan->readonly_root && remount_bind("/", MS_RDONLY) < 0)
         prc_fail(sync_fd, PRC_STAGE_READONLY, errno, "make root read-only", NULL);
 }

@@ -145,6 +145,9 @@ struct prc_plan {
                                    when "/" is shared (pivot_root refuses a shared parent), or NULL */
     int readonly_root;
     int no_pivot;
+    unsigned long dev_ro_flags; /* a read-only /dev mount (not a bind): mounted writable, then
+                                   remounted with these flags (MS_RDONLY...) at the end */
+    const char *dev_ro_data;    /* its data (mode=, size=), or NULL */
     const struct prc_mount *mounts;
     int n_mounts;
     const struct prc_device *devices;

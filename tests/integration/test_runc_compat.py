@@ -338,3 +338,18 @@ def test_exec_cgroup_joins_sub_cgroups_of_the_container(runtime, bundle):
     assert [p for c, p in got.items() if "cpu" in c.split(",")] == [rel + "/sub"]
     assert got["pids"] == rel  # the others: the container's own
     runtime.run("delete", "--force", bundle.id, check=True)
+
+
+def test_read_only_dev_mount(runtime, bundle):
+    """runc's mounts.bats [ro /dev mount]: the nodes, /dev/pts and links are made in a
+    writable /dev, which then becomes read-only"""
+    for m in bundle.config["mounts"]:
+        if m["destination"] == "/dev":
+            m["options"] = m.get("options", []) + ["ro"]
+    bundle.args("/bin/sh", "-c", "grep '^tmpfs /dev ' /proc/mounts; grep -c ' /dev/pts devpts ' /proc/mounts; "
+                "test -c /dev/null && echo null; touch /dev/x 2>/dev/null || echo refused")
+    r = runtime.run("run", "-b", bundle.path, bundle.id)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[3].split(",")[0] == "ro", lines
+    assert lines[1:] == ["1", "null", "refused"]

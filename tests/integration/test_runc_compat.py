@@ -353,3 +353,28 @@ def test_read_only_dev_mount(runtime, bundle):
     lines = r.stdout.splitlines()
     assert lines[0].split()[3].split(",")[0] == "ro", lines
     assert lines[1:] == ["1", "null", "refused"]
+
+
+def test_no_pivot_does_not_expose_the_hosts_bare_proc(runtime, bundle):
+    """runc's no_pivot.bats: with --no-pivot the host's mounts stay in the namespace
+    below the root; a whole procfs there would let a new user namespace mount an
+    unmasked /proc.  The host keeps its own /proc and /sys."""
+    os.symlink("busybox", bundle.rootfs + "/bin/unshare")
+    caps = bundle.config["process"]["capabilities"]
+    for k in ("bounding", "permitted", "effective"):
+        caps[k] = caps.get(k, []) + ["CAP_SETFCAP", "CAP_SYS_ADMIN"]
+    bundle.args("/bin/unshare", "-mrpf", "/bin/sh", "-c", "mount -t proc none /proc && echo mounted")
+    before = _proc_sys_mounts()
+    r = runtime.run("run", "--no-pivot", "-b", bundle.path, bundle.id)
+    assert "mounted" not in r.stdout
+    assert "permission denied" in r.stderr, r.stderr
+    assert _proc_sys_mounts() == before
+    # without the attack: --no-pivot still runs a container with its own /proc
+    bundle.args("/bin/sh", "-c", "grep -c ' /proc proc ' /proc/mounts")
+    r = runtime.run("run", "--no-pivot", "-b", bundle.path, bundle.id)
+    assert r.returncode == 0 and r.stdout == "1\n", (r.stdout, r.stderr)
+
+
+def _proc_sys_mounts():
+    with open("/proc/self/mountinfo") as f:
+        return sorted(line.split()[4] for line in f if line.split(" - ")[1].split()[0] in ("proc", "sysfs"))

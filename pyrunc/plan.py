@@ -155,6 +155,8 @@ def _expand_mounts(spec, cgroups, fds):
             if rest:
                 extra |= lib.PRC_MNTX_REMOUNT
             fd = _idmap_tree(spec, m, src, flags & MS_REC, fds)
+            if fd < 0 and "user" in spec.namespaces:
+                fd = _source_tree(m, src, flags & MS_REC, fds)
             if fd >= 0:
                 extra |= lib.PRC_MNTX_IDMAP
             out.append((src, m.destination, None, MS_BIND | (flags & MS_REC), None, prop,
@@ -204,6 +206,21 @@ def _idmap_tree(spec, m, src, recursive, fds):
         os.close(userns)
     if tree < 0:
         raise ConfigError("idmap mount %s on %s: %s" % (src, m.destination, os.strerror(-tree).lower()))
+    fds.append(tree)  # the plan's: closed with it, once the child has its copy
+    return tree
+
+
+def _source_tree(m, src, recursive, fds):
+    """A bind source for a container with a user namespace: a detached copy made here,
+    which the child attaches with move_mount.  Inside its user namespace the child may
+    no longer reach the source (a directory only our uid may search), as runc solves
+    by opening the sources before nsexec joins the namespace.  -1 where we may not make
+    one (no CAP_SYS_ADMIN: rootless), and the child binds the path as before."""
+    tree = lib.prc_idmap_tree(src.encode(), int(bool(recursive)), 0, -1)
+    if tree < 0:
+        if -tree in (1, 38):  # EPERM, ENOSYS
+            return -1
+        raise ConfigError("open bind source %s for %s: %s" % (src, m.destination, os.strerror(-tree).lower()))
     fds.append(tree)  # the plan's: closed with it, once the child has its copy
     return tree
 

@@ -262,7 +262,7 @@ static void idmap_bind(int sync_fd, const struct prc_mount *m, int target_fd)
 {
     if (syscall(SYS_move_mount, m->tree_fd, "", target_fd, "",
                 MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-        prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "attach idmapped mount on `", m->target, "`", NULL);
+        prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "attach mount tree on `", m->target, "`", NULL);
 }
 
 static void do_mount(const struct prc_plan *plan, int sync_fd, int rootfd, const struct prc_mount *m)

@@ -248,7 +248,9 @@ int prc_pidfd_open(int pid);
 /* a user namespace fd with these uid_map / gid_map texts (for idmapped mounts), or -errno */
 int prc_userns_fd(const char *uid_map, const char *gid_map);
 /* a detached copy of source (recursive: rbind) with MOUNT_ATTR_IDMAP from userns_fd
-   (ridmap: on every submount too), for the child to move_mount; fd or -errno */
+   (ridmap: on every submount too), for the child to move_mount; fd or -errno.
+   userns_fd -1: a plain copy (a bind source opened before the child enters its user
+   namespace, where it might not reach it) */
 int prc_idmap_tree(const char *source, int recursive, int ridmap, int userns_fd);
 const char *prc_version(void);
 

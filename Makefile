@@ -21,7 +21,7 @@ APT_NORECOMMENDS := podman conmon
 
 PY_SOURCES := $(shell find pyrunc pyimage csrc -name '*.py' -o -name '*.c' -o -name '*.h' | grep -v _gen) pyproject.toml
 
-.PHONY: all install deps native test test-unit test-integration test-image test-cgroup2 demo bench bench-image conformance clean bench-seccomp
+.PHONY: all install deps native test test-unit test-integration test-image test-cgroup2 demo bench bench-image conformance test-runc-bats clean bench-seccomp
 
 all: install
 
@@ -99,6 +99,13 @@ RUNTIME_TOOLS ?= /tmp/runtime-tools
 RUNTIME ?= $(VENV)/bin/pyrunc
 conformance: install
 	$(PY) tests/conformance/run_runtime_tools.py --runtime-tools $(RUNTIME_TOOLS) --runtime $(RUNTIME) $(CONFORMANCE_FLAGS)
+
+# runc's own integration suite (tests/integration/*.bats of a runc checkout, tag v1.1.5)
+# against RUNTIME; the checkout is prepared beforehand, see tests/conformance/README.md.
+# Per-file table; RUNC_BATS_FLAGS="--failures exec tty" lists failures, runs some files.
+RUNC_SRC ?= /tmp/runc-src
+test-runc-bats: install
+	$(PY) tests/conformance/run_runc_bats.py --runc-src $(RUNC_SRC) --runtime $(RUNTIME) $(RUNC_BATS_FLAGS)
 
 clean:
 	rm -rf $(VENV) build csrc/_gen pyrunc/_native*.so pyrunc/_libseccomp*.so

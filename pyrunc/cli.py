@@ -140,9 +140,13 @@ def main(argv=None):
         sys.stdout.write("pyrunc version %s\ncommit: v%s\nspec: %s\npython: %s\n" % (
             __version__, __version__, OCI_VERSION, sys.version.split()[0]))
         return 0
-    if g.help or not rest:
-        (sys.stdout if g.help else sys.stderr).write(USAGE)
-        return 0 if g.help else 1
+    if g.help or rest[:1] in (["help"], ["h"]):
+        from pyrunc import help as _help  # only for help: off the hot path
+
+        return _help.command_help(rest[1]) if len(rest) > 1 and not g.help else _help.main_help()
+    if not rest:
+        sys.stderr.write(USAGE)
+        return 1
     if g.log_format not in ("text", "json"):
         _log.get().error("invalid log-format: %s" % g.log_format)
         return 1
@@ -161,6 +165,10 @@ def main(argv=None):
     verb = rest[0]
     modname = COMMANDS.get(verb)
     if modname is None:
+        if "-h" in rest or "--help" in rest:
+            from pyrunc import help as _help
+
+            return _help.command_help(verb)
         log.error("no such command: %s" % verb)
         return 3
     if verb in _LONG_RUNNING:
@@ -184,8 +192,9 @@ def main(argv=None):
         opts, args = parse(rest[1:], mod.FLAGS, dict(mod.DEFAULTS),
                            getattr(mod, "REPEATED", ()), getattr(mod, "STOP_AFTER", None))
         if getattr(opts, "help", False):
-            sys.stdout.write(mod.__doc__ or "")
-            return 0
+            from pyrunc import help as _help
+
+            return _help.command_help(verb)
         lo, hi = mod.NARGS
         if not lo <= len(args) <= hi:
             if lo == hi:

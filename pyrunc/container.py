@@ -137,6 +137,8 @@ class Container:
         cg = create_manager(spec.cgroups_path, self.id, systemd=systemd_cgroup)
         undo.cgroups = cg
         cg.create()
+        if any(not h.made for h in getattr(cg, "hs", ())):
+            _check_existing_cgroup(cg)
         # always: runc applies its default device rules even without linux.resources
         cg.set(spec.resources or {})
 
@@ -164,6 +166,12 @@ class Container:
             # init cloned straight into a new user namespace could not
             plan.join_cgroups(cg.v1_join_dirs())
 
+        log = _log.get()
+        # --debug: the steps runc logs at debug level, under the same names (its bats
+        # suite and people reading logs look for them)
+        if log.debug_on:
+            log.debug("nsexec container setup: spawning the init of %s (clone flags %#x)"
+                      % (self.id, plan.c.clone_flags))
         pidp = ffi.new("int *")
         errp = ffi.new("struct prc_msg *")
         r = lib.prc_spawn(plan.c, pidp, errp)
@@ -185,6 +193,8 @@ class Container:
             pid = value
         undo.pid = pid
         self.pid = pid
+        if log.debug_on:
+            log.debug("child process in init(): pid %d, setting up the container" % pid)
         start = _state.proc_start_time(pid)
         if start is None:
             raise InitError("container init exited before it started")
@@ -240,7 +250,10 @@ class Container:
                         # hook's path still resolves as on the host), as runc does
                         fds = _ns_fds(pid, spec.namespaces)
                         try:
-                            _run_hooks("createContainer", hs["createContainer"], state, fds)
+                            # from the rootfs, as runc (its init chdirs there first):
+                            # hooks may use paths relative to it
+                            _run_hooks("createContainer", hs["createContainer"], state, fds,
+                                       cwd=spec.root_path)
                         finally:
                             for nfd in fds:
                                 os.close(nfd)
@@ -263,6 +276,9 @@ class Container:
                     os.close(fd)
                 ch.send(_sync.MSG_GO)
             elif mtype == _sync.MSG_READY:
+                if log.debug_on:
+                    log.debug("init: closing the pipe to signal completion: %s is set up, "
+                              "waiting for start" % self.id)
                 break
             elif mtype == 0:
                 raise InitError("container init exited during setup")
@@ -287,14 +303,17 @@ class Container:
 
     def _start_hooks(self):
         """startContainer: in the container's namespaces (setns into its mount namespace
-        lands in its root, so the path resolves there), before the init execs.  A
-        failure stops the container, as the spec says."""
+        lands in its root, so the path resolves there), before the init execs, under
+        the container's seccomp filter, as runc runs them from its init.  A failure
+        stops the container, as the spec says."""
         hs = self.st.get("hooks", {}).get("startContainer")
         if not hs:
             return
+        seccomp = self._seccomp_for_hooks()
         fds = _ns_fds(self.st["pid"], self.st.get("namespaces", ()))
         try:
-            _run_hooks("startContainer", _hook_objs(hs), self._hook_state("created"), fds)
+            _run_hooks("startContainer", _hook_objs(hs), self._hook_state("created"), fds,
+                       seccomp=seccomp)
         except PyruncError:
             try:
                 _signal_pid(self.st["pid"], self.st["init_start"], SIGKILL)
@@ -304,6 +323,21 @@ class Container:
         finally:
             for fd in fds:
                 os.close(fd)
+
+    def _seccomp_for_hooks(self):
+        """the container's compiled filter (the cache makes this cheap), or None"""
+        from pyrunc import jsonfast
+
+        try:
+            with open(os.path.join(self.st["bundle"], "config.json"), "rb") as f:
+                sc = ((jsonfast.loads(f.read()) or {}).get("linux") or {}).get("seccomp")
+        except (OSError, jsonfast.JSONError, AttributeError):
+            return None
+        if not sc:
+            return None
+        from pyrunc import seccomp as _seccomp
+
+        return _seccomp.prepare(sc, self.root)
 
     def start(self):
         if self.channel is not None:
@@ -423,6 +457,17 @@ class Container:
         if cg is not None and "pid" not in self.st.get("namespaces", ()):
             cg.kill_all(SIGKILL)
         _wait_gone(pid, self.st["init_start"])
+
+
+def _check_existing_cgroup(cg):
+    """A cgroup directory that was there before us (a shared cgroupsPath): refuse a
+    frozen one, whose processes (ours included, once it joins) would stop on the spot
+    and hang create; warn when other processes are in it, as runc does."""
+    if cg.paused():
+        raise PyruncError("container's cgroup unexpectedly frozen")
+    n = len(cg.pids())
+    if n:
+        _log.get().warn("container's cgroup is not empty: %d process(es) found" % n)
 
 
 def _mounts_at(path):
@@ -624,11 +669,11 @@ def _hooks_raw(spec):
     return out
 
 
-def _run_hooks(phase, hooks, state, ns_fds=None):
+def _run_hooks(phase, hooks, state, ns_fds=None, cwd=None, seccomp=None):
     # imported when a container has hooks: most have none, and every command pays imports
     from pyrunc import hooks as _hooks
 
-    return _hooks.run(phase, hooks, state, ns_fds)
+    return _hooks.run(phase, hooks, state, ns_fds, cwd=cwd, seccomp=seccomp)
 
 
 def _hook_objs(raw):
@@ -695,8 +740,9 @@ def _send_console(console, fd):
 
 
 def run_container(root, cid, bundle, *, detach=False, pid_file=None, console_socket=None,
-                  no_pivot=False, preserve_fds=0, systemd_cgroup=False):
-    """create + start; in the foreground, wait for the init and delete the container"""
+                  no_pivot=False, preserve_fds=0, systemd_cgroup=False, keep=False):
+    """create + start; in the foreground, wait for the init and delete the container
+    (keep: leave it, stopped, with its cgroups, for `delete`)"""
     c = Container.create(root, cid, bundle, pid_file=pid_file, console_socket=console_socket,
                          no_pivot=no_pivot, preserve_fds=preserve_fds, run_mode=True,
                          systemd_cgroup=systemd_cgroup)
@@ -714,9 +760,10 @@ def run_container(root, cid, bundle, *, detach=False, pid_file=None, console_soc
         return 0
     try:
         code = wait_exit_code(c.pid, c.pty)
-        # the container is gone: clean up like `delete`
-        c.st["pid"] = 0
-        c.delete(force=True)
+        if not keep:
+            # the container is gone: clean up like `delete`
+            c.st["pid"] = 0
+            c.delete(force=True)
         return code
     finally:
         restore_signals(forwarded)

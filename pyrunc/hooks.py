@@ -20,15 +20,16 @@ class HookError(PyruncError):
 _KEEP_GOING = ("poststart", "poststop")
 
 
-def run(phase, hooks, state, ns_fds=None):
+def run(phase, hooks, state, ns_fds=None, cwd=None, seccomp=None):
     """Run every hook of `phase` in order; a failure raises HookError (for poststart
     and poststop only after the remaining hooks ran, with every failure in one line).
-    With ns_fds, each hook first joins those namespaces (createContainer)."""
+    With ns_fds, each hook first joins those namespaces (createContainer), then goes
+    to cwd and loads the seccomp filter (a seccomp.Prepared) when given."""
     payload = jsonfast.dumps(state).encode()
     failed = []
     for i, hook in enumerate(hooks):
         try:
-            _run_one(phase, i, hook, payload, ns_fds)
+            _run_one(phase, i, hook, payload, ns_fds, cwd, seccomp)
         except HookError as err:
             if phase not in _KEEP_GOING:
                 raise
@@ -37,7 +38,7 @@ def run(phase, hooks, state, ns_fds=None):
         raise HookError("; ".join(failed))
 
 
-def _spawn(hook, argv, rin, wout, ns_fds):
+def _spawn(hook, argv, rin, wout, ns_fds, cwd=None, seccomp=None):
     if ns_fds is None:
         return os.posix_spawn(hook.path, argv, _env(hook.env), file_actions=[
             (os.POSIX_SPAWN_DUP2, rin, 0),
@@ -48,15 +49,19 @@ def _spawn(hook, argv, rin, wout, ns_fds):
 
     keep = [ffi.new("char[]", a.encode()) for a in argv]
     env = [ffi.new("char[]", e.encode()) for e in hook.env if "=" in e]
-    pid = lib.prc_spawn_in_ns(ffi.new("int[]", ns_fds or [0]), len(ns_fds), hook.path.encode(),
-                              ffi.new("char *[]", keep + [ffi.NULL]),
-                              ffi.new("char *[]", env + [ffi.NULL]), rin, wout)
+    prog = ffi.from_buffer(seccomp.program) if seccomp is not None else ffi.NULL
+    n = len(seccomp.program) // 8 if seccomp is not None else 0
+    pid = lib.prc_spawn_in_ns2(ffi.new("int[]", ns_fds or [0]), len(ns_fds), hook.path.encode(),
+                               ffi.new("char *[]", keep + [ffi.NULL]),
+                               ffi.new("char *[]", env + [ffi.NULL]), rin, wout,
+                               cwd.encode() if cwd else ffi.NULL, prog, n,
+                               seccomp.flags if seccomp is not None else 0)
     if pid < 0:
         raise OSError(-pid, os.strerror(-pid))
     return pid
 
 
-def _run_one(phase, i, hook, payload, ns_fds):
+def _run_one(phase, i, hook, payload, ns_fds, cwd=None, seccomp=None):
     import select
 
     what = "%s hook #%d (%s)" % (phase, i, hook.path)
@@ -68,7 +73,7 @@ def _run_one(phase, i, hook, payload, ns_fds):
             raise HookError("run %s: %s" % (what, "no such file or directory"
                                             if not os.path.exists(hook.path) else "permission denied"))
         try:
-            pid = _spawn(hook, argv, rin, wout, ns_fds)
+            pid = _spawn(hook, argv, rin, wout, ns_fds, cwd, seccomp)
         except OSError as err:
             raise HookError("run %s: %s" % (what, os.strerror(err.errno).lower())) from None
         os.close(rin)
@@ -116,9 +121,15 @@ def _run_one(phase, i, hook, payload, ns_fds):
         _, status = os.waitpid(pid, 0)
         if status != 0:
             code = os.waitstatus_to_exitcode(status)
-            why = "exit status %d" % code if code >= 0 else "killed by signal %d" % -code
+            if code >= 0:
+                why = "exit status %d" % code
+            else:
+                import signal
+
+                # "bad system call" for a hook that its seccomp filter killed (runc's words)
+                why = "killed by signal %d (%s)" % (-code, (signal.strsignal(-code) or "?").lower())
             text = output.decode("utf-8", "replace").strip().replace("\n", " ")
-            raise HookError("%s: %s%s" % (what, why, (": " + text) if text else ""))
+            raise HookError("%s: error running hook: %s%s" % (what, why, (": " + text) if text else ""))
     finally:
         for fd in (rin, win, rout, wout):
             if fd >= 0:

@@ -156,6 +156,8 @@ def _expand_mounts(spec, cgroups, fds):
             if rest:
                 extra |= lib.PRC_MNTX_REMOUNT
             fd = _idmap_tree(spec, m, src, flags & MS_REC, fds)
+            if fd < 0 and "user" in spec.namespaces:
+                fd = _source_tree(m, src, flags & MS_REC, fds)
             if fd >= 0:
                 extra |= lib.PRC_MNTX_IDMAP
             out.append((src, m.destination, None, MS_BIND | (flags & MS_REC), None, prop,
@@ -205,6 +207,21 @@ def _idmap_tree(spec, m, src, recursive, fds):
         os.close(userns)
     if tree < 0:
         raise ConfigError("idmap mount %s on %s: %s" % (src, m.destination, os.strerror(-tree).lower()))
+    fds.append(tree)  # the plan's: closed with it, once the child has its copy
+    return tree
+
+
+def _source_tree(m, src, recursive, fds):
+    """A bind source for a container with a user namespace: a detached copy made here,
+    which the child attaches with move_mount.  Inside its user namespace the child may
+    no longer reach the source (a directory only our uid may search), as runc solves
+    by opening the sources before nsexec joins the namespace.  -1 where we may not make
+    one (no CAP_SYS_ADMIN: rootless), and the child binds the path as before."""
+    tree = lib.prc_idmap_tree(src.encode(), int(bool(recursive)), 0, -1)
+    if tree < 0:
+        if -tree in (1, 38):  # EPERM, ENOSYS
+            return -1
+        raise ConfigError("open bind source %s for %s: %s" % (src, m.destination, os.strerror(-tree).lower()))
     fds.append(tree)  # the plan's: closed with it, once the child has its copy
     return tree
 
@@ -314,6 +331,13 @@ def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgr
     c.no_pivot = int(no_pivot)
 
     mounts = _expand_mounts(spec, cgroups, plan.ns_fds)
+    for i, t in enumerate(mounts):
+        if t[1] == "/dev" and t[6] == lib.PRC_MNT_FS and t[3] & MS_RDONLY:
+            # a read-only /dev: writable while the nodes and submounts are made, then
+            # remounted as asked (csrc/child/mount.c, prc_finish_rootfs), as runc
+            mounts[i] = t[:3] + (t[3] & ~MS_RDONLY,) + t[4:]
+            c.dev_ro_flags = t[3] & ~(MS_REMOUNT | MS_BIND | MS_REC)
+            c.dev_ro_data = plan.s(t[4]) if t[4] else ffi.NULL
     arr = ffi.new("struct prc_mount[]", max(len(mounts), 1))
     plan.keep.append(arr)
     for i, t in enumerate(mounts):
@@ -481,6 +505,9 @@ def _process(plan, p, userns):
     c.n_rlimits = len(p.rlimits)
     c.umask = p.umask if p.umask is not None else -1
     c.terminal = int(p.terminal)
+    if p.terminal and p.console_size:
+        # a winsize holds 16-bit values
+        c.console_rows, c.console_cols = (min(v, 0xffff) for v in p.console_size)
     if p.ioprio is not None:
         c.set_ioprio = 1
         c.ioprio = p.ioprio

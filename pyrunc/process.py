@@ -85,8 +85,10 @@ def process_from_flags(base, args, opts):
 
 
 def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket=None,
-                 preserve_fds=0, proc_from_flags=None):
-    """Start proc in container cid; foreground: return its exit status (128+signal)."""
+                 preserve_fds=0, proc_from_flags=None, ignore_paused=False, sub_cgroups=None):
+    """Start proc in container cid; foreground: return its exit status (128+signal).
+    ignore_paused (exec --ignore-paused): start it in a frozen container anyway (it
+    stays frozen with the rest until resume)."""
     from pyrunc import plan as _plan
     from pyrunc import sync as _sync
     from pyrunc.native import ffi, lib
@@ -96,7 +98,7 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
         status = c.status()
         if status == "stopped":
             raise StateError("cannot exec in a stopped container")
-        if status == "paused":
+        if status == "paused" and not ignore_paused:
             raise StateError("cannot exec in a paused container")
         bundle_raw = _bundle_config(c.st["bundle"])
         if proc is None:
@@ -118,10 +120,21 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
         console = _container._connect_console(console_socket) if console_socket else None
         plan = _plan.build_exec(proc, c.st["pid"], c.st.get("namespaces", ()), seccomp=seccomp,
                                 preserve_fds=preserve_fds)
-        cg = _join_plan(plan, c.st)
+        try:
+            cg = _join_plan(plan, c.st, sub_cgroups)
+        except BaseException:
+            plan.close()
+            raise
         pid = 0
         ch = None
         master = -1
+        from pyrunc import log as _log
+
+        log = _log.get()
+        # --debug: runc's step names (see container.py)
+        if log.debug_on:
+            log.debug("nsexec container setup: joining the namespaces of %s (init pid %d)"
+                      % (cid, c.st["pid"]))
         try:
             pidp = ffi.new("int *")
             errp = ffi.new("struct prc_msg *")
@@ -132,6 +145,8 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
             stage1 = pidp[0]
             mtype, value, _ = _recv_pid(ch, stage1)
             pid = value
+            if log.debug_on:
+                log.debug("child process in init(): pid %d" % pid)
             if cg is not None:
                 cg.apply(pid)  # what the child could not join itself (see _join_plan)
                 from pyrunc import rcuwarm
@@ -161,12 +176,23 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
                         os.close(fd)
                     ch.send(_sync.MSG_GO)
                 elif mtype == _sync.MSG_READY:
+                    if log.debug_on:
+                        log.debug("setns_init: about to exec %s" % " ".join(proc.args))
                     break
                 elif mtype == 0:
                     raise InitError("exec process exited during setup")
             # the child execs at once: EOF on the sync socket (it is close-on-exec)
             # means the exec succeeded; an error record means it did not
             mtype, _, _ = ch.recv()
+            if pid_file:
+                from pyrunc.state import write_pid_file
+
+                try:
+                    write_pid_file(pid_file, pid)
+                except OSError as err:
+                    # the caller could never find this process: take it away again
+                    raise PyruncError("exec: write pid file %s: %s"
+                                      % (pid_file, os.strerror(err.errno).lower())) from None
         except BaseException:
             if master >= 0:
                 os.close(master)
@@ -183,10 +209,6 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
                 ch.close()
             if console is not None:
                 console.close()
-        if pid_file:
-            from pyrunc.state import write_pid_file
-
-            write_pid_file(pid_file, pid)
     finally:
         c.close()
     if detach:
@@ -241,7 +263,7 @@ def _apparmor_enabled(sysfs):
         return False
 
 
-def _join_plan(plan, st):
+def _join_plan(plan, st, sub_cgroups=None):
     """Let the exec'd process get into the container's cgroups without the kernel's
     cgroup-migration grace period (13 ms here; pyrunc/rcuwarm.py explains it):
     stage-1 joins the v1 hierarchies itself, before its setns calls, by a thread-only
@@ -249,18 +271,30 @@ def _join_plan(plan, st):
     directory (clone3 CLONE_INTO_CGROUP) unless the container has a user or cgroup
     namespace, where, after setns, the kernel would refuse that clone.  Whatever is
     left the parent writes after the spawn, with the grace period started now in the
-    background.  Returns the manager, or None without cgroups."""
+    background.  Returns the manager, or None without cgroups.  sub_cgroups: exec
+    --cgroup's values (sub-cgroups of the container's to join instead)."""
     if not st.get("cgroup"):
+        if sub_cgroups:
+            raise ConfigError("exec --cgroup: the container has no cgroups")
         return None
     from pyrunc.cgroups import load_manager
 
     cg = load_manager(st["cgroup"])
-    plan.join_cgroups(cg.v1_join_dirs())
+    if sub_cgroups:
+        cg.sub_cgroups(sub_cgroups)
+    joins = cg.v1_join_dirs()
+    # a sub-cgroup's fd is ours alone (the manager keeps the others): closed with the
+    # namespace fds right after the spawn
+    plan.ns_fds.extend(fd for (fd, path), h in zip(joins, [h for h in cg.hs if h is not cg.v2])
+                       if cg._sub.get(h))
+    plan.join_cgroups(joins)
     ns = st.get("namespaces", ())
     if cg.v2 is not None:
         fd = cg.v2_dirfd() if "user" not in ns and "cgroup" not in ns else None
         if fd is not None:
             plan.c.cgroup_fd = fd
+            if cg._sub.get(cg.v2):
+                plan.ns_fds.append(fd)
         else:
             from pyrunc import rcuwarm
 

@@ -302,7 +302,8 @@ def send_to_listener(notify_fd, prog, state, pid):
             s.settimeout(10.0)
             s.connect(path)
         except OSError as err:
-            raise SeccompError("connect to seccomp agent `%s`: %s"
+            # runc's words ("failed to connect with seccomp agent"): callers grep for them
+            raise SeccompError("failed to connect with seccomp agent `%s`: %s"
                                % (path, _why(err))) from None
         rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, notify_fd.to_bytes(4, sys.byteorder))]
         try:

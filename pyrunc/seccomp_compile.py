@@ -79,8 +79,11 @@ ARCHES = ("X86", "X86_64", "X32", "ARM", "AARCH64", "MIPS", "MIPS64", "MIPS64N32
 
 # After the filter is loaded the child still sends the listener fd to the parent with
 # sendmsg(2) and only then may an agent answer anything: a notify rule on it would
-# hang create forever (runc refuses `write` for the same reason; we never write there)
-_NOTIFY_FORBIDDEN = ("sendmsg",)
+# hang create forever.  runc refuses `write` for that reason (its init writes to its
+# parent after loading the filter); we refuse it too, so that a profile runc rejects is
+# not accepted here, and callers get the same answer from both.
+_NOTIFY_FORBIDDEN = {"sendmsg": "pyrunc hands the listener over with it",
+                     "write": "the runtime writes to its parent after loading the filter, as runc"}
 
 _U64 = (1 << 64) - 1
 
@@ -321,8 +324,9 @@ def compile_profile(sc, want_pfc=False):
             notify = True
             for n in names:
                 if n in _NOTIFY_FORBIDDEN:
-                    raise SeccompError("%s: SCMP_ACT_NOTIFY cannot be used for `%s` (pyrunc "
-                                       "hands the listener over with it)" % (w, n))
+                    # runc's wording: "SCMP_ACT_NOTIFY cannot be used for the write syscall"
+                    raise SeccompError("%s: SCMP_ACT_NOTIFY cannot be used for the %s syscall (%s)"
+                                       % (w, n, _NOTIFY_FORBIDDEN[n]))
         for n in names:
             expanded.append((i, n, act, conds))
     if notify:

@@ -262,7 +262,7 @@ static void idmap_bind(int sync_fd, const struct prc_mount *m, int target_fd)
 {
     if (syscall(SYS_move_mount, m->tree_fd, "", target_fd, "",
                 MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-        prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "attach idmapped mount on `", m->target, "`", NULL);
+        prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "attach mount tree on `", m->target, "`", NULL);
 }
 
 static void do_mount(const struct prc_plan *plan, int sync_fd, int rootfd, const struct prc_mount *m)
@@ -469,6 +469,145 @@ void prc_setup_rootfs(const struct prc_plan *plan, int sync_fd)
     close(rootfd);
 }
 
+/*
+ * Unescape one mountinfo field (octal \ooo for space, tab, newline, backslash) from
+ * src[0..len) into dst; returns 0, or -1 when it does not fit.
+ */
+static int mi_unescape(char *dst, size_t size, const char *src, size_t len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = src[i];
+        if (ch == '\\' && i + 3 < len &&
+            src[i + 1] >= '0' && src[i + 1] <= '3' && src[i + 2] >= '0' && src[i + 2] <= '7' &&
+            src[i + 3] >= '0' && src[i + 3] <= '7') {
+            ch = (char) (((src[i + 1] - '0') << 6) | ((src[i + 2] - '0') << 3) | (src[i + 3] - '0'));
+            i += 3;
+        }
+        if (o + 1 >= size)
+            return -1;
+        dst[o++] = ch;
+    }
+    dst[o] = 0;
+    return 0;
+}
+
+/*
+ * One mountinfo line: is it a whole proc or sysfs (root "/") mounted outside the
+ * rootfs?  Then its mount id goes to *id and its mount point to mnt.
+ */
+static int mi_bare_procfs(const char *line, size_t len, const char *rootfs, int *id, char *mnt, size_t size)
+{
+    const char *f[10];
+    size_t fl[10];
+    int n = 0;
+    size_t i = 0;
+    /* fields: id parent maj:min root mountpoint opts [optional...] - fstype ... */
+    while (i < len && n < 10) {
+        while (i < len && line[i] == ' ')
+            i++;
+        size_t start = i;
+        while (i < len && line[i] != ' ')
+            i++;
+        f[n] = line + start;
+        fl[n] = i - start;
+        n++;
+        if (n >= 6 && fl[n - 1] == 1 && f[n - 1][0] == '-')
+            break;
+    }
+    if (n < 7 || f[n - 1][0] != '-')
+        return 0;
+    /* the field after the separator */
+    while (i < len && line[i] == ' ')
+        i++;
+    size_t ts = i;
+    while (i < len && line[i] != ' ')
+        i++;
+    size_t tl = i - ts;
+    int proc = tl == 4 && memcmp(line + ts, "proc", 4) == 0;
+    int sys = tl == 5 && memcmp(line + ts, "sysfs", 5) == 0;
+    if (!(proc || sys) || fl[3] != 1 || f[3][0] != '/')
+        return 0;
+    if (mi_unescape(mnt, size, f[4], fl[4]) < 0)
+        return 0;
+    size_t rl = strlen(rootfs);
+    if (strncmp(mnt, rootfs, rl) == 0 && (mnt[rl] == 0 || mnt[rl] == '/'))
+        return 0;
+    int v = 0;
+    for (size_t k = 0; k < fl[0]; k++)
+        v = v * 10 + (f[0][k] - '0');
+    *id = v;
+    return 1;
+}
+
+/*
+ * --no-pivot leaves the host's mounts in the namespace, below the new root: chroot
+ * hides them from paths, not from the kernel.  A whole, unmasked procfs or sysfs
+ * anywhere in the namespace lets a process in a new user namespace mount a fresh,
+ * unmasked one (the kernel's mount_too_revealing() looks at every mount), so detach
+ * those (or, where that is not allowed, cover them with a tmpfs), as runc's
+ * msMoveRoot does.  Slave first, so no unmount reaches the host.
+ */
+static void hide_host_procfs(const struct prc_plan *plan, int sync_fd)
+{
+    int fd = (int) PRC_RETRY(open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC));
+    if (fd < 0)
+        prc_fail(sync_fd, PRC_STAGE_PIVOT, errno, "open `/proc/self/mountinfo`", NULL);
+    int done[64];
+    int n_done = 0;
+    char chunk[4096], line[4096], mnt[PRC_PATH_MAX];
+    for (;;) {
+        /* rescan from the top after every change: the list moved under us */
+        if (lseek(fd, 0, SEEK_SET) < 0)
+            prc_fail(sync_fd, PRC_STAGE_PIVOT, errno, "read `/proc/self/mountinfo`", NULL);
+        size_t ll = 0;
+        int skip = 0, found = 0, id = 0;
+        for (;;) {
+            ssize_t r = PRC_RETRY(read(fd, chunk, sizeof(chunk)));
+            if (r < 0)
+                prc_fail(sync_fd, PRC_STAGE_PIVOT, errno, "read `/proc/self/mountinfo`", NULL);
+            if (r == 0)
+                break;
+            for (ssize_t k = 0; k < r && !found; k++) {
+                if (chunk[k] != '\n') {
+                    if (ll < sizeof(line))
+                        line[ll++] = chunk[k];
+                    else
+                        skip = 1;   /* longer than any path we could handle */
+                    continue;
+                }
+                if (!skip && mi_bare_procfs(line, ll, plan->rootfs, &id, mnt, sizeof(mnt))) {
+                    int seen = 0;
+                    for (int d = 0; d < n_done; d++)
+                        seen |= done[d] == id;
+                    found = !seen;
+                }
+                ll = 0;
+                skip = 0;
+            }
+            if (found)
+                break;
+        }
+        if (!found)
+            break;
+        if (n_done == (int) (sizeof(done) / sizeof(done[0])))
+            prc_fail(sync_fd, PRC_STAGE_PIVOT, E2BIG, "hide the host's proc and sysfs mounts", NULL);
+        done[n_done++] = id;
+        if (mount(NULL, mnt, NULL, MS_SLAVE | MS_REC, NULL) < 0) {
+            if (errno == ENOENT)
+                continue;
+            prc_fail(sync_fd, PRC_STAGE_PIVOT, errno, "make `", mnt, "` a slave", NULL);
+        }
+        if (umount2(mnt, MNT_DETACH) < 0) {
+            if (errno != EINVAL && errno != EPERM)
+                prc_fail(sync_fd, PRC_STAGE_PIVOT, errno, "unmount the host's `", mnt, "`", NULL);
+            if (mount("tmpfs", mnt, "tmpfs", 0, NULL) < 0)
+                prc_fail(sync_fd, PRC_STAGE_PIVOT, errno, "cover the host's `", mnt, "`", NULL);
+        }
+    }
+    close(fd);
+}
+
 static void pivot(const struct prc_plan *plan, int sync_fd)
 {
     if (!own_mount_ns(plan)) {
@@ -481,6 +620,7 @@ static void pivot(const struct prc_plan *plan, int sync_fd)
     }
     if (plan->no_pivot) {
         /* --no-pivot (e.g. a ramfs root, where pivot_root is impossible): move + chroot */
+        hide_host_procfs(plan, sync_fd);
         if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
             prc_fail(sync_fd, PRC_STAGE_PIVOT, errno, "move rootfs to `/`", NULL);
         if (chroot(".") < 0)
@@ -553,6 +693,14 @@ void prc_finish_rootfs(const struct prc_plan *plan, int sync_fd)
         if (remount_bind(p, MS_RDONLY | MS_REC | locked_flags(p)) < 0)
             prc_fail(sync_fd, PRC_STAGE_READONLY, errno, "make `", p, "` read-only", NULL);
     }
+    /*
+     * A read-only /dev (the config's /dev mount with "ro") was mounted writable: the
+     * device nodes, /dev/pts, /dev/shm and the links had to be created in it first.
+     * Now it becomes what the config asked, as runc does (finalizeRootfs).
+     */
+    if (plan->dev_ro_flags &&
+        mount(NULL, "/dev", NULL, MS_REMOUNT | plan->dev_ro_flags, plan->dev_ro_data) < 0)
+        prc_fail(sync_fd, PRC_STAGE_READONLY, errno, "remount `/dev` read-only", NULL);
     if (plan->readonly_root && remount_bind("/", MS_RDONLY) < 0)
         prc_fail(sync_fd, PRC_STAGE_READONLY, errno, "make root read-only", NULL);
 }

@@ -41,6 +41,21 @@ static void setup_terminal(const struct prc_plan *plan, int sync_fd)
     int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (slave < 0)
         prc_fail(sync_fd, PRC_STAGE_TERMINAL, errno, "open pty slave", NULL);
+    if (plan->console_rows && plan->console_cols) {
+        /* process.consoleSize, here rather than by the parent on the master: an exec'd
+           process may read its size before the parent has handled the master */
+        struct winsize ws = { .ws_row = plan->console_rows, .ws_col = plan->console_cols };
+        if (ioctl(master, TIOCSWINSZ, &ws) < 0)
+            prc_fail(sync_fd, PRC_STAGE_TERMINAL, errno, "set console size", NULL);
+    }
+    /*
+     * The process's user owns its terminal (as with runc), or it could not use it
+     * once it is no longer root.  Only the owner: the group stays what devpts gave
+     * (its gid= option, 5 = tty in the default config).  EINVAL (uid not mapped in a
+     * user namespace), EPERM and EROFS leave it as it is, as runc does.
+     */
+    if (fchown(slave, plan->uid, (gid_t) -1) < 0 && errno != EINVAL && errno != EPERM && errno != EROFS)
+        prc_fail(sync_fd, PRC_STAGE_TERMINAL, errno, "chown pty slave", NULL);
     struct prc_msg msg;
     memset(&msg, 0, sizeof(msg));
     msg.type = PRC_MSG_PTY;

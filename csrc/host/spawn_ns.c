@@ -7,14 +7,24 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <linux/filter.h>
 #include <linux/nsfs.h>
+#include <linux/seccomp.h>
 
 #include "prc.h"
 
 int prc_spawn_in_ns(const int *ns_fds, int n, const char *path, char *const argv[],
                     char *const envp[], int stdin_fd, int out_fd)
+{
+    return prc_spawn_in_ns2(ns_fds, n, path, argv, envp, stdin_fd, out_fd, NULL, NULL, 0, 0);
+}
+
+int prc_spawn_in_ns2(const int *ns_fds, int n, const char *path, char *const argv[],
+                     char *const envp[], int stdin_fd, int out_fd, const char *cwd,
+                     const void *seccomp_prog, int seccomp_len, unsigned int seccomp_flags)
 {
     sigset_t all, old;
     sigfillset(&all);
@@ -54,6 +64,17 @@ int prc_spawn_in_ns(const int *ns_fds, int n, const char *path, char *const argv
                 while (waitpid((pid_t) hook, &status, 0) < 0)
                     if (errno != EINTR)
                         _exit(127);
+                if (WIFSIGNALED(status)) {
+                    /* die of the same signal, so the caller can say which (a hook
+                       under seccomp dies of SIGSYS), without a core dump of ours */
+                    struct rlimit none = { 0, 0 };
+                    (void) setrlimit(RLIMIT_CORE, &none);
+                    sigset_t one;   /* every signal is still blocked here */
+                    sigemptyset(&one);
+                    sigaddset(&one, WTERMSIG(status));
+                    (void) sigprocmask(SIG_UNBLOCK, &one, NULL);
+                    (void) syscall(SYS_kill, syscall(SYS_getpid), WTERMSIG(status));
+                }
                 _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
             }
             /* (getppid() is 0 across the pid namespace boundary, so a parent that
@@ -62,10 +83,21 @@ int prc_spawn_in_ns(const int *ns_fds, int n, const char *path, char *const argv
             if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
                 _exit(127);
         }
+        if (cwd != NULL && chdir(cwd) < 0)
+            _exit(127);
         syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
+        if (seccomp_len > 0) {
+            /* last: the filter may forbid what comes before.  No listener here (no
+               one would receive it): a notify rule makes those calls fail instead */
+            struct sock_fprog prog = { .len = (unsigned short) seccomp_len,
+                                       .filter = (struct sock_filter *) seccomp_prog };
+            unsigned int flags = seccomp_flags & ~(unsigned int) SECCOMP_FILTER_FLAG_NEW_LISTENER;
+            if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog) < 0)
+                _exit(127);
+        }
         execve(path, argv, envp);
         _exit(127);
     }

@@ -93,6 +93,8 @@ int prc_idmap_tree(const char *source, int recursive, int ridmap, int userns_fd)
                              OPEN_TREE_CLONE | O_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
     if (tree < 0)
         return -errno;
+    if (userns_fd < 0)
+        return tree;
     struct prc_mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t) userns_fd };
     if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (ridmap ? AT_RECURSIVE : 0),
                 &attr, sizeof(attr)) < 0) {

@@ -147,6 +147,9 @@ struct prc_plan {
                                    when "/" is shared (pivot_root refuses a shared parent), or NULL */
     int readonly_root;
     int no_pivot;
+    unsigned long dev_ro_flags; /* a read-only /dev mount (not a bind): mounted writable, then
+                                   remounted with these flags (MS_RDONLY...) at the end */
+    const char *dev_ro_data;    /* its data (mode=, size=), or NULL */
     const struct prc_mount *mounts;
     int n_mounts;
     const struct prc_device *devices;
@@ -186,6 +189,8 @@ struct prc_plan {
     int umask;                  /* -1: leave */
     long personality;           /* -1: leave */
     int terminal;               /* allocate a pty from the container's devpts, send the master */
+    unsigned short console_rows;    /* process.consoleSize: set on the pty when both are */
+    unsigned short console_cols;    /* non-zero (before the process can read it) */
     int setsid;
     int set_ioprio;             /* ioprio_set(IOPRIO_WHO_PROCESS, 0, ioprio) */
     int ioprio;                 /* class << 13 | level */
@@ -251,7 +256,9 @@ int prc_pidfd_open(int pid);
 /* a user namespace fd with these uid_map / gid_map texts (for idmapped mounts), or -errno */
 int prc_userns_fd(const char *uid_map, const char *gid_map);
 /* a detached copy of source (recursive: rbind) with MOUNT_ATTR_IDMAP from userns_fd
-   (ridmap: on every submount too), for the child to move_mount; fd or -errno */
+   (ridmap: on every submount too), for the child to move_mount; fd or -errno.
+   userns_fd -1: a plain copy (a bind source opened before the child enters its user
+   namespace, where it might not reach it) */
 int prc_idmap_tree(const char *source, int recursive, int ridmap, int userns_fd);
 const char *prc_version(void);
 /* write a file under /proc the safe way (child/procfs.c): path relative to /proc,
@@ -265,6 +272,15 @@ int prc_proc_write_file(const char *path, const char *data, size_t len);
  */
 int prc_spawn_in_ns(const int *ns_fds, int n, const char *path, char *const argv[],
                     char *const envp[], int stdin_fd, int out_fd);
+/*
+ * The same, and then: chdir to cwd (if not NULL; resolved in the joined mount
+ * namespace) and load the seccomp filter prog[0..len) with flags (if len > 0) just
+ * before execve, as runc runs its createContainer hooks from the rootfs and its
+ * startContainer hooks under the container's filter.
+ */
+int prc_spawn_in_ns2(const int *ns_fds, int n, const char *path, char *const argv[],
+                     char *const envp[], int stdin_fd, int out_fd, const char *cwd,
+                     const void *seccomp_prog, int seccomp_len, unsigned int seccomp_flags);
 
 /*
  * cgroup v2 device filter (host/cgroup_ebpf.c; used by pyrunc/cgroups/v2/devices.py).

@@ -237,7 +237,7 @@ class Manager:
     """cgroupfs manager (see the module docstring)."""
 
     __slots__ = ("hs", "v2", "by_ctrl", "unified", "prefix", "resources", "_v2c", "_into", "device_program",
-                 "_child_joins", "rootless", "explicit", "dropped")
+                 "_child_joins", "rootless", "explicit", "dropped", "_sub")
 
     def __init__(self, hs, unified, prefix=""):
         self.hs = hs
@@ -258,6 +258,7 @@ class Manager:
         self.rootless = False
         self.explicit = False
         self.dropped = []  # hierarchies a rootless caller could not use (see create)
+        self._sub = {}  # exec --cgroup: hierarchy -> sub-path joined instead (sub_cgroups)
         self.device_program = None  # the last eBPF device program (instructions), for tests
 
     # ---- description ----
@@ -365,10 +366,15 @@ class Manager:
             if h is not self.v2 and self._child_joins:
                 continue  # the child joined it itself (v1_join_dirs)
             d = h.open_dir(fake)
+            rel = self._sub.get(h)
             try:
-                d.write("cgroup.procs", s, "join cgroup")
+                if rel:
+                    d.write(rel + "/cgroup.procs", s, "join cgroup")
+                else:
+                    d.write("cgroup.procs", s, "join cgroup")
             except CgroupError as err:
-                raise CgroupError("add pid %d to cgroup %s: %s" % (pid, h.path, fs.strerror(err.errno)),
+                where = h.path + ("/" + rel if rel else "")
+                raise CgroupError("add pid %d to cgroup %s: %s" % (pid, where, fs.strerror(err.errno)),
                                   err.errno) from None
 
     def _in_v2(self, pid):
@@ -377,6 +383,8 @@ class Manager:
         except OSError:
             return False
         want = fs.join(self.v2.mroot.strip("/"), self.v2.rel)
+        if self._sub.get(self.v2):
+            want = fs.join(want, self._sub[self.v2])
         for line in text.split("\n"):
             if line.startswith("0::"):
                 return line[3:].strip("/") == want
@@ -390,6 +398,8 @@ class Manager:
             return None
         d = self.v2.open_dir("")
         self._into = True
+        if self._sub.get(self.v2):
+            return self.sub_dir_fd(self.v2, self._sub[self.v2])
         return d.fd
 
     def v1_join_dirs(self):
@@ -398,9 +408,48 @@ class Manager:
         explains why that costs no RCU grace period); apply() then skips them"""
         if self.prefix:
             return []
-        out = [(h.open_dir("").fd, h.path) for h in self.hs if h is not self.v2]
+        out = [(self.sub_dir_fd(h, self._sub[h]), h.path + "/" + self._sub[h]) if self._sub.get(h)
+               else (h.open_dir("").fd, h.path) for h in self.hs if h is not self.v2]
         self._child_joins = bool(out)
         return out
+
+    def sub_cgroups(self, specs):
+        """exec --cgroup: ["PATH" | "CTRL[,CTRL...]:PATH", ...] -> {hierarchy: relative
+        sub-path} (runc's syntax: a bare PATH is for every hierarchy, "/" is the
+        container's own cgroup).  Raises CgroupError for a path leaving the container's
+        cgroup or an unknown controller."""
+        out = {}
+        for spec in specs:
+            ctrls, sep, path = spec.rpartition(":")
+            # relative to the container's cgroup, and never above it (an absolute
+            # path is clamped at the container's cgroup, as "/" names it)
+            if path and os.path.normpath(path).split("/")[0] == "..":
+                raise CgroupError("exec --cgroup %s: %s is not a sub cgroup path" % (spec, path))
+            rel = os.path.normpath("/" + path).lstrip("/") if path else ""
+            if not sep:
+                for h in self.hs:
+                    out[h] = rel
+                continue
+            for c in ctrls.split(","):
+                h = self.by_ctrl.get(c)
+                if h is None and c and self.v2 is not None and self.unified:
+                    h = self.v2
+                if h is None:
+                    raise CgroupError("exec --cgroup %s: unknown controller %s" % (spec, c))
+                out[h] = rel
+        self._sub = {h: rel for h, rel in out.items() if rel}
+        return self._sub
+
+    def sub_dir_fd(self, h, rel):
+        """an O_PATH fd of the container's sub-cgroup rel in hierarchy h (exec --cgroup);
+        the caller closes it (with the plan's namespace fds: the child has a copy)"""
+        d = h.open_dir(self.prefix)
+        try:
+            return os.open(rel, fs.O_PATH_DIR, dir_fd=d.fd)
+        except OSError as err:
+            # runc's words: the join is what fails there
+            raise CgroupError("exec: adding pid to cgroups: open %s/%s/cgroup.procs: %s"
+                              % (h.path, rel, fs.strerror(err.errno)), err.errno) from None
 
     def destroy(self):
         """Remove every directory create() made, deepest first.  Idempotent.  The
@@ -582,7 +631,8 @@ class Manager:
         """linux.resources.unified: cgroup2 file -> value, written last so it can
         override what the other fields set (runc)"""
         if self.v2 is None:
-            raise CgroupError(_R + "unified: cgroup v2 is not mounted (this host has cgroup v1 only)")
+            raise CgroupError("invalid configuration: " + _R + "unified: cannot use unified on cgroup v1 "
+                              "(cgroup2 is not mounted)")
         d = self.v2.open_dir(self.prefix)
         for k in sorted(kv):
             v = kv[k]
@@ -596,6 +646,11 @@ class Manager:
                 d.write(k, str(v), what)
             except CgroupError as err:
                 if err.errno in (2, 1, 13) and ctrl != "cgroup" and ctrl not in self._v2_controllers():
+                    if ctrl in self.by_ctrl and self.by_ctrl[ctrl] is not self.v2:
+                        # hybrid: the controller lives in a v1 hierarchy; runc refuses
+                        # unified there altogether, with this wording
+                        raise CgroupError("invalid configuration: %s: cannot use unified on cgroup v1 (%s is "
+                                          "a v1 controller on this host)" % (what, ctrl), err.errno) from None
                     raise CgroupError("%s: controller %s is not available in %s" % (what, ctrl, self.v2.path),
                                       err.errno) from None
                 raise

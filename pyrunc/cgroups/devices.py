@@ -62,7 +62,9 @@ def parse(rules, label="linux.resources.devices"):
         access = r.get("access")
         if access is None or access == "":
             access = "rwm"
-        if not isinstance(access, str) or not access or set(access) - set(_ORDER):
+        # as runc (devices.Permissions): letters other than r, w and m mean nothing and
+        # are ignored ("rwa" is "rw"; runc's own suite uses it), but some access must remain
+        if not isinstance(access, str) or not _perms(access):
             raise CgroupError("%s.access: %r is not a combination of r, w and m" % (where, access))
         out.append((allow, t, nums[0], nums[1], _perms(access)))
     out.extend((True,) + d for d in DEFAULT_ALLOW)

@@ -30,6 +30,11 @@ def merge(old, new):
         if not got:
             continue
         ms = dict(merged.get(sec) or {})
+        if sec == "memory" and got.get("limit") == -1 and "swap" not in got and ms.get("swap"):
+            # unlimited memory without a swap value: unlimited swap too, as runc (it
+            # passes swap 0 and setMemoryAndSwap makes that -1).  Keeping the old swap
+            # limit could not work: memory+swap may not be below memory.
+            got["swap"] = -1
         ms.update(got)
         ms.pop("checkBeforeUpdate", None)  # a property of this update, not of the container
         merged[sec] = ms

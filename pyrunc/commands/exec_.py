@@ -4,7 +4,8 @@ Run a process in a running container.  --process FILE gives an OCI process JSON;
 otherwise COMMAND runs with the container's process settings and these options:
   --tty, -t  --cwd DIR  --env, -e K=V  --user, -u UID[:GID]  --additional-gids, -g GID
   --cap CAP  --no-new-privs  --detach, -d  --pid-file FILE  --console-socket SOCK
-  --preserve-fds N  --apparmor P  --process-label L
+  --preserve-fds N  --apparmor P  --process-label L  --ignore-paused
+  --cgroup [CTRL[,CTRL]:]PATH (repeatable): join this sub-cgroup of the container's
 Foreground: exits with the process's status (128+signal when killed, 255 if it
 could not be started); with --tty and no --console-socket our terminal is proxied.
 --apparmor / --process-label are accepted where that LSM is absent and refused
@@ -29,7 +30,7 @@ DEFAULTS = {"process": None, "tty": False, "cwd": None, "env": None, "user": Non
             "process_label": None, "ignore_paused": False, "cgroup": None, "help": False}
 NARGS = (1, 1 << 20)
 # flags that may be repeated
-REPEATED = ("env", "cap", "additional_gids")
+REPEATED = ("env", "cap", "additional_gids", "cgroup")
 # everything after the container id is the command's own argv, flags included
 STOP_AFTER = 1
 
@@ -42,9 +43,6 @@ def run(g, opts, args):
     cid, cmd = args[0], args[1:]
     if opts.process is None and not cmd:
         raise UsageError("exec needs a command or --process")
-    if opts.cgroup is not None:
-        # runc's exec into a sub-cgroup of the container: better refused than ignored
-        raise UsageError("exec --cgroup %s: sub-cgroups are not supported by pyrunc" % opts.cgroup)
     proc = None
     flags = None
     if opts.process is not None:
@@ -54,7 +52,8 @@ def run(g, opts, args):
     try:
         return _process.exec_process(g.root, cid, proc, detach=opts.detach, pid_file=opts.pid_file,
                                      console_socket=opts.console_socket,
-                                     preserve_fds=preserve_count(opts), proc_from_flags=flags)
+                                     preserve_fds=preserve_count(opts), proc_from_flags=flags,
+                                     ignore_paused=opts.ignore_paused, sub_cgroups=opts.cgroup)
     except PyruncError as err:
         if opts.detach:
             raise

@@ -109,3 +109,30 @@ def test_compare_lists_lost_passes_by_description():
     assert "    #3 y -> missing" in text      # the second "y" never ran
     assert "b: 1 of 1 base passes lost [exit 1]" in text
     assert "    stderr: create: boom" in text
+
+
+# ---- run_runc_bats.py: bats --tap through a pty (script -qec) ----
+
+import run_runc_bats as rb  # noqa: E402
+
+BATS_TAP = ("1..4\r\n"
+            "ok 1 runc exec\r\n"
+            "not ok 2 runc exec [exit codes]\r\n"
+            "# (in test file exec.bats, line 35)\r\n"
+            "#   `[ \"$status\" -eq 255 ]' failed\r\n"
+            "ok 3 runc exec --cgroup subcgroup [v2] # skip test requires cgroups_v2\r\n"
+            "ok 4 runc run # skip works # but not this\r\n")
+
+
+def test_bats_tap_counts_and_names():
+    counts, plan, results = rb.parse_tap(BATS_TAP)
+    assert plan == 4
+    assert counts == {"ok": 1, "fail": 1, "skip": 2}
+    assert results[0] == ("runc exec", "ok")
+    assert results[1] == ("runc exec [exit codes]", "fail")
+    assert results[2] == ("runc exec --cgroup subcgroup [v2]", "skip")
+
+
+def test_bats_tap_without_results_is_flagged():
+    counts, plan, results = rb.parse_tap("curl: (6) Could not resolve host\r\n")
+    assert plan is None and results == [] and counts == {"ok": 0, "fail": 0, "skip": 0}

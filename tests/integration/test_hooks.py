@@ -142,3 +142,34 @@ def test_failing_start_container_hook_stops_the_container(runtime, bundle):
     wait_status(runtime, bundle.id, "stopped")
     assert not os.path.exists(bundle.rootfs + "/tmp/ran")
     assert runtime.run("delete", bundle.id).returncode == 0
+
+
+def test_start_container_hook_runs_under_the_container_seccomp_filter(runtime, bundle):
+    """as runc, which runs startContainer hooks from its init after loading the filter:
+    the hook's mkdir is killed by SIGSYS, the start fails and says so"""
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"}]}
+    bundle.config["hooks"] = {"startContainer": [
+        {"path": "/bin/sh", "args": ["sh", "-c", "touch /tmp/hook-ran; mkdir /tmp/hook-dir"]}]}
+    bundle.args("/bin/true")
+    r = runtime.run("run", "-b", bundle.path, bundle.id)
+    assert r.returncode == 1
+    assert "startContainer hook #0 (/bin/sh): error running hook: killed by signal 31 (bad system call)" \
+        in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1
+    assert os.path.exists(bundle.rootfs + "/tmp/hook-ran")  # it ran, up to the mkdir
+    assert not os.path.exists(bundle.rootfs + "/tmp/hook-dir")
+    assert not os.path.exists(os.path.join(runtime.root, bundle.id))
+
+
+def test_create_container_hook_runs_from_the_rootfs(runtime, bundle):
+    """runc's init chdirs to the rootfs before running createContainer hooks (runc's
+    hooks.bats binds files with paths relative to it)"""
+    bundle.config["hooks"] = {"createContainer": [
+        {"path": "/bin/sh", "args": ["sh", "-c", "pwd > ./tmp/cc-cwd"]}]}
+    bundle.args("/bin/true")
+    r = runtime.run("run", "-b", bundle.path, bundle.id)
+    assert r.returncode == 0, r.stderr
+    with open(bundle.rootfs + "/tmp/cc-cwd") as f:
+        assert f.read() == os.path.realpath(bundle.rootfs) + "\n"

@@ -352,7 +352,7 @@ def test_notify_without_an_agent_fails_create(runtime, box, tmp_path):
     box.config["linux"]["seccomp"] = notify_profile(sock)
     box.save()
     r = runtime.run("create", "-b", box.path, box.id)
-    failed_cleanly(runtime, box, r, "connect to seccomp agent `%s`" % sock, "no such file")
+    failed_cleanly(runtime, box, r, "failed to connect with seccomp agent `%s`" % sock, "no such file")
 
 
 # ---- bad profiles ----

@@ -52,6 +52,16 @@ def test_merge_and_remove_permissions():
     assert e.rules == {("c", 4, 1): "rw"}
 
 
+def test_access_letters_other_than_rwm_are_ignored_as_runc_does():
+    # runc's own suite (update.bats, minimal transition rules) denies c 1:11 "rwa"
+    e = emu([DENY_ALL, {"allow": True, "type": "c", "major": 1, "minor": 11, "access": "rwa"}],
+            defaults=False)
+    assert e.rules == {("c", 1, 11): "rw"}
+    for bad in ("a", "xyz", 5):
+        with pytest.raises(CgroupError, match=r"access: .* is not a combination of r, w and m"):
+            emu([{"allow": True, "type": "c", "major": 1, "minor": 11, "access": bad}])
+
+
 def test_cannot_punch_a_hole_in_a_wildcard():
     with pytest.raises(CgroupError, match=r"deny c 1:3 rwm cannot be taken out of the wildcard rule c \*:\* rwm"):
         emu([DENY_ALL, {"allow": True, "type": "c", "access": "rwm"},

@@ -260,12 +260,15 @@ def test_unified_on_hybrid_and_v1(host, tmp_path):
     m = made(host)
     m.set({"unified": {"hugetlb.2MB.max": "1024"}})
     assert read(host, "unified", "pt/c1", "hugetlb.2MB.max") == "1024"
-    with pytest.raises(CgroupError, match=r"^linux.resources.unified\[memory.max\]: controller memory is not"):
+    # runc's wording (its suite checks for "invalid configuration")
+    with pytest.raises(CgroupError, match=r"^invalid configuration: linux.resources.unified\[memory.max\]: "
+                                          r"cannot use unified on cgroup v1 \(memory is a v1 controller"):
         m.set({"unified": {"memory.max": "1"}})
     with pytest.raises(CgroupError, match="must be a file name"):
         m.set({"unified": {"../x": "1"}})
     p = fake.build(tmp_path / "v1", "v1")
-    with pytest.raises(CgroupError, match=r"^linux.resources.unified: cgroup v2 is not mounted"):
+    with pytest.raises(CgroupError, match=r"^invalid configuration: linux.resources.unified: cannot use "
+                                          r"unified on cgroup v1 \(cgroup2 is not mounted\)"):
         made(p).set({"unified": {"memory.max": "1"}})
 
 
@@ -309,6 +312,20 @@ def test_update_merges_and_keeps_values(host):
     assert r["cpu"] == {"quota": 20000, "period": 100000, "shares": 256}
     assert r["pids"] == {"limit": 77} and r["devices"] == []
     assert load_manager(m.to_state()).resources == r
+
+
+def test_update_memory_unlimited_takes_swap_along(host):
+    # `update --memory -1` alone: the old swap limit cannot stay below unlimited memory
+    m = made(host)
+    m.set({"memory": {"limit": 64 << 20, "swap": 96 << 20}})
+    m.update({"memory": {"limit": -1}})
+    assert read(host, "memory", "pt/c1", "memory.limit_in_bytes") == "-1"
+    assert read(host, "memory", "pt/c1", "memory.memsw.limit_in_bytes") == "-1"
+    assert m.resources["memory"] == {"limit": -1, "swap": -1}
+    # an explicit swap value is kept
+    m.update({"memory": {"limit": 64 << 20, "swap": 96 << 20}})
+    m.update({"memory": {"limit": -1, "swap": 128 << 20}})
+    assert m.resources["memory"] == {"limit": -1, "swap": 128 << 20}
 
 
 def test_update_rolls_back(host):

@@ -325,8 +325,11 @@ G = [{"names": ["getppid"], "action": "SCMP_ACT_ERRNO"}]
     (allow_but([{"names": ["mkdirat"], "action": "SCMP_ACT_NOTIFY"}]),
      "linux.seccomp.listenerPath: is required by SCMP_ACT_NOTIFY"),
     (allow_but([{"names": ["sendmsg"], "action": "SCMP_ACT_NOTIFY"}], listenerPath="/a.sock"),
-     "linux.seccomp.syscalls[0]: SCMP_ACT_NOTIFY cannot be used for `sendmsg` (pyrunc hands the "
+     "linux.seccomp.syscalls[0]: SCMP_ACT_NOTIFY cannot be used for the sendmsg syscall (pyrunc hands the "
      "listener over with it)"),
+    (allow_but([{"names": ["read", "write"], "action": "SCMP_ACT_NOTIFY"}], listenerPath="/a.sock"),
+     "linux.seccomp.syscalls[0]: SCMP_ACT_NOTIFY cannot be used for the write syscall (the runtime writes "
+     "to its parent after loading the filter, as runc)"),
     (allow_but(G, listenerMetadata="m"), "linux.seccomp.listenerMetadata: requires listenerPath too"),
     (allow_but([{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]},
                 {"names": ["read"], "action": "SCMP_ACT_KILL", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]}]),

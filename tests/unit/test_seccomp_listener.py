@@ -69,7 +69,7 @@ def test_no_agent_is_one_line_error(tmp_path):
     try:
         with pytest.raises(seccomp.SeccompError) as e:
             seccomp.send_to_listener(r, seccomp.Prepared(b"", 8, True, path, None), STATE, 1)
-        assert str(e.value) == "connect to seccomp agent `%s`: no such file or directory" % path
+        assert str(e.value) == "failed to connect with seccomp agent `%s`: no such file or directory" % path
     finally:
         os.close(r)
         os.close(w)

@@ -271,6 +271,7 @@ class Pipeline:
         # becomes part of an image in the store
         self.verify = ({job[0] for job in dl} | self.completed) - self.want
         self.fds = {}
+        self.downloads = len(dl)
         # downloads: a bounded pool of threads taking layers in order
         if dl:
             ref = reference.parse(img.ref)
@@ -284,7 +285,6 @@ class Pipeline:
             except BaseException:
                 self.close()
                 raise
-        self.downloads = len(dl)
         self.dl_queue = queue.Queue()
         for job in dl:
             self.dl_queue.put(job)
@@ -322,11 +322,20 @@ class Pipeline:
         pyimage from writing the same file"""
         hexd = l["digest"][7:]
         path = os.path.join(self.store.tmp, hexd + ".partial")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fcntl.flock(fd, fcntl.LOCK_EX)     # another process downloads it: wait for it
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fcntl.flock(fd, fcntl.LOCK_EX)     # another process downloads it: wait for it
+            try:
+                if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            # the holder removed it (bad bytes, or empty) or renamed it into the blob
+            # directory while we waited: this inode is nobody's file any more
+            os.close(fd)
         if self.store.has_blob(l["digest"], l["size"]):
             # another process finished it meanwhile; a partial file we created after its
             # rename is an empty leftover (we hold its lock, nobody else writes it)
@@ -567,8 +576,11 @@ class Pipeline:
         with self.lock:
             bad = {self.img.layers[i]["digest"] for i in self.rejected}
             for fd, path in self.partial_of.items():
-                if os.path.basename(path)[:-len(".partial")] in {d[7:] for d in bad}:
-                    _unlink(path)       # still locked by us: nobody resumes from it
+                # still locked by us, so nobody else writes it: a bad layer's bytes
+                # and an empty file are of no use to a later pull
+                if os.path.basename(path)[:-len(".partial")] in {d[7:] for d in bad} or \
+                        os.fstat(fd).st_size == 0:
+                    _unlink(path)
                 os.close(fd)
             self.partial_of = {}
             for d in bad & self.fetched:

@@ -112,7 +112,7 @@ class Client:
         self.insecure = insecure
         self.loopback = loopback
         self.retries = retries
-        self.session = requests.Session()
+        self.session = _Session()
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
@@ -632,6 +632,14 @@ def _retry_after_seconds(value):
     if when.tzinfo is None:
         when = when.replace(tzinfo=datetime.timezone.utc)
     return max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
+
+
+class _Session(requests.Session):
+    """requests reads a redirect's whole body even with allow_redirects=False (to
+    prepare Response.next): redirects are followed in Client._send_follow instead"""
+
+    def resolve_redirects(self, *args, **kwargs):
+        return iter(())
 
 
 class _BodyBroken(Exception):

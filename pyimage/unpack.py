@@ -23,7 +23,7 @@ wins, as with umoci), so writing children does not disturb their times or modes.
 Device nodes, FIFOs and setuid/setgid files are created as the layer says (as umoci
 and containerd do): they are part of images (/dev/console in base images, setuid
 su/passwd), and what makes them harmless is the runtime (no device access in the
-container's device cgroup, nosuid or user namespaces), not the unpacker.
+container's device cgroup, noNewPrivileges, user namespaces), not the unpacker.
 
 Every step is linear in the layer: removed subtrees are remembered by the entry
 number at which they went (not by scanning the pending directory metadata), an

@@ -8,7 +8,8 @@ import zlib
 
 from .errors import LayerError
 
-OUT_LIMIT = 4 << 20     # bound the output of one call (a highly compressible input)
+OUT_LIMIT = 1 << 20     # bound the output of one call (a highly compressible input);
+                        # 256 KiB of an ordinary layer inflates to about that
 ZSTD_OUT = 1 << 20
 
 

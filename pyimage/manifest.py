@@ -165,10 +165,15 @@ def select_platform(index, want, what):
     """pick the manifest for platform `want` from an index; never an attestation entry"""
     cands = []
     available = []
-    for i, d in enumerate(index.get("manifests") or []):
+    entries = index.get("manifests") or []
+    if not isinstance(entries, list):
+        raise PyimageError("parse %s: manifests must be an array" % what)
+    for i, d in enumerate(entries):
         check_descriptor(d, "%s: manifests[%d]" % (what, i))
         p = d.get("platform") or {}
         ann = d.get("annotations") or {}
+        if not isinstance(p, dict) or not isinstance(ann, dict):
+            raise PyimageError("parse %s: manifests[%d]: platform and annotations must be objects" % (what, i))
         if ann.get("vnd.docker.reference.type") == "attestation-manifest" or \
                 p.get("os") == "unknown" or p.get("architecture") == "unknown":
             continue

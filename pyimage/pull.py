@@ -28,7 +28,7 @@ from . import reference
 from . import space
 from .errors import DigestMismatch, LayerError, PyimageError, StoreError
 
-QUEUE_CHUNKS = 24           # decoded chunks buffered per layer (each up to 1-4 MiB)
+QUEUE_CHUNKS = 24           # decoded chunks buffered per layer (each up to 1 MiB)
 READ_SIZE = 256 << 10
 CLOSE_WAIT = 2.0            # seconds close() waits for cancelled threads
 

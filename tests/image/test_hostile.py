@@ -229,6 +229,18 @@ def test_redirect_with_endless_body_is_not_read(pyimage, proxy, busybox_ref, tmp
     assert any("redirected=1" in e[1] for e in proxy.log)
 
 
+def test_endless_token_answer_is_read_bounded(pyimage, proxy, tmp_path):
+    """a Bearer challenge whose realm answers 200 with a body that never ends"""
+    realm = "http://%s/token" % proxy.address
+    challenge = {"WWW-Authenticate": 'Bearer realm="%s",service="hostile"' % realm}
+    proxy.add("GET", r"^/v2/", ("status", 401, challenge), times=None)
+    proxy.add("GET", r"^/token", ("endless", 200, {"Content-Type": "application/json"}), times=None)
+    assert_one_line_error(pyimage("pull", proxy.address + "/hostile/token:1", check=False),
+                          "token endpoint answered invalid json (or more than 1048576 bytes)")
+    taken = [e[4] for e in proxy.log if len(e) > 4]
+    assert taken and max(taken) < (64 << 20), taken
+
+
 # --- linear metadata -------------------------------------------------------------------
 
 def env_keys(budget):

@@ -24,9 +24,9 @@ everything this call created is removed.
 import copy
 import json
 import os
-import shutil
 
 from . import space, unpack
+from .rmtree import rmtree
 from .errors import LayerError, PyimageError, defer_signals, show
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -288,12 +288,12 @@ def cleanup_dir(bundle_dir, created):
     if is_mountpoint(rootfs):
         umount(rootfs)
     if created:
-        shutil.rmtree(bundle_dir, ignore_errors=True)
+        rmtree(bundle_dir, ignore_errors=True)
     else:
         for name in os.listdir(bundle_dir):
             p = os.path.join(bundle_dir, name)
             if os.path.isdir(p) and not os.path.islink(p):
-                shutil.rmtree(p, ignore_errors=True)
+                rmtree(p, ignore_errors=True)
             else:
                 os.unlink(p)
 
@@ -392,13 +392,13 @@ def _unpack_one(store, pipe, img, i, dirs, warn):
         except OSError:
             if not os.path.isdir(dirs[i]):
                 raise
-            shutil.rmtree(upper, ignore_errors=True)   # unpacked meanwhile by another pyimage
+            rmtree(upper, ignore_errors=True)   # unpacked meanwhile by another pyimage
     finally:
         if mounted:
             umount(merged)
         for d in (upper, work, merged):
             if os.path.lexists(d):
-                shutil.rmtree(d, ignore_errors=True)
+                rmtree(d, ignore_errors=True)
 
 
 def bundle_shared(puller, img, bundle_dir, warn=None):
@@ -548,5 +548,5 @@ def remove_bundle(bundle_dir):
     rootfs = os.path.join(bundle_dir, "rootfs")
     if is_mountpoint(rootfs):
         umount(rootfs)
-    shutil.rmtree(bundle_dir)
+    rmtree(bundle_dir)
 

@@ -17,10 +17,10 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 
 from .errors import DigestMismatch, PyimageError, StoreError
 from . import manifest as mf
+from .rmtree import rmtree
 
 REF_ANNOTATION = "org.opencontainers.image.ref.name"
 
@@ -286,7 +286,7 @@ class Store:
                         except FileNotFoundError:
                             continue
                         p = dead
-                    shutil.rmtree(p, ignore_errors=True)
+                    rmtree(p, ignore_errors=True)
                     removed += 1
             for name in os.listdir(self.tmp):
                 p = os.path.join(self.tmp, name)
@@ -306,7 +306,7 @@ class Store:
                 try:
                     freed += os.lstat(p).st_size
                     if os.path.isdir(p):
-                        shutil.rmtree(p, ignore_errors=True)
+                        rmtree(p, ignore_errors=True)
                     else:
                         os.unlink(p)
                     removed += 1

@@ -32,6 +32,7 @@ _ZERO_BLOCK = bytes(512)
 # member, so an unbounded one would make a layer quadratic (records x members)
 GLOBAL_KEYS = ("uid", "gid", "mtime", "atime", "uname", "gname")
 GLOBAL_XATTRS_MAX = 32
+PATH_MAX = 4096
 ID_LIMIT = 1 << 32                      # uid, gid, device major/minor: 32 bits
 TIME_LIMIT = (1 << 40) * 1000000000     # ns: some 35000 years either side of 1970
 
@@ -264,6 +265,11 @@ def entries(rd):
                                  % (show(name.decode("utf-8", "surrogateescape")), show(k),
                                     show(repr(bytes(v)[:40])))) from None
         e.name = name.decode("utf-8", "surrogateescape")
+        if len(e.name) > PATH_MAX or len(e.linkname) > PATH_MAX:
+            # no path the kernel takes is longer; a deeper one only costs (a name of
+            # a million components is a million nested directories to walk and remove)
+            raise LayerError("read tar entry %s: %s longer than %d bytes (PATH_MAX)"
+                             % (show(e.name), "name" if len(e.name) > PATH_MAX else "link target", PATH_MAX))
         if "\0" in e.name or "\0" in e.linkname:
             # a PAX path or linkpath may hold any byte; no file name can hold NUL
             raise LayerError("read tar entry %s: %s contains a NUL byte"

@@ -32,11 +32,11 @@ that stops before the filesystem's free-space margin is reached.
 """
 import errno
 import os
-import shutil
 import stat
 import sys
 
 from . import space
+from .rmtree import rmtree
 from . import tarstream as ts
 from .errors import LayerError, show
 
@@ -207,7 +207,7 @@ class Applier:
         if stat.S_ISDIR(st.st_mode):
             if not path:
                 self._fail(path, "refusing to remove the rootfs root")
-            shutil.rmtree(base, dir_fd=pfd)
+            rmtree(base, dir_fd=pfd)
             self._forget_tree(path)
         else:
             os.unlink(base, dir_fd=pfd)

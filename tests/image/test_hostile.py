@@ -339,6 +339,60 @@ def test_removing_many_directories_and_repeated_opaque_markers_are_linear(tmp_pa
     assert sorted(os.listdir(r)) == ["big"] and os.listdir(r + "/big") == ["kept"]
 
 
+@pytest.mark.parametrize("shared", MODES)
+def test_deep_tree_is_removed_when_a_later_layer_fails(pyimage, registry, tmp_path, shared):
+    """2000 nested directories (a 4000-byte name, under PATH_MAX): shutil.rmtree
+    recursed once per level and died with RecursionError, leaving the half-made bundle;
+    then a name beyond PATH_MAX is refused"""
+    deep = "d/" * 2000 + "f"
+    ok = tar_layer(bi.Layer().file(deep, "x"))
+    bad = tar_layer(bi.Layer().file("../escape", "x"))
+    ref = push_parts(registry.address, "hostile/deep:1", [ok, bad])
+    b = tmp_path / "b"
+    assert_one_line_error(pyimage("bundle", *mode_args(shared), ref, b, check=False), "escapes the rootfs")
+    assert not b.exists()
+    assert mounts_under(pyimage.store) == []
+    lay = os.path.join(pyimage.store, ".pyimage", "layers")
+    assert [n for n in (os.listdir(lay) if os.path.isdir(lay) else []) if "." in n] == []
+    # the deep layer alone makes a bundle, and unbundle/gc remove it
+    ref = push_parts(registry.address, "hostile/deep:2", [ok])
+    pyimage("bundle", *mode_args(shared), ref, b)
+    assert open(b / "rootfs" / deep).read() == "x"
+    pyimage("unbundle", b)
+    assert not b.exists()
+    pyimage("rm", ref)
+    pyimage("gc")
+    assert not os.path.isdir(lay) or os.listdir(lay) == []
+    ref = push_parts(registry.address, "hostile/deep:3", [tar_layer(bi.Layer().file("d/" * 2100 + "f", "x"))])
+    assert_one_line_error(pyimage("bundle", ref, b, check=False), "longer than 4096 bytes (PATH_MAX)")
+
+
+def test_rmtree_handles_depth_and_symlinks(tmp_path):
+    from pyimage.rmtree import rmtree
+    canary = tmp_path / "canary"
+    canary.mkdir()
+    (canary / "keep").write_text("k")
+    top = tmp_path / "t"
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        os.mkdir("t", dir_fd=fd)
+    finally:
+        os.close(fd)
+    d = os.open(top, os.O_RDONLY)
+    for i in range(3000):      # deeper than Python's recursion limit
+        os.mkdir("a", dir_fd=d)
+        os.symlink(str(canary), "link", dir_fd=d)
+        with open(os.open("f", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=d), "w") as f:
+            f.write("x")
+        n = os.open("a", os.O_RDONLY, dir_fd=d)
+        os.close(d)
+        d = n
+    os.close(d)
+    rmtree(str(top))
+    assert not top.exists()
+    assert (canary / "keep").read_text() == "k"
+
+
 # --- bombs and the free-space margin ------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -192,6 +192,7 @@ class _Feed:
         self.size = size
         self.avail = avail
         self.done = done
+        self.ready = done       # the download thread has the file (resumed bytes counted)
         self.error = None
         self.cond = threading.Condition()
 
@@ -203,7 +204,8 @@ class _Feed:
     def finish(self, path):
         with self.cond:
             self.path = path
-            self.done = True
+            self.avail = self.size
+            self.done = self.ready = True
             self.cond.notify_all()
 
     def fail(self, err):
@@ -226,7 +228,6 @@ class Pipeline:
         self.feeds = []
         self.queues = {}
         self.responses = set()  # blob responses being read (close() aborts them)
-        self.completed = set()  # layers whose complete partial file was committed as is
         self.fetched = set()    # digests this pipeline downloaded and committed
         self.rejected = set()   # layers whose content was found bad
         self.partial_of = {}    # fd -> path, the partial files still locked
@@ -259,17 +260,20 @@ class Pipeline:
                 if prog:
                     prog.add(i, label, l["size"], "exists")
                 continue
-            feed, job = self._partial(i, l, final)
+            # the partial file is opened (and locked, and a leftover one resumed) by
+            # the download thread: an fd per layer from here would run out of fds
+            # for an image of thousands of layers
+            feed = _Feed(os.path.join(self.store.tmp, l["digest"][7:] + ".partial"), l["size"], 0, False)
+            feed.ready = False
             by_digest[l["digest"]] = feed
             self.feeds.append(feed)
-            if job is not None:
-                dl.append(job)
+            dl.append((i, l))
             if prog:
-                prog.add(i, label, l["size"], "waiting" if job else "exists")
+                prog.add(i, label, l["size"], "waiting")
         # a layer downloaded now but not applied (pull, or a shared-mode layer already
         # unpacked) is still decoded, only to check its diff_id: nothing unverified
         # becomes part of an image in the store
-        self.verify = ({job[0] for job in dl} | self.completed) - self.want
+        self.verify = {job[0] for job in dl} - self.want
         self.fds = {}
         self.downloads = len(dl)
         # downloads: a bounded pool of threads taking layers in order
@@ -279,9 +283,9 @@ class Pipeline:
             self.client = img.client or puller.client(ref)
             self.store_fd = os.open(self.store.tmp, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             self.guard = space.Guard(self.store_fd, "pull %s" % img.ref, "store %s" % self.store.root)
-            # the announced sizes must fit (what was resumed is already on disk)
+            # the announced sizes must fit (what will be resumed is already on disk)
             try:
-                self.guard.fits(sum(job[1]["size"] - job[4] for job in dl))
+                self.guard.fits(sum(l["size"] - _resumable(self.feeds[i].path, l["size"]) for i, l in dl))
             except BaseException:
                 self.close()
                 raise
@@ -317,8 +321,9 @@ class Pipeline:
             self.errors.append(e)
             self.cancel.set()
 
-    def _partial(self, i, l, final):
-        """open (or resume) the partial download of layer i; the flock keeps a concurrent
+    def _partial(self, i, l):
+        """open (or resume) the partial download of layer i: (fd, path, bytes we have,
+        their hash), or None when the blob is complete; the flock keeps a concurrent
         pyimage from writing the same file"""
         hexd = l["digest"][7:]
         path = os.path.join(self.store.tmp, hexd + ".partial")
@@ -345,7 +350,7 @@ class Pipeline:
             except FileNotFoundError:
                 pass
             os.close(fd)
-            return _Feed(final, l["size"], l["size"], True), None
+            return None
         # a partial left by an interrupted pull: keep its bytes, hash them again
         h = hashlib.sha256()
         have = 0
@@ -366,23 +371,34 @@ class Pipeline:
             if "sha256:" + h.hexdigest() == l["digest"]:
                 self.store.commit_blob(path, l["digest"])
                 os.close(fd)
-                self.completed.add(i)
-                return _Feed(final, l["size"], l["size"], True), None
+                return None
             os.ftruncate(fd, 0)
             h, have = hashlib.sha256(), 0
-        self.partial_of[fd] = path     # the fd holds the flock
-        feed = _Feed(path, l["size"], have, False)
-        return feed, (i, l, fd, path, have, h)
+        with self.lock:
+            self.partial_of[fd] = path     # the fd holds the flock
+        return fd, path, have, h
 
     def _download_worker(self):
         while not self.cancel.is_set():
             job = self.dl_queue.get()
             if job is None:
                 return
-            i, l, fd, path, have, h = job
+            i, l = job
             feed = self.feeds[i]
             prog = self.p.progress
+            path = feed.path
             try:
+                got = self._partial(i, l)
+                if got is None:     # complete: another pyimage's, or a resumed partial
+                    feed.finish(self.store.blob_path(l["digest"]))
+                    if prog:
+                        prog.state(i, "exists")
+                    continue
+                fd, path, have, h = got
+                with feed.cond:
+                    feed.avail = have
+                    feed.ready = True
+                    feed.cond.notify_all()
                 out = os.fdopen(os.dup(fd), "r+b", buffering=0)
                 with out:
                     out.seek(have)
@@ -429,6 +445,10 @@ class Pipeline:
         file into the blob directory, so a miss waits for the new path"""
         while True:
             with feed.cond:
+                while not feed.ready and feed.error is None and not self.cancel.is_set():
+                    feed.cond.wait(0.2)
+                if not feed.ready:
+                    raise _Cancelled()
                 path = feed.path
             try:
                 return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -609,6 +629,15 @@ def emit_end(q, cancel):
             return
         except queue.Full:
             continue
+
+
+def _resumable(path, size):
+    """bytes of a partial file left by an interrupted pull that a download resumes"""
+    try:
+        n = os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
+    return n if n <= size else 0
 
 
 def _unlink(path):

@@ -309,6 +309,26 @@ def test_thousands_of_layers(pyimage, registry, tmp_path):
     assert open(tmp_path / "b" / "rootfs" / "d" / "f").read() == "x"
 
 
+@pytest.mark.parametrize("shared", MODES)
+def test_more_layers_than_open_files(pyimage, registry, tmp_path, shared):
+    """300 distinct layers with RLIMIT_NOFILE at 256: a partial file, a decoder thread
+    and an fd per layer at once ran out of fds ("too many open files")"""
+    import resource
+    ls = [tar_layer(bi.Layer().file("f%03d" % i, str(i))) for i in range(300)]
+    ref = push_parts(registry.address, "hostile/manylayers:1", ls)
+    b = tmp_path / "b"
+    cmd = [PYIMAGE, "--store", pyimage.store, "bundle"] + mode_args(shared) + [ref, str(b)]
+    p = subprocess.run(cmd, env=pyimage.env, capture_output=True, text=True, timeout=300,
+                       stdin=subprocess.DEVNULL,
+                       preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256)))
+    try:
+        assert p.returncode == 0, p.stderr
+        assert len(os.listdir(b / "rootfs")) == 300
+    finally:
+        if shared:
+            pyimage("unbundle", b, check=False)
+
+
 def _alarm(seconds):
     def too_slow(*a):
         raise AssertionError("still running after %d s: quadratic?" % seconds)

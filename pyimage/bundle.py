@@ -24,10 +24,10 @@ everything this call created is removed.
 import copy
 import json
 import os
-import shutil
 
-from . import unpack
-from .errors import LayerError, PyimageError, defer_signals
+from . import space, unpack
+from .rmtree import rmtree
+from .errors import LayerError, PyimageError, defer_signals, show
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -137,6 +137,16 @@ def _table(data):
     return rows
 
 
+def _id(text):
+    """a uid/gid field: ASCII digits within 32 bits, else None (str.isdigit() takes
+    '²', and int() refuses strings of thousands of digits)"""
+    if 0 < len(text) <= 10 and text.isascii() and text.isdigit():
+        n = int(text)
+        if n < 1 << 32:
+            return n
+    return None
+
+
 def resolve_user(spec, rootfs, what):
     """image User ("name", "uid", "uid:gid", "name:group") -> (uid, gid, additional gids)"""
     spec = (spec or "").strip()
@@ -148,37 +158,45 @@ def resolve_user(spec, rootfs, what):
     uid = gid = None
     name = None
     if user.isdigit():
-        uid = int(user)
+        uid = _id(user)
+        if uid is None:
+            raise PyimageError("%s: user %s: not a valid uid" % (what, show(repr(user))))
         for r in passwd:
             if len(r) >= 4 and r[2] == user:
-                name, gid = r[0], int(r[3]) if r[3].isdigit() else None
+                name, gid = r[0], _id(r[3])
                 break
     else:
         for r in passwd:
             if len(r) >= 4 and r[0] == user:
                 name = user
-                uid = int(r[2]) if r[2].isdigit() else None
-                gid = int(r[3]) if r[3].isdigit() else None
+                uid = _id(r[2])
+                gid = _id(r[3])
                 break
         if uid is None:
-            raise PyimageError("%s: user %r not found in the image's /etc/passwd" % (what, user))
+            raise PyimageError("%s: user %s not found in the image's /etc/passwd" % (what, show(repr(user))))
     if group:
         if group.isdigit():
-            gid = int(group)
+            gid = _id(group)
+            if gid is None:
+                raise PyimageError("%s: group %s: not a valid gid" % (what, show(repr(group))))
         else:
             for r in groups:
-                if len(r) >= 3 and r[0] == group and r[2].isdigit():
-                    gid = int(r[2])
+                if len(r) >= 3 and r[0] == group and _id(r[2]) is not None:
+                    gid = _id(r[2])
                     break
             else:
-                raise PyimageError("%s: group %r not found in the image's /etc/group" % (what, group))
+                raise PyimageError("%s: group %s not found in the image's /etc/group" % (what, show(repr(group))))
     if gid is None:
         gid = 0 if not group else gid
     extra = []
     if name and not group:
+        seen = {gid}
         for r in groups:
-            if len(r) >= 4 and r[2].isdigit() and name in r[3].split(",") and int(r[2]) != gid:
-                extra.append(int(r[2]))
+            if len(r) >= 4 and name in r[3].split(","):
+                g = _id(r[2])
+                if g is not None and g not in seen:
+                    seen.add(g)
+                    extra.append(g)
     return uid, gid, extra
 
 
@@ -191,15 +209,18 @@ def make_config(img_config, rootfs, what, platform=None):
     args = list(c.get("Entrypoint") or []) + list(c.get("Cmd") or [])
     if args:
         proc["args"] = args
+    # image values replace defaults (and earlier values) of the same name, in place:
+    # one dict from name to position, so a million-entry Env is one pass
     env = list(proc["env"])
+    at = {e.partition("=")[0]: n for n, e in enumerate(env)}
     for kv in c.get("Env") or []:
-        k = kv.split("=", 1)[0]
-        for n, e in enumerate(env):
-            if e.split("=", 1)[0] == k:
-                env[n] = kv
-                break
-        else:
+        k = kv.partition("=")[0]
+        n = at.get(k)
+        if n is None:
+            at[k] = len(env)
             env.append(kv)
+        else:
+            env[n] = kv
     proc["env"] = env
     if c.get("WorkingDir"):
         proc["cwd"] = c["WorkingDir"] if c["WorkingDir"].startswith("/") else "/" + c["WorkingDir"]
@@ -209,7 +230,7 @@ def make_config(img_config, rootfs, what, platform=None):
         proc["user"]["additionalGids"] = extra
     ann = {}
     for k, v in (c.get("Labels") or {}).items():
-        ann[k] = str(v)
+        ann[k] = v if isinstance(v, str) else json.dumps(v)
     if c.get("StopSignal"):
         ann["org.opencontainers.image.stopSignal"] = c["StopSignal"]
     if c.get("ExposedPorts"):
@@ -267,12 +288,12 @@ def cleanup_dir(bundle_dir, created):
     if is_mountpoint(rootfs):
         umount(rootfs)
     if created:
-        shutil.rmtree(bundle_dir, ignore_errors=True)
+        rmtree(bundle_dir, ignore_errors=True)
     else:
         for name in os.listdir(bundle_dir):
             p = os.path.join(bundle_dir, name)
             if os.path.isdir(p) and not os.path.islink(p):
-                shutil.rmtree(p, ignore_errors=True)
+                rmtree(p, ignore_errors=True)
             else:
                 os.unlink(p)
 
@@ -288,7 +309,7 @@ def bundle_copy(puller, img, bundle_dir, warn=None):
             ap = unpack.Applier(tmp_root, warn=warn)
             try:
                 for i, l in enumerate(img.layers):
-                    ap.apply(pipe.next_chunk(i), "layer %s" % l["digest"])
+                    _apply(ap, pipe, i, "layer %s" % l["digest"])
                     if puller.progress:
                         puller.progress.state(i, "applied")
                 ap.finish()
@@ -301,6 +322,16 @@ def bundle_copy(puller, img, bundle_dir, warn=None):
             puller.commit(img)
     os.rename(tmp_root, os.path.join(bundle_dir, "rootfs"))
     return os.path.join(bundle_dir, "rootfs")
+
+
+def _apply(ap, pipe, i, name):
+    """layer i into the applier; a layer refused for what it holds is not kept"""
+    try:
+        ap.apply(pipe.next_chunk(i), name)
+    except (LayerError, space.NoSpace) as e:
+        if not any(e is x for x in pipe.errors):    # else another layer's, passed on
+            pipe.reject(i)
+        raise
 
 
 def unpack_layers_shared(puller, img, warn=None):
@@ -349,7 +380,7 @@ def _unpack_one(store, pipe, img, i, dirs, warn):
             target = merged
         ap = unpack.Applier(target, warn=warn)
         try:
-            ap.apply(pipe.next_chunk(i), "layer %s" % img.layers[i]["digest"])
+            _apply(ap, pipe, i, "layer %s" % img.layers[i]["digest"])
             ap.finish()
         finally:
             ap.close()
@@ -361,13 +392,13 @@ def _unpack_one(store, pipe, img, i, dirs, warn):
         except OSError:
             if not os.path.isdir(dirs[i]):
                 raise
-            shutil.rmtree(upper, ignore_errors=True)   # unpacked meanwhile by another pyimage
+            rmtree(upper, ignore_errors=True)   # unpacked meanwhile by another pyimage
     finally:
         if mounted:
             umount(merged)
         for d in (upper, work, merged):
             if os.path.lexists(d):
-                shutil.rmtree(d, ignore_errors=True)
+                rmtree(d, ignore_errors=True)
 
 
 def bundle_shared(puller, img, bundle_dir, warn=None):
@@ -465,13 +496,31 @@ def umount(target, detach=True):
         raise PyimageError("unmount %s: %s" % (target, os.strerror(err).lower()))
 
 
-def is_mountpoint(path):
+def mount_points():
+    """mount points of this mount namespace, innermost last (mountinfo's octal
+    escapes undone)"""
+    out = []
     try:
-        with open("/proc/self/mountinfo") as f:
-            real = os.path.realpath(path)
-            return any(line.split()[4] == real for line in f)
-    except (OSError, IndexError):
-        return False
+        with open("/proc/self/mountinfo", "rb") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) > 4:
+                    out.append(_unescape(parts[4]))
+    except OSError:
+        pass
+    return out
+
+
+def _unescape(field):
+    if b"\\" not in field:
+        return field.decode("utf-8", "surrogateescape")
+    import re
+    return re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), field).decode("utf-8", "surrogateescape")
+
+
+def is_mountpoint(path):
+    real = os.path.realpath(path)
+    return real in mount_points()
 
 
 def make_bundle(puller, img, bundle_dir, shared=False, warn=None):
@@ -499,5 +548,5 @@ def remove_bundle(bundle_dir):
     rootfs = os.path.join(bundle_dir, "rootfs")
     if is_mountpoint(rootfs):
         umount(rootfs)
-    shutil.rmtree(bundle_dir)
+    rmtree(bundle_dir)
 

@@ -6,16 +6,20 @@
     push REF [DEST]
 
 Global options (before or after the command): --store DIR, --platform OS/ARCH[/VARIANT],
---insecure (plain http and no TLS verification), --cert-dir DIR, -q/--quiet.
+--insecure (plain http and no TLS verification), --cert-dir DIR, -q/--quiet,
+--max-layer-size SIZE (or $PYIMAGE_MAX_LAYER_SIZE).
 Errors: one line on stderr, `pyimage: <operation> <object>: <cause>`, exit status 1
-(2 for usage errors); never a traceback.
+(2 for usage errors); never a traceback.  Lines are escaped (errors.printable): they
+quote names and paths an image chose.
 """
 import argparse
 import json
 import os
 import sys
 
-from .errors import Interrupted, PyimageError, UsageError
+from .errors import Interrupted, PyimageError, UsageError, printable
+
+LINE_MAX = 2000     # characters of one error line
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,7 +37,27 @@ def _common():
                    help="CA certificates (*.crt) and client.cert/client.key for the registry")
     p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress output")
     p.add_argument("-j", "--jobs", type=int, default=argparse.SUPPRESS, help="parallel downloads (default 4)")
+    p.add_argument("--max-layer-size", default=argparse.SUPPRESS, metavar="SIZE",
+                   help="refuse a layer whose uncompressed content is larger (bytes, or with K/M/G; "
+                        "default $PYIMAGE_MAX_LAYER_SIZE, else no limit but the free space)")
     return p
+
+
+def parse_size(text, what="--max-layer-size"):
+    """'100M' -> 104857600: bytes, or K/M/G/T (powers of 1024, optional 'B' or 'iB')"""
+    t = text.strip().upper()
+    for suffix in ("IB", "B"):
+        if t.endswith(suffix) and len(t) > len(suffix):
+            t = t[:-len(suffix)]
+            break
+    mult = 1
+    if t and t[-1] in "KMGT":
+        mult = 1 << (10 * ("KMGT".index(t[-1]) + 1))
+        t = t[:-1]
+    if not t.isdigit() or int(t) == 0:
+        raise UsageError("usage: %s %s: expected a positive size in bytes, or with K, M or G"
+                         % (what, printable(text, 40)))
+    return int(t) * mult
 
 
 def build_parser():
@@ -81,7 +105,16 @@ def _opts(a):
         "cert_dir": getattr(a, "cert_dir", None),
         "quiet": getattr(a, "quiet", False),
         "jobs": getattr(a, "jobs", 4),
+        "max_layer_size": _max_layer_size(a),
     }
+
+
+def _max_layer_size(a):
+    v = getattr(a, "max_layer_size", None)
+    if v is not None:
+        return parse_size(v)
+    env = os.environ.get("PYIMAGE_MAX_LAYER_SIZE")
+    return parse_size(env, "PYIMAGE_MAX_LAYER_SIZE") if env else None
 
 
 def _puller(o, progress=None):
@@ -92,11 +125,11 @@ def _puller(o, progress=None):
     if o["jobs"] < 1:
         raise UsageError("usage: --jobs must be at least 1")
     return Puller(Store(o["store"]), platform=plat, insecure=o["insecure"], cert_dir=o["cert_dir"],
-                  progress=progress, jobs=o["jobs"])
+                  progress=progress, jobs=o["jobs"], max_layer_size=o["max_layer_size"])
 
 
 def _warn(msg):
-    sys.stderr.write("pyimage: warning: %s\n" % msg)
+    sys.stderr.write("pyimage: warning: %s\n" % printable(msg, LINE_MAX))
 
 
 def cmd_pull(a, o):
@@ -129,7 +162,13 @@ def cmd_bundle(a, o):
 
 def cmd_unbundle(a, o):
     from . import bundle
+    from .store import Store
     bundle.remove_bundle(a.dir)
+    # a `bundle --shared` killed while unpacking leaves its layer's overlay mounted in
+    # the store: take it down too (only those whose process is gone)
+    st = Store(o["store"], create=False)
+    if os.path.isdir(st.tmp):
+        st.sweep_mounts(dead_only=True)
     return 0
 
 
@@ -149,7 +188,8 @@ def cmd_images(a, o):
                 size = sum(l.get("size", 0) for l in m.get("layers") or []) + (m.get("config") or {}).get("size", 0)
         except (PyimageError, ValueError, TypeError, AttributeError):
             shown = "missing manifest"
-        rows.append((name or "<none>", d["digest"][7:19], shown or "%.1f MB" % (size / 1e6)))
+        rows.append((printable(name or "<none>", 200), printable(d["digest"][7:19]),
+                     printable(shown or "%.1f MB" % (size / 1e6), 200)))
     if rows:
         w = max(len(r[0]) for r in rows)
         print("%-*s  %-12s  %s" % (w, "REFERENCE", "DIGEST", "SIZE"))
@@ -186,7 +226,7 @@ def cmd_rm(a, o):
         except PyimageError:
             pass
         if not any(st.remove_ref(n) for n in names):
-            sys.stderr.write("pyimage: rm %s: no such image in %s\n" % (r, st.root))
+            sys.stderr.write("pyimage: rm %s: no such image in %s\n" % (printable(r, 300), st.root))
             rc = 1
     return rc
 
@@ -305,10 +345,10 @@ def main(argv=None):
         sys.stderr.write("pyimage: %s: interrupted by %s\n" % (_verb(argv), signal.Signals(e.signum).name))
         return 128 + e.signum
     except UsageError as e:
-        sys.stderr.write("pyimage: %s\n" % e)
+        sys.stderr.write("pyimage: %s\n" % printable(e, LINE_MAX))
         return 2
     except PyimageError as e:
-        sys.stderr.write("pyimage: %s\n" % e)
+        sys.stderr.write("pyimage: %s\n" % printable(e, LINE_MAX))
         return 1
     except SystemExit as e:     # --help, --version from argparse
         return e.code if isinstance(e.code, int) else 0
@@ -317,10 +357,11 @@ def main(argv=None):
         return 130
     except OSError as e:
         where = (" %s" % e.filename) if e.filename else ""
-        sys.stderr.write("pyimage: %s%s: %s\n" % ("i/o error", where, (e.strerror or str(e)).lower()))
+        sys.stderr.write("pyimage: %s\n" % printable("i/o error%s: %s" % (where, (e.strerror or str(e)).lower()),
+                                                     LINE_MAX))
         return 1
     except Exception as e:   # a bug: still one line, with the type to report it
-        sys.stderr.write("pyimage: internal error: %s: %s\n" % (type(e).__name__, e))
+        sys.stderr.write("pyimage: internal error: %s: %s\n" % (type(e).__name__, printable(e, LINE_MAX)))
         if os.environ.get("PYIMAGE_DEBUG"):
             raise
         return 1

@@ -80,3 +80,38 @@ class defer_signals:
             defer_signals.pending = signum
             return True
         return False
+
+
+MAX_SHOWN = 300     # characters of image-controlled text quoted in a message
+
+
+def printable(text, limit=None):
+    """`text` safe for a terminal: control characters, format characters (bidi
+    overrides) and unpaired surrogates (undecodable bytes of a tar name) escaped as
+    \\xNN / \\uNNNN, cut to `limit` characters.  Every message line goes through it,
+    since names, tags, paths and media types come from the image or the registry."""
+    s = str(text)
+    if limit is not None and len(s) > limit:
+        s = s[:limit] + "..."
+    if s.isprintable():
+        return s
+    out = []
+    for ch in s:
+        if ch.isprintable():
+            out.append(ch)
+        else:
+            o = ord(ch)
+            if 0xdc80 <= o <= 0xdcff:       # a byte that was not utf-8 (surrogateescape)
+                out.append("\\x%02x" % (o - 0xdc00))
+            elif o < 0x100:
+                out.append("\\x%02x" % o)
+            elif o < 0x10000:
+                out.append("\\u%04x" % o)
+            else:
+                out.append("\\U%08x" % o)
+    return "".join(out)
+
+
+def show(text):
+    """image-controlled text quoted inside a message: escaped and cut short"""
+    return printable(text, MAX_SHOWN)

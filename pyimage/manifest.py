@@ -3,7 +3,7 @@ import hashlib
 import json
 import platform as _platform
 
-from .errors import PyimageError, RegistryError
+from .errors import PyimageError, RegistryError, show
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -23,7 +23,21 @@ SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+json",
 INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
-MAX_MANIFEST = 4 << 20     # like containers/image's iolimits: a manifest is small
+# manifests, indexes and configs: like containers/image's iolimits (skopeo), 4 MiB.
+# Checked on the descriptor's size before a fetch and enforced while reading.
+MAX_MANIFEST = 4 << 20
+
+
+def limit_text():
+    return "%d MiB" % (MAX_MANIFEST >> 20)
+
+
+def check_size(desc, kind, what):
+    """refuse a manifest/index/config whose descriptor announces more than the limit"""
+    if desc["size"] > MAX_MANIFEST:
+        raise PyimageError("%s: %s %s (%s) is %d bytes, more than the %s limit"
+                           % (what, kind, desc["digest"], show(desc.get("mediaType") or "no media type"),
+                              desc["size"], limit_text()))
 
 # layer media type -> compression
 LAYER_COMPRESSION = {
@@ -69,8 +83,8 @@ def media_type_of(obj, header_type, what):
     if mt in SCHEMA1 or obj.get("schemaVersion") == 1:
         raise RegistryError("pull %s: docker schema1 manifests are not supported (deprecated since 2017): "
                             "re-push the image with a current client" % what)
-    if mt not in INDEX_TYPES and mt not in MANIFEST_TYPES:
-        raise RegistryError("pull %s: unsupported manifest media type %r" % (what, mt or "(none)"))
+    if not isinstance(mt, str) or (mt not in INDEX_TYPES and mt not in MANIFEST_TYPES):
+        raise RegistryError("pull %s: unsupported manifest media type %s" % (what, show(repr(mt or "(none)"))))
     return mt
 
 
@@ -78,11 +92,17 @@ def check_descriptor(d, what):
     if not isinstance(d, dict) or not isinstance(d.get("digest"), str) or not isinstance(d.get("size"), int):
         raise PyimageError("parse %s: descriptor without digest or size" % what)
     dg = d["digest"]
-    if not dg.startswith("sha256:") or len(dg) != 71 or any(c not in "0123456789abcdef" for c in dg[7:]):
-        raise PyimageError("parse %s: unsupported digest %r (only sha256)" % (what, dg))
-    if d["size"] < 0:
+    if not dg.startswith("sha256:") or len(dg) != 71 or not _HEX.issuperset(dg[7:]):
+        raise PyimageError("parse %s: unsupported digest %s (only sha256)" % (what, show(repr(dg))))
+    if d["size"] < 0 or isinstance(d["size"], bool):
         raise PyimageError("parse %s: negative size" % what)
+    mt = d.get("mediaType")
+    if mt is not None and not isinstance(mt, str):
+        raise PyimageError("parse %s: mediaType must be a string" % what)
     return d
+
+
+_HEX = frozenset("0123456789abcdef")
 
 
 def check_manifest(obj, what):
@@ -93,7 +113,8 @@ def check_manifest(obj, what):
     for i, l in enumerate(layers):
         check_descriptor(l, "%s: layers[%d]" % (what, i))
         if l.get("mediaType") not in LAYER_COMPRESSION:
-            raise PyimageError("parse %s: layers[%d]: unsupported media type %r" % (what, i, l.get("mediaType")))
+            raise PyimageError("parse %s: layers[%d]: unsupported media type %s"
+                               % (what, i, show(repr(l.get("mediaType")))))
     return obj
 
 
@@ -144,10 +165,15 @@ def select_platform(index, want, what):
     """pick the manifest for platform `want` from an index; never an attestation entry"""
     cands = []
     available = []
-    for i, d in enumerate(index.get("manifests") or []):
+    entries = index.get("manifests") or []
+    if not isinstance(entries, list):
+        raise PyimageError("parse %s: manifests must be an array" % what)
+    for i, d in enumerate(entries):
         check_descriptor(d, "%s: manifests[%d]" % (what, i))
         p = d.get("platform") or {}
         ann = d.get("annotations") or {}
+        if not isinstance(p, dict) or not isinstance(ann, dict):
+            raise PyimageError("parse %s: manifests[%d]: platform and annotations must be objects" % (what, i))
         if ann.get("vnd.docker.reference.type") == "attestation-manifest" or \
                 p.get("os") == "unknown" or p.get("architecture") == "unknown":
             continue
@@ -194,11 +220,36 @@ def canonical_bytes(obj):
 
 
 def image_config(cfg_bytes, what):
+    """the image config, with the types of every field pyimage uses checked (a hostile
+    config must give a one-line error, not a TypeError deep inside)"""
     cfg = parse_json(cfg_bytes, what)
     rootfs = cfg.get("rootfs") or {}
+    if not isinstance(rootfs, dict):
+        raise PyimageError("parse %s: rootfs must be an object" % what)
     diff_ids = rootfs.get("diff_ids")
     if not isinstance(diff_ids, list):
         raise PyimageError("parse %s: rootfs.diff_ids must be an array" % what)
+    for i, d in enumerate(diff_ids):
+        if not isinstance(d, str) or not d.startswith("sha256:") or len(d) != 71 or not _HEX.issuperset(d[7:]):
+            raise PyimageError("parse %s: rootfs.diff_ids[%d]: not a sha256 digest" % (what, i))
+    for k in ("os", "architecture", "variant", "created", "author"):
+        if cfg.get(k) is not None and not isinstance(cfg[k], str):
+            raise PyimageError("parse %s: %s must be a string" % (what, k))
+    c = cfg.get("config")
+    if c is None:
+        return cfg
+    if not isinstance(c, dict):
+        raise PyimageError("parse %s: config must be an object" % what)
+    for k in ("Env", "Entrypoint", "Cmd"):
+        v = c.get(k)
+        if v is not None and (not isinstance(v, list) or not all(isinstance(x, str) for x in v)):
+            raise PyimageError("parse %s: config.%s must be an array of strings" % (what, k))
+    for k in ("User", "WorkingDir", "StopSignal"):
+        if c.get(k) is not None and not isinstance(c[k], str):
+            raise PyimageError("parse %s: config.%s must be a string" % (what, k))
+    for k in ("Labels", "ExposedPorts", "Volumes"):
+        if c.get(k) is not None and not isinstance(c[k], dict):
+            raise PyimageError("parse %s: config.%s must be an object" % (what, k))
     return cfg
 
 

@@ -47,7 +47,9 @@ class Progress(Quiet):
         with self.lock:
             self.rows[key] = [label, total, 0, state, None, ""]
             self.order.append(key)
-            self._draw(force=True)
+            # not forced: a redraw writes every row, so forcing one per row (or per
+            # state change) would make an image of thousands of layers quadratic
+            self._draw()
 
     def update(self, key, n):
         with self.lock:
@@ -65,7 +67,7 @@ class Progress(Quiet):
                 # keep the average speed of a finished download on its line
                 r[5] = " (%s/s)" % human(r[2] / max(time.monotonic() - r[4], 1e-3))
             r[3] = state
-            self._draw(force=True)
+            self._draw()
 
     def message(self, text):
         with self.lock:

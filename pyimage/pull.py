@@ -1,14 +1,19 @@
 """Pull an image into the store, and stream its layers to an unpacker in one pass.
 
 For every layer not yet in the store a download thread (at most `jobs` at once) writes
-the blob into .pyimage/tmp/<hex>.partial while hashing it; a decoder thread per layer
-follows that file as it grows, decompresses, hashes the tar stream (the diff_id) and
-hands chunks to the main thread through a bounded queue; the main thread applies the
-tar entries.  So download, sha256, inflate and tar apply all overlap (zlib and hashlib
+the blob into .pyimage/tmp/<hex>.partial while hashing it; a decoder thread (a pool
+of a few, taking layers in order) follows that file as it grows, decompresses, hashes
+the tar stream (the diff_id) and hands chunks to the main thread through a bounded
+queue; the main thread applies the tar entries.  So download, sha256, inflate and tar apply all overlap (zlib and hashlib
 release the GIL), and nothing is read twice.  The decoder only reports the end of a
 layer after the download thread verified size and digest and its own diff_id matched
 the config, so a layer is never reported complete on bad data; on any failure the
 caller removes what it wrote.
+
+Limits: the decoder stops a layer whose uncompressed stream passes --max-layer-size;
+downloads must fit in the store's filesystem above the margin space.py keeps.  A layer
+found bad (limit, corrupt stream, wrong diff_id, hostile entry, no space) that this
+pull downloaded is removed again, blob or partial file: it is no use to a later pull.
 """
 import fcntl
 import hashlib
@@ -20,9 +25,10 @@ import time
 from . import compress
 from . import manifest as mf
 from . import reference
+from . import space
 from .errors import DigestMismatch, LayerError, PyimageError, StoreError
 
-QUEUE_CHUNKS = 24           # decoded chunks buffered per layer (each up to ~4 MiB)
+QUEUE_CHUNKS = 24           # decoded chunks buffered per layer (each up to 1 MiB)
 READ_SIZE = 256 << 10
 CLOSE_WAIT = 2.0            # seconds close() waits for cancelled threads
 
@@ -49,8 +55,10 @@ class Image:
 
 
 class Puller:
-    def __init__(self, store, platform=None, insecure=False, cert_dir=None, progress=None, jobs=4):
+    def __init__(self, store, platform=None, insecure=False, cert_dir=None, progress=None, jobs=4,
+                 max_layer_size=None):
         self.store = store
+        self.max_layer_size = max_layer_size
         self.platform = platform or mf.host_platform()
         self.insecure = insecure
         self.cert_dir = cert_dir
@@ -82,17 +90,20 @@ class Puller:
         else:
             return None
         what = name
+        mf.check_size(desc, "manifest", "image " + what)
         raw = self.store.read_blob(desc["digest"])
         obj = mf.parse_json(raw, what + ": manifest")
         if desc.get("mediaType") in mf.INDEX_TYPES or obj.get("mediaType") in mf.INDEX_TYPES or \
                 ("manifests" in obj and "layers" not in obj):
             # an index (written by another tool, e.g. skopeo --all): pick our platform
             sub = mf.select_platform(obj, self.platform, what)
+            mf.check_size(sub, "manifest", "image " + what)
             raw = self.store.read_blob(sub["digest"])
             desc = sub
             obj = mf.parse_json(raw, what + ": manifest")
         m = mf.check_manifest(obj, what + ": manifest")
-        cfg_raw = self.store.read_blob(m["config"]["digest"], limit=64 << 20)
+        mf.check_size(m["config"], "config", "image " + what)
+        cfg_raw = self.store.read_blob(m["config"]["digest"])
         cfg = mf.image_config(cfg_raw, what + ": config")
         return Image(name, m, raw, desc, cfg, cfg_raw)
 
@@ -106,7 +117,7 @@ class Puller:
         mt = mf.media_type_of(obj, ctype, what)
         if mt in mf.INDEX_TYPES:
             sub = mf.select_platform(obj, self.platform, what)
-            raw, ctype, digest = c.get_manifest(ref.repo, sub["digest"], "pull " + what)
+            raw, ctype, digest = c.get_manifest(ref.repo, sub["digest"], "pull " + what, desc=sub)
             obj = mf.parse_json(raw, what + ": manifest")
             mt = mf.media_type_of(obj, ctype, what)
             if mt in mf.INDEX_TYPES:
@@ -119,10 +130,11 @@ class Puller:
             raw = mf.canonical_bytes(obj)
             mt = mf.OCI_MANIFEST
         cfg_desc = obj["config"]
+        mf.check_size(cfg_desc, "config", "pull " + what)
         if self.store.has_blob(cfg_desc["digest"], cfg_desc["size"]):
-            cfg_raw = self.store.read_blob(cfg_desc["digest"], limit=64 << 20)
+            cfg_raw = self.store.read_blob(cfg_desc["digest"])
         else:
-            cfg_raw = c.get_blob_bytes(ref.repo, cfg_desc, "pull %s: config" % what)
+            cfg_raw = c.get_blob_bytes(ref.repo, cfg_desc, "pull " + what)
         cfg = mf.image_config(cfg_raw, what + ": config")
         if len(cfg["rootfs"]["diff_ids"]) != len(obj["layers"]):
             raise PyimageError("pull %s: config lists %d diff_ids for %d layers"
@@ -180,6 +192,7 @@ class _Feed:
         self.size = size
         self.avail = avail
         self.done = done
+        self.ready = done       # the download thread has the file (resumed bytes counted)
         self.error = None
         self.cond = threading.Condition()
 
@@ -191,7 +204,8 @@ class _Feed:
     def finish(self, path):
         with self.cond:
             self.path = path
-            self.done = True
+            self.avail = self.size
+            self.done = self.ready = True
             self.cond.notify_all()
 
     def fail(self, err):
@@ -213,10 +227,13 @@ class Pipeline:
         self.threads = []
         self.feeds = []
         self.queues = {}
-        self.partials = []      # (fd holding the flock, path)
         self.responses = set()  # blob responses being read (close() aborts them)
-        self.completed = set()  # layers whose complete partial file was committed as is
+        self.fetched = set()    # digests this pipeline downloaded and committed
+        self.rejected = set()   # layers whose content was found bad
+        self.partial_of = {}    # fd -> path, the partial files still locked
         self.lock = threading.Lock()
+        self.guard = None
+        self.store_fd = None
         n = len(img.layers)
         self.want = set(range(n)) if want is None else set(want)
         if img.client is None:
@@ -243,39 +260,54 @@ class Pipeline:
                 if prog:
                     prog.add(i, label, l["size"], "exists")
                 continue
-            feed, job = self._partial(i, l, final)
+            # the partial file is opened (and locked, and a leftover one resumed) by
+            # the download thread: an fd per layer from here would run out of fds
+            # for an image of thousands of layers
+            feed = _Feed(os.path.join(self.store.tmp, l["digest"][7:] + ".partial"), l["size"], 0, False)
+            feed.ready = False
             by_digest[l["digest"]] = feed
             self.feeds.append(feed)
-            if job is not None:
-                dl.append(job)
+            dl.append((i, l))
             if prog:
-                prog.add(i, label, l["size"], "waiting" if job else "exists")
+                prog.add(i, label, l["size"], "waiting")
         # a layer downloaded now but not applied (pull, or a shared-mode layer already
         # unpacked) is still decoded, only to check its diff_id: nothing unverified
         # becomes part of an image in the store
-        self.verify = ({job[0] for job in dl} | self.completed) - self.want
-        # the decoders' fds are opened before any download starts: a finished download
-        # renames its partial file into the blob directory
+        self.verify = {job[0] for job in dl} - self.want
         self.fds = {}
-        for i in sorted(self.want | self.verify):
-            self.fds[i] = os.open(self.feeds[i].path, os.O_RDONLY | os.O_CLOEXEC)
+        self.downloads = len(dl)
         # downloads: a bounded pool of threads taking layers in order
         if dl:
             ref = reference.parse(img.ref)
             self.repo = ref.repo
             self.client = img.client or puller.client(ref)
-        self.downloads = len(dl)
+            self.store_fd = os.open(self.store.tmp, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            self.guard = space.Guard(self.store_fd, "pull %s" % img.ref, "store %s" % self.store.root)
+            # the announced sizes must fit (what will be resumed is already on disk)
+            try:
+                self.guard.fits(sum(l["size"] - _resumable(self.feeds[i].path, l["size"]) for i, l in dl))
+            except BaseException:
+                self.close()
+                raise
         self.dl_queue = queue.Queue()
         for job in dl:
             self.dl_queue.put(job)
         for _ in range(min(puller.jobs, len(dl))):
             self.dl_queue.put(None)
             self._start(self._download_worker)
-        for i in sorted(self.want):
-            q = self.queues[i] = queue.Queue(QUEUE_CHUNKS)
-            self._start(self._decode, i, q)
-        for i in sorted(self.verify):
-            self._start(self._decode, i, None)
+        # decoders: a pool taking layers in order (a thread and an fd per layer would
+        # not do for an image of thousands of layers).  No deadlock: a decoder only
+        # blocks on a layer the main thread has not reached, and every layer below it
+        # was taken by a decoder earlier
+        self.dec_queue = queue.Queue()
+        for i in sorted(self.want | self.verify):
+            if i in self.want:
+                self.queues[i] = queue.Queue(QUEUE_CHUNKS)
+            self.dec_queue.put(i)
+        ndec = min(len(self.want | self.verify), max(2, puller.jobs + 1))
+        for _ in range(ndec):
+            self.dec_queue.put(None)
+            self._start(self._decode_worker)
 
     def _start(self, fn, *args):
         t = threading.Thread(target=self._guard, args=(fn,) + args, daemon=True)
@@ -289,16 +321,26 @@ class Pipeline:
             self.errors.append(e)
             self.cancel.set()
 
-    def _partial(self, i, l, final):
-        """open (or resume) the partial download of layer i; the flock keeps a concurrent
+    def _partial(self, i, l):
+        """open (or resume) the partial download of layer i: (fd, path, bytes we have,
+        their hash), or None when the blob is complete; the flock keeps a concurrent
         pyimage from writing the same file"""
         hexd = l["digest"][7:]
         path = os.path.join(self.store.tmp, hexd + ".partial")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fcntl.flock(fd, fcntl.LOCK_EX)     # another process downloads it: wait for it
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fcntl.flock(fd, fcntl.LOCK_EX)     # another process downloads it: wait for it
+            try:
+                if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            # the holder removed it (bad bytes, or empty) or renamed it into the blob
+            # directory while we waited: this inode is nobody's file any more
+            os.close(fd)
         if self.store.has_blob(l["digest"], l["size"]):
             # another process finished it meanwhile; a partial file we created after its
             # rename is an empty leftover (we hold its lock, nobody else writes it)
@@ -308,7 +350,7 @@ class Pipeline:
             except FileNotFoundError:
                 pass
             os.close(fd)
-            return _Feed(final, l["size"], l["size"], True), None
+            return None
         # a partial left by an interrupted pull: keep its bytes, hash them again
         h = hashlib.sha256()
         have = 0
@@ -329,23 +371,34 @@ class Pipeline:
             if "sha256:" + h.hexdigest() == l["digest"]:
                 self.store.commit_blob(path, l["digest"])
                 os.close(fd)
-                self.completed.add(i)
-                return _Feed(final, l["size"], l["size"], True), None
+                return None
             os.ftruncate(fd, 0)
             h, have = hashlib.sha256(), 0
-        self.partials.append((fd, path))
-        feed = _Feed(path, l["size"], have, False)
-        return feed, (i, l, fd, path, have, h)
+        with self.lock:
+            self.partial_of[fd] = path     # the fd holds the flock
+        return fd, path, have, h
 
     def _download_worker(self):
         while not self.cancel.is_set():
             job = self.dl_queue.get()
             if job is None:
                 return
-            i, l, fd, path, have, h = job
+            i, l = job
             feed = self.feeds[i]
             prog = self.p.progress
+            path = feed.path
             try:
+                got = self._partial(i, l)
+                if got is None:     # complete: another pyimage's, or a resumed partial
+                    feed.finish(self.store.blob_path(l["digest"]))
+                    if prog:
+                        prog.state(i, "exists")
+                    continue
+                fd, path, have, h = got
+                with feed.cond:
+                    feed.avail = have
+                    feed.ready = True
+                    feed.cond.notify_all()
                 out = os.fdopen(os.dup(fd), "r+b", buffering=0)
                 with out:
                     out.seek(have)
@@ -357,8 +410,10 @@ class Pipeline:
                     self.client.fetch_blob(self.repo, l, out,
                                                "pull %s: layer %s" % (self.img.ref, l["digest"]),
                                                progress=step, cancel=self.cancel, have=have, hasher=h,
-                                               track=self.responses)
+                                               track=self.responses, guard=self.guard)
                 self.store.commit_blob(path, l["digest"])
+                with self.lock:
+                    self.fetched.add(l["digest"])
                 feed.finish(self.store.blob_path(l["digest"]))
                 self._unlock(fd)     # a concurrent pyimage waiting for this blob may go on
                 if prog:
@@ -375,11 +430,34 @@ class Pipeline:
 
     def _unlock(self, fd):
         with self.lock:
-            for k, (pfd, _) in enumerate(self.partials):
-                if pfd == fd:
-                    del self.partials[k]
-                    os.close(fd)
-                    return
+            if self.partial_of.pop(fd, None) is not None:
+                os.close(fd)
+
+    def _decode_worker(self):
+        while not self.cancel.is_set():
+            i = self.dec_queue.get()
+            if i is None:
+                return
+            self._decode(i, self.queues.get(i))
+
+    def _open_feed(self, feed):
+        """an fd on the feed's file; a download that finishes renames its partial
+        file into the blob directory, so a miss waits for the new path"""
+        while True:
+            with feed.cond:
+                while not feed.ready and feed.error is None and not self.cancel.is_set():
+                    feed.cond.wait(0.2)
+                if not feed.ready:
+                    raise _Cancelled()
+                path = feed.path
+            try:
+                return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                with feed.cond:
+                    while feed.path == path and feed.error is None and not self.cancel.is_set():
+                        feed.cond.wait(0.2)
+                    if feed.path == path:
+                        raise _Cancelled() from None
 
     def _decode(self, i, q):
         l = self.img.layers[i]
@@ -388,8 +466,16 @@ class Pipeline:
         dec = compress.decoder(mf.LAYER_COMPRESSION[l["mediaType"]], what)
         h = hashlib.sha256()
         cancel = self.cancel
+        limit = self.p.max_layer_size
+        total = [0]
 
-        def put(item):
+        def emit(out):
+            h.update(out)
+            if limit is not None:
+                total[0] += len(out)
+                if total[0] > limit:
+                    raise LayerError("pull %s: %s: uncompressed content is larger than the --max-layer-size "
+                                     "limit (%s)" % (self.img.ref, what, space.human(limit)))
             if q is None:       # verify only: the hash is all we want
                 if cancel.is_set():
                     raise _Cancelled()
@@ -398,12 +484,15 @@ class Pipeline:
                 if cancel.is_set():
                     raise _Cancelled()
                 try:
-                    q.put(item, timeout=0.2)
+                    q.put(out, timeout=0.2)
                     return
                 except queue.Full:
                     continue
+        fd = None
         try:
-            fd = self.fds[i]
+            fd = self._open_feed(feed)
+            with self.lock:
+                self.fds[i] = fd
             pos = 0
             while True:
                 with feed.cond:
@@ -420,16 +509,15 @@ class Pipeline:
                 if not data:
                     raise StoreError("read %s: blob file shorter than expected" % what)
                 pos += len(data)
-                for out in dec.feed(data):
-                    h.update(out)
-                    put(out)
+                dec.feed(data, emit)
             dec.close()
             diff = "sha256:" + h.hexdigest()
             want = self.img.diff_ids[i]
             if diff != want:
                 raise DigestMismatch("%s: uncompressed content has digest %s, the config says %s"
                                      % (what, diff, want))
-            put(None)
+            if q is not None:
+                emit_end(q, cancel)
         except _Cancelled:
             if q is not None:
                 try:
@@ -437,6 +525,8 @@ class Pipeline:
                 except queue.Full:
                     pass
         except BaseException as e:
+            if isinstance(e, (LayerError, DigestMismatch, space.NoSpace)):
+                self.reject(i)
             self.errors.append(e)
             self.cancel.set()
             if q is not None:
@@ -444,6 +534,16 @@ class Pipeline:
                     q.put_nowait(e)
                 except queue.Full:
                     pass
+        finally:
+            if fd is not None:
+                with self.lock:
+                    self.fds.pop(i, None)
+                os.close(fd)
+
+    def reject(self, i):
+        """layer i's content is bad: close() removes its blob if this pull fetched it"""
+        with self.lock:
+            self.rejected.add(i)
 
     def next_chunk(self, i):
         """a function returning layer i's next decoded chunk, or None at its end"""
@@ -494,13 +594,54 @@ class Pipeline:
             # process exits rather than let it write into a file we no longer lock
             return
         with self.lock:
-            for fd, _ in self.partials:
+            bad = {self.img.layers[i]["digest"] for i in self.rejected}
+            for fd, path in self.partial_of.items():
+                # still locked by us, so nobody else writes it: a bad layer's bytes
+                # and an empty file are of no use to a later pull
+                if os.path.basename(path)[:-len(".partial")] in {d[7:] for d in bad} or \
+                        os.fstat(fd).st_size == 0:
+                    _unlink(path)
                 os.close(fd)
-            self.partials = []
-        for fd in self.fds.values():
-            os.close(fd)
-        self.fds = {}
+            self.partial_of = {}
+            for d in bad & self.fetched:
+                # under the writer lock, and fetched by us: no image in the store uses it
+                _unlink(self.store.blob_path(d))
+            self.fetched -= bad
+            for fd in self.fds.values():
+                os.close(fd)
+            self.fds = {}
+            if self.store_fd is not None:
+                os.close(self.store_fd)
+                self.store_fd = None
 
 
 class _Cancelled(Exception):
     pass
+
+
+def emit_end(q, cancel):
+    """the end of a layer (None) through the bounded queue"""
+    while True:
+        if cancel.is_set():
+            raise _Cancelled()
+        try:
+            q.put(None, timeout=0.2)
+            return
+        except queue.Full:
+            continue
+
+
+def _resumable(path, size):
+    """bytes of a partial file left by an interrupted pull that a download resumes"""
+    try:
+        n = os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
+    return n if n <= size else 0
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -12,8 +12,13 @@
   A blob body that breaks is resumed with `Range: bytes=N-` (a 206 whose Content-Range
   starts at N); a server that answers 200 instead is read from the start and the prefix
   we already have is skipped.
-* Redirects (blob storage): followed by requests, which drops Authorization when the
-  host or port changes, so registry credentials never reach the storage server.
+* Redirects (blob storage): followed here (at most MAX_REDIRECTS), dropping
+  Authorization when the scheme, host or port changes, so registry credentials never
+  reach the storage server.  Not by requests: it reads a redirect's whole body.
+* Bounded reads: every response is streamed and only as much of a body is read as its
+  purpose needs (an error body or a token answer BODY_MAX, a manifest or config
+  mf.MAX_MANIFEST, a blob its descriptor's size), whatever Content-Length says or
+  omits: a hostile registry cannot make pyimage buffer an endless body.
 """
 import base64
 import hashlib
@@ -27,11 +32,32 @@ import urllib3.exceptions
 
 from . import auth as authmod
 from . import manifest as mf
-from .errors import AuthError, DigestMismatch, NotFound, PyimageError, RegistryError
+from .errors import AuthError, DigestMismatch, NotFound, PyimageError, RegistryError, show
 
 USER_AGENT = "pyimage/0.1"
 CHUNK = 1 << 20
 RETRY_STATUS = (408, 429, 500, 502, 503, 504)
+BODY_MAX = 1 << 20          # error bodies and token answers (containers/image: 1 MiB too)
+MAX_REDIRECTS = 10
+REDIRECT_STATUS = (301, 302, 303, 307, 308)
+
+
+def read_body(resp, limit):
+    """at most `limit` bytes of a streamed response's body (None if it is longer);
+    urllib3 2 bounds decoded output by the amount asked for"""
+    try:
+        data = resp.raw.read(limit + 1, decode_content=True)
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError):
+        return b""
+    return None if len(data) > limit else data
+
+
+def _json_body(resp, limit=BODY_MAX):
+    import json
+    data = read_body(resp, limit)
+    if data is None:
+        raise ValueError("body larger than %d bytes" % limit)
+    return json.loads(data)
 
 
 def _backoff_base():
@@ -49,15 +75,15 @@ def _short(text, n=200):
 def _errors_of(resp):
     """distribution error body -> (codes, message)"""
     try:
-        body = resp.json()
+        body = _json_body(resp)
         errs = body.get("errors") or []
         codes = [e.get("code", "") for e in errs if isinstance(e, dict)]
         msgs = [e.get("message") or e.get("code") or "" for e in errs if isinstance(e, dict)]
         if msgs:
-            return codes, "; ".join(m for m in msgs if m)
+            return codes, show(_short("; ".join(str(m) for m in msgs if m)))
         if body.get("details") or body.get("message"):
-            return codes, str(body.get("details") or body.get("message"))
-    except (ValueError, AttributeError):
+            return codes, show(_short(body.get("details") or body.get("message")))
+    except (ValueError, AttributeError, TypeError):
         pass
     return [], _short(resp.reason or "") if resp is not None else ""
 
@@ -86,7 +112,7 @@ class Client:
         self.insecure = insecure
         self.loopback = loopback
         self.retries = retries
-        self.session = requests.Session()
+        self.session = _Session()
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
@@ -139,7 +165,7 @@ class Client:
                 try:
                     # a refused https connection on a registry that may speak http is
                     # an answer, not a fault: try http at once
-                    r = self._send_retry("GET", "%s://%s/v2/" % (sch, self.api_host), {}, stream=False,
+                    r = self._send_retry("GET", "%s://%s/v2/" % (sch, self.api_host), {}, stream=True,
                                          what="ping %s" % self.host,
                                          refused_tries=1 if sch == "https" and len(schemes) > 1 else 2)
                 except requests.exceptions.SSLError as e:
@@ -169,8 +195,7 @@ class Client:
         attempt = 0
         while True:
             try:
-                r = self.session.request(method, url, headers=headers, stream=stream, data=data,
-                                         allow_redirects=allow_redirects, timeout=(15, 120))
+                r = self._send_follow(method, url, headers, data, allow_redirects)
             except requests.exceptions.SSLError:
                 raise
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
@@ -196,6 +221,28 @@ class Client:
                 self._sleep(attempt, ra)
                 continue
             return r
+
+    def _send_follow(self, method, url, headers, data, allow_redirects):
+        """one request, its redirects followed here; the body is always streamed (the
+        caller reads what it needs, bounded)"""
+        origin = urllib.parse.urlsplit(url)
+        for _ in range(MAX_REDIRECTS + 1):
+            r = self.session.request(method, url, headers=headers, stream=True, data=data,
+                                     allow_redirects=False, timeout=(15, 120))
+            loc = r.headers.get("Location")
+            if not allow_redirects or r.status_code not in REDIRECT_STATUS or not loc:
+                return r
+            r.close()       # never read: a redirect's body is of no use
+            url = urllib.parse.urljoin(url, loc)
+            u = urllib.parse.urlsplit(url)
+            if u.scheme not in ("http", "https"):
+                raise RegistryError("%s %s: redirected to a %s url" % (method, origin.path, show(u.scheme)))
+            if (u.scheme, u.hostname, u.port) != (origin.scheme, origin.hostname, origin.port):
+                # another server (blob storage): registry credentials stay here
+                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            if r.status_code == 303 or (r.status_code in (301, 302) and method == "POST"):
+                method, data = "GET", None
+        raise RegistryError("%s %s: more than %d redirects" % (method, origin.path, MAX_REDIRECTS))
 
     def _sleep(self, attempt, retry_after):
         delay = self.backoff * (2 ** (attempt - 1))
@@ -245,14 +292,14 @@ class Client:
         if self.creds and self.creds[0] == "<token>":
             # an identity token: the OAuth2 refresh-token grant
             form = dict(q, grant_type="refresh_token", refresh_token=self.creds[1], client_id="pyimage")
-            r = self._send_retry("POST", realm, {"Content-Type": "application/x-www-form-urlencoded"}, False,
+            r = self._send_retry("POST", realm, {"Content-Type": "application/x-www-form-urlencoded"}, True,
                                  "get token from %s" % realm, data=urllib.parse.urlencode(form).encode())
         else:
             if self.creds:
                 raw = ("%s:%s" % self.creds).encode()
                 headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
             r = self._send_retry("GET", realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(q),
-                                 headers, False, "get token from %s" % realm)
+                                 headers, True, "get token from %s" % realm)
         if r.status_code in (401, 403):
             detail = _errors_of(r)[1]
             if self.creds:
@@ -265,11 +312,16 @@ class Client:
             raise AuthError("authenticate to %s: token endpoint %s answered http %d"
                             % (self.host, u.netloc, r.status_code), status=r.status_code)
         try:
-            body = r.json()
+            body = _json_body(r)
             tok = body.get("token") or body.get("access_token")
             ttl = float(body.get("expires_in") or 60)
+            if tok is not None and not isinstance(tok, str):
+                raise TypeError("token")
         except (ValueError, AttributeError, TypeError):
-            raise AuthError("authenticate to %s: token endpoint answered invalid json" % self.host) from None
+            raise AuthError("authenticate to %s: token endpoint answered invalid json (or more than %d bytes)"
+                            % (self.host, BODY_MAX)) from None
+        finally:
+            r.close()
         if not tok:
             raise AuthError("authenticate to %s: token endpoint answered no token" % self.host)
         # expire a little early; at least 60 s like containers/image
@@ -331,62 +383,87 @@ class Client:
                     raise RegistryError(str(e), temporary=True) from None
                 self._sleep(attempt, None)
 
-    def get_manifest(self, repo, reference, what):
+    def get_manifest(self, repo, reference, what, desc=None):
         """(raw bytes, media type, digest) of a manifest or index, the digest verified
-        when `reference` is one"""
-        return self._body_retry(lambda: self._get_manifest(repo, reference, what))
+        when `reference` is one; `desc` the descriptor it was named by (an index entry),
+        whose size is checked before and after the read"""
+        return self._body_retry(lambda: self._get_manifest(repo, reference, what, desc))
 
-    def _get_manifest(self, repo, reference, what):
+    def _get_manifest(self, repo, reference, what, desc):
+        if desc is not None:
+            mf.check_size(desc, "manifest", what)
         scope = "repository:%s:pull" % repo
         r = self.request("GET", "/v2/%s/manifests/%s" % (repo, reference), scope, what,
                          headers={"Accept": mf.ACCEPT}, stream=True)
+        name = "manifest %s" % (reference if reference.startswith("sha256:") else show(reference))
         try:
             cl = r.headers.get("Content-Length")
+            ctype = r.headers.get("Content-Type", "")
             if cl and cl.isdigit() and int(cl) > mf.MAX_MANIFEST:
-                raise RegistryError("%s: manifest of %s bytes is larger than the %d byte limit"
-                                    % (what, cl, mf.MAX_MANIFEST))
+                raise RegistryError("%s: %s (%s) is %s bytes, more than the %s limit"
+                                    % (what, name, show(ctype.split(";")[0] or "no media type"), cl,
+                                       mf.limit_text()))
             data = r.raw.read(mf.MAX_MANIFEST + 1, decode_content=True)
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
             raise _BodyBroken("%s: reading manifest: %s" % (what, _conn_error_text(e))) from None
         finally:
             r.close()
         if len(data) > mf.MAX_MANIFEST:
-            raise RegistryError("%s: manifest larger than %d bytes" % (what, mf.MAX_MANIFEST))
-        if cl and cl.isdigit() and len(data) < int(cl) and not r.headers.get("Content-Encoding"):
-            raise _BodyBroken("%s: reading manifest: connection broken mid-body (truncated)" % what)
+            raise RegistryError("%s: %s (%s) is more than the %s limit"
+                                % (what, name, show(ctype.split(";")[0] or "no media type"), mf.limit_text()))
         digest = mf.sha256_digest(data)
-        if reference.startswith("sha256:") and digest != reference:
+        if reference.startswith("sha256:") and digest == reference:
+            if desc is not None and len(data) != desc["size"]:
+                raise DigestMismatch("%s: manifest %s is %d bytes, its descriptor says %d"
+                                     % (what, reference, len(data), desc["size"]))
+            return data, ctype, digest
+        if cl and cl.isdigit() and len(data) < int(cl) and not r.headers.get("Content-Encoding"):
+            raise _BodyBroken("%s: reading manifest: connection broken mid-body (got %d of %s bytes)"
+                              % (what, len(data), cl))
+        if reference.startswith("sha256:"):
             raise DigestMismatch("%s: manifest content has digest %s, not the requested one" % (what, digest))
-        return data, r.headers.get("Content-Type", ""), digest
+        return data, ctype, digest
 
-    def get_blob_bytes(self, repo, desc, what, limit=64 << 20):
-        return self._body_retry(lambda: self._get_blob_bytes(repo, desc, what, limit))
+    def get_blob_bytes(self, repo, desc, what, kind="config"):
+        """a small blob (a config) in memory: its descriptor's size must be within
+        mf.MAX_MANIFEST, and no more than that size is read"""
+        return self._body_retry(lambda: self._get_blob_bytes(repo, desc, what, kind))
 
-    def _get_blob_bytes(self, repo, desc, what, limit):
-        if desc["size"] > limit:
-            raise RegistryError("%s: blob %s of %d bytes is larger than the %d byte limit"
-                                % (what, desc["digest"], desc["size"], limit))
+    def _get_blob_bytes(self, repo, desc, what, kind):
+        mf.check_size(desc, kind, what)
         r = self.request("GET", "/v2/%s/blobs/%s" % (repo, desc["digest"]), "repository:%s:pull" % repo,
-                         what, stream=True)
+                         what, stream=True, headers={"Accept-Encoding": "identity"})
+        size = desc["size"]
+        clean = False
         try:
-            data = r.raw.read(desc["size"] + 1, decode_content=False)
+            data = r.raw.read(size + 1, decode_content=False)
+            clean = True
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
-            raise _BodyBroken("%s: reading blob: %s" % (what, _conn_error_text(e))) from None
+            broken = _conn_error_text(e)
+            data = b""
         finally:
             r.close()
-        if len(data) < desc["size"]:
-            raise _BodyBroken("%s: reading blob %s: connection broken mid-body (got %d of %d bytes)"
-                              % (what, desc["digest"], len(data), desc["size"]))
-        if len(data) != desc["size"] or mf.sha256_digest(data) != desc["digest"]:
-            raise DigestMismatch("%s: blob %s: content does not match its descriptor (digest or size)"
-                                 % (what, desc["digest"]))
+        if not clean:
+            raise _BodyBroken("%s: reading %s %s: %s" % (what, kind, desc["digest"], broken))
+        if len(data) != size and mf.sha256_digest(data) == desc["digest"]:
+            # the registry sent the whole blob (its digest is right): the image is wrong
+            raise DigestMismatch("%s: %s %s is %d bytes, its descriptor says %d"
+                                 % (what, kind, desc["digest"], len(data), size))
+        if len(data) < size:
+            raise _BodyBroken("%s: reading %s %s: connection broken mid-body (got %d of %d bytes)"
+                              % (what, kind, desc["digest"], len(data), size))
+        if len(data) != size or mf.sha256_digest(data) != desc["digest"]:
+            raise DigestMismatch("%s: %s %s: content does not match its descriptor (digest or size)"
+                                 % (what, kind, desc["digest"]))
         return data
 
-    def fetch_blob(self, repo, desc, out, what, progress=None, cancel=None, have=0, hasher=None, track=None):
+    def fetch_blob(self, repo, desc, out, what, progress=None, cancel=None, have=0, hasher=None, track=None,
+                   guard=None):
         """Stream blob `desc` into file object `out` (positioned at `have`, whose first
         `have` bytes were already hashed into `hasher`).  Checks size and digest; resumes
         broken transfers with Range requests.  The open response is kept in the set
-        `track` so that another thread can abort_response() it when cancelling."""
+        `track` so that another thread can abort_response() it when cancelling.  Every
+        write is charged to the space.Guard `guard` first."""
         digest, size = desc["digest"], desc["size"]
         h = hasher or hashlib.sha256()
         done = have
@@ -435,6 +512,8 @@ class Client:
                         r.close()
                         raise DigestMismatch("%s: blob %s is larger than its descriptor's %d bytes"
                                              % (what, digest, size))
+                    if guard is not None:
+                        guard.charge(len(chunk))
                     out.write(chunk)
                     h.update(chunk)
                     done += len(chunk)
@@ -449,10 +528,20 @@ class Client:
             except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
                 if cancel is not None and cancel.is_set():
                     raise PyimageError("%s: cancelled" % what) from None
+                if done < size and "sha256:" + h.copy().hexdigest() == digest:
+                    # what came is the whole blob (its digest), then the connection
+                    # ended short of the descriptor's size: the descriptor is wrong
+                    raise DigestMismatch("%s: blob %s is %d bytes, its descriptor says %d"
+                                         % (what, digest, done, size)) from None
                 err = RegistryError("%s: %s" % (what, _conn_error_text(e)), temporary=True)
             else:
                 if done == size:
                     break
+                if "sha256:" + h.copy().hexdigest() == digest:
+                    # the body ended cleanly with the blob's own digest: the registry
+                    # sent all of it, the descriptor's size is wrong
+                    raise DigestMismatch("%s: blob %s is %d bytes, its descriptor says %d"
+                                         % (what, digest, done, size))
                 err = RegistryError("%s: blob %s truncated: got %d of %d bytes" % (what, digest, done, size),
                                     temporary=True)
             finally:
@@ -543,6 +632,14 @@ def _retry_after_seconds(value):
     if when.tzinfo is None:
         when = when.replace(tzinfo=datetime.timezone.utc)
     return max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
+
+
+class _Session(requests.Session):
+    """requests reads a redirect's whole body even with allow_redirects=False (to
+    prepare Response.next): redirects are followed in Client._send_follow instead"""
+
+    def resolve_redirects(self, *args, **kwargs):
+        return iter(())
 
 
 class _BodyBroken(Exception):

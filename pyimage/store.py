@@ -17,10 +17,10 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 
-from .errors import DigestMismatch, StoreError
+from .errors import DigestMismatch, PyimageError, StoreError
 from . import manifest as mf
+from .rmtree import rmtree
 
 REF_ANNOTATION = "org.opencontainers.image.ref.name"
 
@@ -237,11 +237,30 @@ class Store:
             pass
         return used
 
+    def sweep_mounts(self, dead_only=True):
+        """unmount the overlays a killed `bundle --shared` left on .pyimage/tmp/merged-
+        <pid>-<layer> (a layer is unpacked through one); with dead_only, only those
+        whose pid is gone (gc holds the exclusive lock: every one there is stale)"""
+        from .bundle import mount_points, umount
+        tmp = os.path.realpath(self.tmp) + "/"
+        for mp in mount_points():
+            if not mp.startswith(tmp):
+                continue
+            if dead_only:
+                parts = os.path.basename(mp).split("-")
+                if len(parts) == 3 and parts[1].isdigit() and _alive(int(parts[1])):
+                    continue
+            try:
+                umount(mp)
+            except PyimageError:
+                pass        # gone meanwhile; gc then leaves the directory (EBUSY) alone
+
     def gc(self):
         """remove blobs, unpacked layers and stale temp files that no ref reaches;
         returns (files removed, bytes freed)"""
         removed = freed = 0
         with self.gc_lock():
+            self.sweep_mounts(dead_only=False)
             blobs, diff_ids = self.reachable()
             keep = {b.partition(":")[2] for b in blobs if isinstance(b, str)}
             for name in os.listdir(self.blobdir):
@@ -267,7 +286,7 @@ class Store:
                         except FileNotFoundError:
                             continue
                         p = dead
-                    shutil.rmtree(p, ignore_errors=True)
+                    rmtree(p, ignore_errors=True)
                     removed += 1
             for name in os.listdir(self.tmp):
                 p = os.path.join(self.tmp, name)
@@ -287,10 +306,20 @@ class Store:
                 try:
                     freed += os.lstat(p).st_size
                     if os.path.isdir(p):
-                        shutil.rmtree(p, ignore_errors=True)
+                        rmtree(p, ignore_errors=True)
                     else:
                         os.unlink(p)
                     removed += 1
                 except FileNotFoundError:
                     pass
         return removed, freed
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True

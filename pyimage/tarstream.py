@@ -8,7 +8,7 @@ memoryview slices of the decompressed chunks (no copy until os.write).
 Formats: POSIX ustar (prefix field), PAX extended ('x') and global ('g') headers,
 GNU long names ('L' / 'K') and base-256 numbers.  GNU sparse files are refused.
 """
-from .errors import LayerError
+from .errors import LayerError, show
 
 REGTYPE = 48      # '0'
 AREGTYPE = 0      # '\0'
@@ -27,6 +27,14 @@ PAX_G = 103         # 'g'
 PAX_XG = 88         # 'X' (old solaris pax)
 
 _ZERO_BLOCK = bytes(512)
+# keys of a global ('g') PAX header that apply to the members after it.  Only these
+# are kept, and a few xattrs at most: the global record set is applied to every
+# member, so an unbounded one would make a layer quadratic (records x members)
+GLOBAL_KEYS = ("uid", "gid", "mtime", "atime", "uname", "gname")
+GLOBAL_XATTRS_MAX = 32
+PATH_MAX = 4096
+ID_LIMIT = 1 << 32                      # uid, gid, device major/minor: 32 bits
+TIME_LIMIT = (1 << 40) * 1000000000     # ns: some 35000 years either side of 1970
 
 
 class Entry:
@@ -48,7 +56,7 @@ def _num(field, what):
     except ValueError:
         if not s.strip():
             return 0
-        raise LayerError("read tar header: invalid %s field %r" % (what, bytes(field))) from None
+        raise LayerError("read tar header: invalid %s field %s" % (what, show(repr(bytes(field))))) from None
 
 
 def _pax_time(v):
@@ -57,8 +65,21 @@ def _pax_time(v):
     if neg:
         v = v[1:]
     sec, _, frac = v.partition(".")
+    if len(sec) > 12:
+        raise ValueError(v)         # beyond any time_t a filesystem keeps
     ns = int(sec or "0") * 1000000000 + int((frac + "000000000")[:9] or "0")
     return -ns if neg else ns
+
+
+def _pax_int(v):
+    """a PAX decimal field (size, uid, gid): ASCII digits, at most 20 of them"""
+    if not 0 < len(v) <= 20 or not bytes(v).isdigit():
+        raise ValueError(v)
+    return int(v)
+
+
+def _global(records):
+    return {k: v for k, v in records.items() if k in GLOBAL_KEYS or k.startswith(("SCHILY.xattr.", "GNU.sparse."))}
 
 
 def parse_pax(data):
@@ -175,7 +196,10 @@ def entries(rd):
             elif t == GNU_LONGLINK:
                 longlink = data.split(b"\0", 1)[0]
             elif t == PAX_G:
-                gpax.update(parse_pax(data))
+                gpax.update(_global(parse_pax(data)))
+                if sum(1 for k in gpax if k.startswith("SCHILY.xattr.")) > GLOBAL_XATTRS_MAX:
+                    raise LayerError("read tar pax header: global header with more than %d xattrs"
+                                     % GLOBAL_XATTRS_MAX)
             else:
                 pax = parse_pax(data)
                 if gpax:
@@ -211,32 +235,53 @@ def entries(rd):
             e.devmajor = e.devminor = 0
         p = pax if pax is not None else (gpax or None)
         if p:
-            for k, v in p.items():
-                if k == "path":
-                    name = v
-                elif k == "linkpath":
-                    e.linkname = v.decode("utf-8", "surrogateescape")
-                elif k == "size":
-                    size = int(v)
-                elif k == "uid":
-                    e.uid = int(v)
-                elif k == "gid":
-                    e.gid = int(v)
-                elif k == "mtime":
-                    e.mtime_ns = _pax_time(v.decode())
-                elif k == "atime":
-                    e.atime_ns = _pax_time(v.decode())
-                elif k.startswith("SCHILY.xattr."):
-                    if e.xattrs is None:
-                        e.xattrs = {}
-                    e.xattrs[k[13:]] = bytes(v)
-                elif k.startswith("GNU.sparse."):
-                    raise LayerError("read tar entry: gnu sparse files are not supported")
+            try:
+                for k, v in p.items():
+                    if k == "path":
+                        name = v
+                    elif k == "linkpath":
+                        e.linkname = v.decode("utf-8", "surrogateescape")
+                    elif k == "size":
+                        size = _pax_int(v)
+                    elif k == "uid":
+                        e.uid = _pax_int(v)
+                    elif k == "gid":
+                        e.gid = _pax_int(v)
+                    elif k == "mtime":
+                        e.mtime_ns = _pax_time(v.decode())
+                    elif k == "atime":
+                        e.atime_ns = _pax_time(v.decode())
+                    elif k.startswith("SCHILY.xattr."):
+                        if e.xattrs is None:
+                            e.xattrs = {}
+                        if "\0" in k or not k[13:]:
+                            raise LayerError("read tar entry %s: invalid xattr name %s"
+                                             % (show(name.decode("utf-8", "surrogateescape")), show(repr(k[13:]))))
+                        e.xattrs[k[13:]] = bytes(v)
+                    elif k.startswith("GNU.sparse."):
+                        raise LayerError("read tar entry: gnu sparse files are not supported")
+            except (ValueError, UnicodeDecodeError):
+                raise LayerError("read tar entry %s: invalid pax record %s=%s"
+                                 % (show(name.decode("utf-8", "surrogateescape")), show(k),
+                                    show(repr(bytes(v)[:40])))) from None
         e.name = name.decode("utf-8", "surrogateescape")
+        if len(e.name) > PATH_MAX or len(e.linkname) > PATH_MAX:
+            # no path the kernel takes is longer; a deeper one only costs (a name of
+            # a million components is a million nested directories to walk and remove)
+            raise LayerError("read tar entry %s: %s longer than %d bytes (PATH_MAX)"
+                             % (show(e.name), "name" if len(e.name) > PATH_MAX else "link target", PATH_MAX))
+        if "\0" in e.name or "\0" in e.linkname:
+            # a PAX path or linkpath may hold any byte; no file name can hold NUL
+            raise LayerError("read tar entry %s: %s contains a NUL byte"
+                             % (show(e.name), "name" if "\0" in e.name else "link target"))
         if t == DIRTYPE or t == SYMTYPE or t == LNKTYPE or t == CHRTYPE or t == BLKTYPE or t == FIFOTYPE:
             # these carry no data, whatever the size field says (as tarfile reads them)
             size = 0
         e.size = size
+        if size < 0 or not 0 <= e.uid < ID_LIMIT or not 0 <= e.gid < ID_LIMIT or \
+                not 0 <= e.devmajor < ID_LIMIT or not 0 <= e.devminor < ID_LIMIT or \
+                not -TIME_LIMIT < e.mtime_ns < TIME_LIMIT:
+            raise LayerError("read tar entry %s: size, owner, device number or time out of range" % show(e.name))
         longname = longlink = pax = None
         yield e
         # the consumer read the data; skip the padding up to the next block

@@ -19,15 +19,26 @@ overlay snapshotter does.
 Metadata order: chown before chmod (chown clears setuid/setgid), xattrs, times last;
 directories' metadata is applied once at the very end (the last header for a path
 wins, as with umoci), so writing children does not disturb their times or modes.
+
+Device nodes, FIFOs and setuid/setgid files are created as the layer says (as umoci
+and containerd do): they are part of images (/dev/console in base images, setuid
+su/passwd), and what makes them harmless is the runtime (no device access in the
+container's device cgroup, noNewPrivileges, user namespaces), not the unpacker.
+
+Every step is linear in the layer: removed subtrees are remembered by the entry
+number at which they went (not by scanning the pending directory metadata), an
+opaque directory is emptied once per layer, and writes are charged to a space.Guard
+that stops before the filesystem's free-space margin is reached.
 """
 import errno
 import os
-import shutil
 import stat
 import sys
 
+from . import space
+from .rmtree import rmtree
 from . import tarstream as ts
-from .errors import LayerError
+from .errors import LayerError, show
 
 O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 O_NEWFILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -49,12 +60,15 @@ class Applier:
         self.alias = {}                        # path through symlinks -> fd
         self.owned = []                        # fds to close
         self.is_root = os.geteuid() == 0
-        self.dir_meta = {}                     # path -> Entry (last header wins)
+        self.dir_meta = {}                     # path -> (entry number, Entry); last header wins
+        self.removed = {}                      # path -> entry number at which its tree went
         self.layer_paths = set()
+        self.opaqued = set()                   # directories emptied of lower content (this layer)
         self.warn = warn or (lambda msg: sys.stderr.write("pyimage: warning: %s\n" % msg))
         self._warned = set()
         self.layer_name = "layer"
         self.entries = 0
+        self.guard = space.Guard(self.root_fd, "apply layer", root)
         try:
             import resource
             soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -67,7 +81,7 @@ class Applier:
     # --- errors and warnings ----------------------------------------------------------
 
     def _fail(self, path, why):
-        raise LayerError("apply %s: %s: %s" % (self.layer_name, path or "/", why))
+        raise LayerError("apply %s: %s: %s" % (self.layer_name, show(path or "/"), why))
 
     def _warn_once(self, key, msg):
         if key not in self._warned:
@@ -193,7 +207,7 @@ class Applier:
         if stat.S_ISDIR(st.st_mode):
             if not path:
                 self._fail(path, "refusing to remove the rootfs root")
-            shutil.rmtree(base, dir_fd=pfd)
+            rmtree(base, dir_fd=pfd)
             self._forget_tree(path)
         else:
             os.unlink(base, dir_fd=pfd)
@@ -201,13 +215,19 @@ class Applier:
                 self._drop_cache()
 
     def _forget_tree(self, path):
+        """the directory tree at path went: metadata recorded for it or below before
+        now must not land on a directory made there later without a header of its own
+        (finish() compares entry numbers; no scan here, which made a layer removing
+        many directories quadratic)"""
         self._drop_cache()
-        prefix = path + "/"
-        for k in [k for k in self.dir_meta if k == path or k.startswith(prefix)]:
-            del self.dir_meta[k]
+        self.removed[path] = self.entries
 
     def _opaque(self, dfd, dpath):
-        """remove what lower layers put in dpath, keeping what this layer wrote there"""
+        """remove what lower layers put in dpath, keeping what this layer wrote there.
+        Once per directory and layer: afterwards all it holds is this layer's"""
+        if dpath in self.opaqued:
+            return
+        self.opaqued.add(dpath)
         prefix = dpath + "/" if dpath else ""
         # a private fd: removals below drop the cache, which closes cached fds
         dfd = os.dup(dfd)
@@ -240,6 +260,8 @@ class Applier:
         """apply one layer whose decompressed tar stream comes from next_chunk()"""
         self.layer_name = layer_name
         self.layer_paths = set()
+        self.opaqued = set()
+        self.guard.what = "apply %s" % layer_name
         rd = ts.ChunkReader(next_chunk)
         old_umask = os.umask(0)
         try:
@@ -255,6 +277,12 @@ class Applier:
         self.entries += 1
         if len(self.owned) > self.max_cached:
             self._drop_cache()      # bounded fd use; only here, where no fd is held
+        # the free-space margin: the data, and at least a block and an inode per entry
+        g = self.guard
+        g.budget -= e.size + space.BLOCK
+        g.inode_budget -= 1
+        if g.budget < 0 or g.inode_budget < 0:
+            g.charge(0)
         name = e.name
         # fast path: a plain relative name; else clean it and refuse any '..'
         if name.startswith("./"):
@@ -268,7 +296,7 @@ class Applier:
         if not name:
             if t != ts.DIRTYPE:
                 self._fail("/", "refusing to replace the rootfs root with a non-directory")
-            self.dir_meta[""] = e
+            self.dir_meta[""] = (self.entries, e)
             return
         if base.startswith(WH_PREFIX):
             self._whiteout(parent, base, name)
@@ -318,7 +346,7 @@ class Applier:
                 if not stat.S_ISDIR(st.st_mode):
                     pfd = self._replace(pfd, base, name)
                     os.mkdir(base, 0o755, dir_fd=pfd)
-            self.dir_meta[name] = e
+            self.dir_meta[name] = (self.entries, e)
             return
         if t == ts.SYMTYPE:
             try:
@@ -477,7 +505,10 @@ class Applier:
         try:
             self._drop_cache()
             items = sorted(self.dir_meta.items(), key=lambda kv: -kv[0].count("/") - (1 if kv[0] else 0))
-            for path, e in items:
+            removed = self.removed
+            for path, (seq, e) in items:
+                if removed and self._removed_since(path, seq):
+                    continue
                 fd = self.root_fd
                 if path:
                     # the parent may be reached through symlinks (resolved inside the
@@ -512,6 +543,15 @@ class Applier:
             os.umask(old_umask)
             self.close()
 
+    def _removed_since(self, path, seq):
+        """was path, or a directory above it, removed after entry number seq?"""
+        p = path
+        while p:
+            if removed_at(self.removed, p) > seq:
+                return True
+            p = p.rpartition("/")[0]
+        return False
+
     def close(self):
         self._drop_cache()
         if self.root_fd is not None:
@@ -519,6 +559,10 @@ class Applier:
             self.root_fd = None
 
 
+def removed_at(removed, path):
+    return removed.get(path, -1)
+
+
 def _oserr(err):
-    where = err.filename if isinstance(err.filename, str) else ""
+    where = show(err.filename) if isinstance(err.filename, str) else ""
     return "%s%s" % ((where + ": ") if where else "", (err.strerror or str(err)).lower())

@@ -11,6 +11,10 @@ forever).  Actions:
   ("stall", nbytes)           forward, send nbytes of the body, then hang until stop()
                               (a client is caught mid-download, e.g. to signal it)
   ("delay", seconds)          forward after waiting (to see how many requests overlap)
+  ("endless", status, headers) answer with that status and a body that never ends (no
+                              Content-Length, or the one in headers): zeros until the
+                              client hangs up (at most 1 GiB); the bytes the client
+                              took are entry[4] in the log
 `max_inflight` is the largest number of GET .../blobs/ requests served at once.
 With `keep_host = True` the client's Host header is forwarded, so the registry's
 absolute Location headers (blob uploads) point back at the proxy.
@@ -117,6 +121,23 @@ class FaultProxy:
                     self.end_headers()
                     self.wfile.write(data)
                     entry[3] = 200
+                    return
+                if action and action[0] == "endless":
+                    self.send_response(action[1])
+                    for k, v in (action[2] if len(action) > 2 else {}).items():
+                        self.send_header(k, v)
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    entry[3] = action[1]
+                    entry.append(0)
+                    chunk = bytes(64 << 10)
+                    try:
+                        while entry[4] < (1 << 30):
+                            self.wfile.write(chunk)
+                            entry[4] += len(chunk)
+                    except OSError:
+                        pass
+                    self.close_connection = True
                     return
                 if action and action[0] == "delay":
                     import time

@@ -7,7 +7,7 @@ create:  state dir -> cgroups -> plan -> spawn (one FFI call) -> id maps, cgroup
 The init is never reaped by pyrunc once create succeeded: its parent is our caller's
 subreaper (containerd's shim, conmon) or pid 1.
 """
-import os
+from pyrunc import _os as os
 
 from pyrunc import log as _log
 from pyrunc import state as _state

@@ -36,8 +36,8 @@ try:
     sys.stderr.flush()
 except Exception:
     rc = rc or 1
-import os
-os._exit(rc if isinstance(rc, int) else 1)"""
+import posix
+posix._exit(rc if isinstance(rc, int) else 1)"""
 
 
 def _paths():

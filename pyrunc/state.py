@@ -6,7 +6,7 @@ differs from the one recorded at create) is `stopped`.  state.json is written to
 temporary file and renamed, so a reader never sees half of it.
 """
 import fcntl
-import os
+from pyrunc import _os as os
 import time
 
 from pyrunc import jsonfast
@@ -63,7 +63,7 @@ class ContainerDir:
     def __init__(self, root, cid, fd):
         self.root = root
         self.id = cid
-        self.path = os.path.join(root, cid)
+        self.path = os.join(root, cid)
         self.fd = fd
 
     @classmethod
@@ -73,7 +73,7 @@ class ContainerDir:
             os.makedirs(root, 0o711, exist_ok=True)
         except OSError as err:
             raise PyruncError("create state root %s: %s" % (root, os.strerror(err.errno).lower())) from None
-        path = os.path.join(root, cid)
+        path = os.join(root, cid)
         try:
             os.mkdir(path, 0o711)
         except FileExistsError:
@@ -87,7 +87,7 @@ class ContainerDir:
     @classmethod
     def open(cls, root, cid, lock=True):
         check_id(cid)
-        path = os.path.join(root, cid)
+        path = os.join(root, cid)
         try:
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except FileNotFoundError:

@@ -2,7 +2,7 @@
 
 List the containers in the state root.
 """
-import os
+from pyrunc import _os as os
 
 FLAGS = {"--format": ("format", True), "-f": ("format", True), "--quiet": ("quiet", False),
          "-q": ("quiet", False), "--help": ("help", False), "-h": ("help", False)}

@@ -2,7 +2,7 @@
 
 Print the OCI state of a container as JSON.
 """
-import os
+from pyrunc import _os as os
 
 FLAGS = {"--help": ("help", False), "-h": ("help", False)}
 DEFAULTS = {"help": False}

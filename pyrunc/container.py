@@ -52,22 +52,7 @@ class Container:
         return _state.status_of(self.st, self.cdir)
 
     def oci_state(self, status=None):
-        st = self.st
-        out = {
-            "ociVersion": st["ociVersion"],
-            "id": self.id,
-            "pid": 0,
-            "status": status or self.status(),
-            "bundle": st["bundle"],
-            "rootfs": st["rootfs"],
-            "created": st["created"],
-        }
-        if out["status"] != "stopped":
-            out["pid"] = st["pid"]
-        if st.get("annotations"):
-            out["annotations"] = st["annotations"]
-        out["owner"] = ""
-        return out
+        return _state.oci_state(self.id, self.st, status or self.status())
 
     def _hook_state(self, status):
         st = self.st
@@ -374,15 +359,12 @@ class Container:
     # ---- kill / delete ----
 
     def kill(self, sig, all_processes=False):
-        status = self.status()
-        if all_processes:
-            if status == "stopped":
-                return  # runc: kill --all of a stopped container succeeds
-            self._cgroups().kill_all(sig)
+        if not all_processes:
+            _state.kill_init(self.st, self.cdir, sig)
             return
-        if status == "stopped":
-            raise StateError("container not running")
-        _signal_pid(self.st["pid"], self.st["init_start"], sig)
+        if self.status() == "stopped":
+            return  # runc: kill --all of a stopped container succeeds
+        self._cgroups().kill_all(sig)
 
     def _cgroups(self):
         from pyrunc.cgroups import load_manager
@@ -497,24 +479,7 @@ def _recv(ch):
     return ch.recv()
 
 
-def _signal_pid(pid, start, sig):
-    """signal the init through a pidfd, after checking it is still the same process"""
-    import _signal
-
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        raise StateError("container not running") from None
-    try:
-        info = _state.proc_start_time(pid)
-        if info is None or info[1] != start or info[0] in ("Z", "X"):
-            raise StateError("container not running")
-        try:
-            _signal.pidfd_send_signal(pidfd, sig)
-        except ProcessLookupError:
-            raise StateError("container not running: no such process") from None
-    finally:
-        os.close(pidfd)
+_signal_pid = _state.signal_init
 
 
 def _wait_gone(pid, start, timeout=10.0):
@@ -798,22 +763,4 @@ def _proxy_pty(master, pid):
             _signal.signal(_signal.SIGWINCH, old_winch)
 
 
-def list_containers(root):
-    """[(id, Container-like state dict, status)] of every container under root"""
-    out = []
-    try:
-        names = sorted(os.listdir(root))
-    except FileNotFoundError:
-        return out
-    for name in names:
-        if name.startswith("."):
-            continue
-        try:
-            c = Container.load(root, name, lock=False)
-        except (NotFoundError, PyruncError, OSError):
-            continue
-        try:
-            out.append((name, c.st, c.status()))
-        finally:
-            c.close()
-    return out
+list_containers = _state.list_containers

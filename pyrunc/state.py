@@ -5,9 +5,7 @@ A pid that is gone, a zombie, or a pid reused by another process (its start time
 differs from the one recorded at create) is `stopped`.  state.json is written to a
 temporary file and renamed, so a reader never sees half of it.
 """
-import fcntl
 from pyrunc import _os as os
-import time
 
 from pyrunc import jsonfast
 from pyrunc.errors import NotFoundError, PyruncError, StateError
@@ -36,6 +34,8 @@ def default_root():
 
 
 def now_rfc3339():
+    import time
+
     ns = time.time_ns()
     sec, frac = divmod(ns, 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + ".%09dZ" % frac
@@ -81,7 +81,7 @@ class ContainerDir:
         except OSError as err:
             raise PyruncError("create state directory %s: %s" % (path, os.strerror(err.errno).lower())) from None
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        _flock(fd, True)
         return cls(root, cid, fd)
 
     @classmethod
@@ -93,7 +93,7 @@ class ContainerDir:
         except FileNotFoundError:
             raise NotFoundError("container does not exist: %s" % cid) from None
         if lock:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            _flock(fd, True)
         return cls(root, cid, fd)
 
     def read(self):
@@ -104,12 +104,15 @@ class ContainerDir:
             # lock, so a locked open never sees this) or one that crashed
             raise NotFoundError("container does not exist: %s" % self.id) from None
         try:
-            data = b""
+            # one read for the usual few KiB; chunks joined once for a big one (a
+            # config with large annotations): appending to bytes would be quadratic
+            chunks = []
             while True:
-                chunk = os.read(fd, 65536)
+                chunk = os.read(fd, 1 << 20)
                 if not chunk:
                     break
-                data += chunk
+                chunks.append(chunk)
+            data = b"".join(chunks)
         finally:
             os.close(fd)
         try:
@@ -154,12 +157,19 @@ class ContainerDir:
             pass
 
     def unlock(self):
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        _flock(self.fd, False)
 
     def close(self):
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+def _flock(fd, lock):
+    # imported here: `state` and `list` read without the lock
+    import fcntl
+
+    fcntl.flock(fd, fcntl.LOCK_EX if lock else fcntl.LOCK_UN)
 
 
 def status_of(state, cdir):
@@ -173,16 +183,127 @@ def status_of(state, cdir):
     # paused first: runc reports a frozen created container as paused
     cg = state.get("cgroup")
     if cg:
-        from pyrunc.cgroups import load_manager
-
         try:
-            if load_manager(cg).paused():
+            if paused(cg):
                 return "paused"
         except (OSError, PyruncError):
             pass
     if cdir.has_fifo():
         return "created"
     return "running"
+
+
+def list_containers(root):
+    """[(id, state dict, status)] of every container under root"""
+    out = []
+    try:
+        names = sorted(os.listdir(root))
+    except FileNotFoundError:
+        return out
+    for name in names:
+        if name.startswith("."):
+            continue
+        try:
+            cdir = ContainerDir.open(root, name, lock=False)
+        except (PyruncError, OSError):
+            continue
+        try:
+            st = cdir.read()
+            out.append((name, st, status_of(st, cdir)))
+        except (PyruncError, OSError):
+            continue
+        finally:
+            cdir.close()
+    return out
+
+
+def paused(cg):
+    """cgroups.Manager.paused() of the manager `cg` describes, without importing the
+    cgroup package (2 million instructions) for the plain layouts: `state`, `kill` and
+    `start` ask it every time.  The same choice of freezer as Manager._freezer: the
+    first v1 hierarchy with the freezer controller unless the layout is unified, else
+    the cgroup2 one; the same check that the mount is still the cgroupfs create saw."""
+    if cg.get("systemd") or "h" not in cg:
+        from pyrunc.cgroups import load_manager
+
+        return load_manager(cg).paused()
+    h = v2 = None
+    for e in cg["h"]:
+        if e[2] == 2:
+            v2 = e
+        elif h is None and "freezer" in e[3]:
+            h = e
+    if h is None or cg.get("unified", False):
+        h = v2
+    if h is None:
+        return False
+    mnt, rel, version, _, _, dev, _ = h
+    mnt = cg.get("prefix", "") + mnt
+    fd = os.open(mnt, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if dev and not cg.get("prefix"):
+            st_dev = os.fstat(fd).st_dev
+            if (os.major(st_dev), os.minor(st_dev)) != tuple(dev):
+                return False  # Manager: CgroupError, which status_of takes as not paused
+        name = "freezer.state" if version == 1 else "cgroup.freeze"
+        try:
+            f = os.open(rel + "/" + name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=fd)
+        except OSError:
+            return False
+        try:
+            text = os.read(f, 64)
+        finally:
+            os.close(f)
+    finally:
+        os.close(fd)
+    return text.strip() == (b"FROZEN" if version == 1 else b"1")
+
+
+def oci_state(cid, st, status):
+    """the OCI state document of `state` (runc's field order, owner "" as runc 1.1)"""
+    out = {
+        "ociVersion": st["ociVersion"],
+        "id": cid,
+        "pid": 0,
+        "status": status,
+        "bundle": st["bundle"],
+        "rootfs": st["rootfs"],
+        "created": st["created"],
+    }
+    if status != "stopped":
+        out["pid"] = st["pid"]
+    if st.get("annotations"):
+        out["annotations"] = st["annotations"]
+    out["owner"] = ""
+    return out
+
+
+def kill_init(st, cdir, sig):
+    """`kill` without --all: signal the init of a container that is not stopped"""
+    if status_of(st, cdir) == "stopped":
+        raise StateError("container not running")
+    signal_init(st["pid"], st["init_start"], sig)
+
+
+def signal_init(pid, start, sig):
+    """signal the init through a pidfd, after checking it is still the same process
+    (`start`: its start time recorded at create)"""
+    import _signal
+
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        raise StateError("container not running") from None
+    try:
+        info = proc_start_time(pid)
+        if info is None or info[1] != start or info[0] in ("Z", "X"):
+            raise StateError("container not running")
+        try:
+            _signal.pidfd_send_signal(pidfd, sig)
+        except ProcessLookupError:
+            raise StateError("container not running: no such process") from None
+    finally:
+        os.close(pidfd)
 
 
 def write_pid_file(path, pid):

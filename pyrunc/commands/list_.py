@@ -12,7 +12,7 @@ NARGS = (0, 0)
 
 def run(g, opts, args):
     from pyrunc import jsonfast
-    from pyrunc.container import list_containers
+    from pyrunc.state import list_containers
     from pyrunc.errors import UsageError
 
     if opts.format not in ("table", "json"):

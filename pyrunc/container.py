@@ -308,13 +308,9 @@ class Container:
             finally:
                 ch.close()
         else:
-            status = self.status()
-            if status == "stopped":
-                raise StateError("cannot start a container that has stopped")
-            if status != "created":
-                raise StateError("cannot start an already running container")
+            _state.check_startable(self.st, self.cdir)
             self._start_hooks()
-            self._open_fifo()
+            _state.release_init(self.cdir, self.st["pid"])
         hs = self.st.get("hooks", {}).get("poststart")
         if hs:
             try:
@@ -322,39 +318,6 @@ class Container:
             except PyruncError as err:
                 # the spec: a failing poststart hook is logged, the container keeps running
                 _log.get().warn(str(err))
-
-    def _open_fifo(self):
-        import select
-
-        try:
-            fd = os.open(_state.FIFO, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=self.cdir.fd)
-        except FileNotFoundError:
-            raise StateError("cannot start an already running container") from None
-        try:
-            pidfd = os.pidfd_open(self.st["pid"])
-        except ProcessLookupError:
-            os.close(fd)
-            raise StateError("cannot start a container that has stopped") from None
-        try:
-            # The init opens the fifo for writing (blocking until a reader exists: us)
-            # and writes one byte.  If it dies instead, its pidfd becomes readable.
-            poller = select.poll()
-            poller.register(fd, select.POLLIN)
-            poller.register(pidfd, select.POLLIN)
-            while True:
-                events = dict(poller.poll())
-                if fd in events:
-                    data = os.read(fd, 1)
-                    if data:
-                        break
-                    if pidfd in events:
-                        raise StateError("cannot start a container that has stopped")
-                elif pidfd in events:
-                    raise StateError("cannot start a container that has stopped")
-        finally:
-            os.close(fd)
-            os.close(pidfd)
-        os.unlink(_state.FIFO, dir_fd=self.cdir.fd)
 
     # ---- kill / delete ----
 

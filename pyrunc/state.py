@@ -278,6 +278,49 @@ def oci_state(cid, st, status):
     return out
 
 
+def check_startable(st, cdir):
+    status = status_of(st, cdir)
+    if status == "stopped":
+        raise StateError("cannot start a container that has stopped")
+    if status != "created":
+        raise StateError("cannot start an already running container")
+
+
+def release_init(cdir, pid):
+    """`start`: read the fifo the created init writes one byte to, then exec's"""
+    import select
+
+    try:
+        fd = os.open(FIFO, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=cdir.fd)
+    except FileNotFoundError:
+        raise StateError("cannot start an already running container") from None
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os.close(fd)
+        raise StateError("cannot start a container that has stopped") from None
+    try:
+        # The init opens the fifo for writing (blocking until a reader exists: us)
+        # and writes one byte.  If it dies instead, its pidfd becomes readable.
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.register(pidfd, select.POLLIN)
+        while True:
+            events = dict(poller.poll())
+            if fd in events:
+                data = os.read(fd, 1)
+                if data:
+                    break
+                if pidfd in events:
+                    raise StateError("cannot start a container that has stopped")
+            elif pidfd in events:
+                raise StateError("cannot start a container that has stopped")
+    finally:
+        os.close(fd)
+        os.close(pidfd)
+    os.unlink(FIFO, dir_fd=cdir.fd)
+
+
 def kill_init(st, cdir, sig):
     """`kill` without --all: signal the init of a container that is not stopped"""
     if status_of(st, cdir) == "stopped":

@@ -5,7 +5,7 @@ of the ~25 ms a command may take).  Like runc (urfave/cli): global flags before 
 verb, the verb's flags anywhere after it (also after the container id), `--flag=value`
 and `--flag value` both accepted.
 """
-import os
+from pyrunc import _os as os
 import sys
 
 from pyrunc.errors import PyruncError, UsageError
@@ -160,7 +160,7 @@ def main(argv=None):
 
         g.root = default_root()
     else:
-        g.root = os.path.abspath(g.root)
+        g.root = os.abspath(g.root)
 
     verb = rest[0]
     modname = COMMANDS.get(verb)

@@ -7,7 +7,7 @@ create:  state dir -> cgroups -> plan -> spawn (one FFI call) -> id maps, cgroup
 The init is never reaped by pyrunc once create succeeded: its parent is our caller's
 subreaper (containerd's shim, conmon) or pid 1.
 """
-import os
+from pyrunc import _os as os
 
 from pyrunc import log as _log
 from pyrunc import state as _state
@@ -52,22 +52,7 @@ class Container:
         return _state.status_of(self.st, self.cdir)
 
     def oci_state(self, status=None):
-        st = self.st
-        out = {
-            "ociVersion": st["ociVersion"],
-            "id": self.id,
-            "pid": 0,
-            "status": status or self.status(),
-            "bundle": st["bundle"],
-            "rootfs": st["rootfs"],
-            "created": st["created"],
-        }
-        if out["status"] != "stopped":
-            out["pid"] = st["pid"]
-        if st.get("annotations"):
-            out["annotations"] = st["annotations"]
-        out["owner"] = ""
-        return out
+        return _state.oci_state(self.id, self.st, status or self.status())
 
     def _hook_state(self, status):
         st = self.st
@@ -357,13 +342,9 @@ class Container:
             finally:
                 ch.close()
         else:
-            status = self.status()
-            if status == "stopped":
-                raise StateError("cannot start a container that has stopped")
-            if status != "created":
-                raise StateError("cannot start an already running container")
+            _state.check_startable(self.st, self.cdir)
             self._start_hooks()
-            self._open_fifo()
+            _state.release_init(self.cdir, self.st["pid"])
         hs = self.st.get("hooks", {}).get("poststart")
         if hs:
             try:
@@ -372,51 +353,15 @@ class Container:
                 # the spec: a failing poststart hook is logged, the container keeps running
                 _log.get().warn(str(err))
 
-    def _open_fifo(self):
-        import select
-
-        try:
-            fd = os.open(_state.FIFO, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=self.cdir.fd)
-        except FileNotFoundError:
-            raise StateError("cannot start an already running container") from None
-        try:
-            pidfd = os.pidfd_open(self.st["pid"])
-        except ProcessLookupError:
-            os.close(fd)
-            raise StateError("cannot start a container that has stopped") from None
-        try:
-            # The init opens the fifo for writing (blocking until a reader exists: us)
-            # and writes one byte.  If it dies instead, its pidfd becomes readable.
-            poller = select.poll()
-            poller.register(fd, select.POLLIN)
-            poller.register(pidfd, select.POLLIN)
-            while True:
-                events = dict(poller.poll())
-                if fd in events:
-                    data = os.read(fd, 1)
-                    if data:
-                        break
-                    if pidfd in events:
-                        raise StateError("cannot start a container that has stopped")
-                elif pidfd in events:
-                    raise StateError("cannot start a container that has stopped")
-        finally:
-            os.close(fd)
-            os.close(pidfd)
-        os.unlink(_state.FIFO, dir_fd=self.cdir.fd)
-
     # ---- kill / delete ----
 
     def kill(self, sig, all_processes=False):
-        status = self.status()
-        if all_processes:
-            if status == "stopped":
-                return  # runc: kill --all of a stopped container succeeds
-            self._cgroups().kill_all(sig)
+        if not all_processes:
+            _state.kill_init(self.st, self.cdir, sig)
             return
-        if status == "stopped":
-            raise StateError("container not running")
-        _signal_pid(self.st["pid"], self.st["init_start"], sig)
+        if self.status() == "stopped":
+            return  # runc: kill --all of a stopped container succeeds
+        self._cgroups().kill_all(sig)
 
     def _cgroups(self):
         from pyrunc.cgroups import load_manager
@@ -542,24 +487,7 @@ def _recv(ch):
     return ch.recv()
 
 
-def _signal_pid(pid, start, sig):
-    """signal the init through a pidfd, after checking it is still the same process"""
-    import _signal
-
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        raise StateError("container not running") from None
-    try:
-        info = _state.proc_start_time(pid)
-        if info is None or info[1] != start or info[0] in ("Z", "X"):
-            raise StateError("container not running")
-        try:
-            _signal.pidfd_send_signal(pidfd, sig)
-        except ProcessLookupError:
-            raise StateError("container not running: no such process") from None
-    finally:
-        os.close(pidfd)
+_signal_pid = _state.signal_init
 
 
 def _wait_gone(pid, start, timeout=10.0):
@@ -885,22 +813,4 @@ def _proxy_pty(master, pid):
             _signal.signal(_signal.SIGWINCH, old_winch)
 
 
-def list_containers(root):
-    """[(id, Container-like state dict, status)] of every container under root"""
-    out = []
-    try:
-        names = sorted(os.listdir(root))
-    except FileNotFoundError:
-        return out
-    for name in names:
-        if name.startswith("."):
-            continue
-        try:
-            c = Container.load(root, name, lock=False)
-        except (NotFoundError, PyruncError, OSError):
-            continue
-        try:
-            out.append((name, c.st, c.status()))
-        finally:
-            c.close()
-    return out
+list_containers = _state.list_containers

@@ -4,7 +4,7 @@ Hooks are started with os.posix_spawn (no `subprocess` import on the create path
 costs ~18 ms) and awaited through a pidfd, so a timeout needs no signals or threads.
 Their stdout and stderr are captured and quoted in the error when they fail.
 """
-import os
+from pyrunc import _os as os
 
 from pyrunc import jsonfast
 from pyrunc.errors import PyruncError

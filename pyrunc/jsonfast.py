@@ -45,10 +45,12 @@ def _lineno(text, pos):
 def loads(text):
     """Parse a JSON document (str or bytes); raise JSONError with line and column."""
     if isinstance(text, (bytes, bytearray)):
+        # a BOM is skipped, as the utf-8-sig codec would (which is a module to import)
+        bom = 3 if text[:3] == b"\xef\xbb\xbf" else 0
         try:
-            text = text.decode("utf-8-sig")
+            text = str(text[bom:] if bom else text, "utf-8")
         except UnicodeDecodeError as err:
-            raise JSONError("invalid utf-8 at byte %d" % err.start) from None
+            raise JSONError("invalid utf-8 at byte %d" % (err.start + bom)) from None
     n = len(text)
     i = 0
     while i < n and text[i] in _WS:

@@ -11,9 +11,12 @@ import os
 import sys
 import sysconfig
 
+# The install's paths go after the standard library's, as site would put them: the
+# stdlib modules pyrunc imports (_json, select...) are then found without a search
+# (stat calls, a directory listing) of the checkout and site-packages first.
 TEMPLATE = """#!{python} -IS
 {gc}import sys
-sys.path[0:0] = {paths!r}
+sys.path += {paths!r}
 from {module}.cli import main
 {exit}
 """
@@ -36,8 +39,8 @@ try:
     sys.stderr.flush()
 except Exception:
     rc = rc or 1
-import os
-os._exit(rc if isinstance(rc, int) else 1)"""
+import posix
+posix._exit(rc if isinstance(rc, int) else 1)"""
 
 
 def _paths():

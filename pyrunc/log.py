@@ -5,7 +5,7 @@ RFC 3339 times; podman decodes the whole file as one JSON object on failure.  So
 nothing is written on success (unless --debug), exactly one error record on failure,
 and the same message also goes to stderr.
 """
-import os
+from pyrunc import _os as os
 import time
 
 from pyrunc import jsonfast

@@ -5,7 +5,7 @@ paths, capability masks, the device list, the exact mounts.  The child then only
 arrays.  Every cffi buffer is appended to `Plan.keep` so that it outlives the spawn
 (the child reads its copy of this memory).
 """
-import os
+from pyrunc import _os as os
 
 from pyrunc.errors import ConfigError
 from pyrunc.spec import sysctl_dotted, sysctl_path

@@ -6,7 +6,7 @@ and no_new_privs.  The pid namespace only applies to children, so the native sid
 always goes through stage-1, which clones the process with CLONE_PARENT: its parent is
 this `pyrunc exec`, and after a detached exec returns, our caller's subreaper.
 """
-import os
+from pyrunc import _os as os
 
 from pyrunc import container as _container
 from pyrunc import spec as _spec

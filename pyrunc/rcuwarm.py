@@ -23,7 +23,7 @@ created in its cgroup by clone3(CLONE_INTO_CGROUP) and no migration happens, so
 nothing is started.  The thread only blocks in write(2) with the GIL released; it is
 never joined (the launcher leaves with os._exit).
 """
-import os
+from pyrunc import _os as os
 
 _started = False
 

@@ -29,7 +29,7 @@ treated as a miss and rewritten; writes go to a temp file renamed into place, so
 reader sees either nothing or a whole entry.  No fsync: a torn entry after a crash
 fails its checksum and is rebuilt, which is cheaper than syncing on every miss.
 """
-import os
+from pyrunc import _os as os
 import sys
 
 from pyrunc.errors import ConfigError

@@ -12,7 +12,7 @@ The program is exported, never loaded here: libseccomp's load-time attributes
 seccomp(2) flags are computed here and travel next to it.
 """
 import errno as _errno
-import os
+from pyrunc import _os as os
 
 from pyrunc import seccomp_bpf as bpf
 from pyrunc.seccomp import SeccompError

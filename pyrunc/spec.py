@@ -5,7 +5,7 @@ dicts for the cgroup and seccomp modules, which own their validation.  Every err
 names the file and the JSON path: `config.json: process.args: must be a non-empty
 array`.  No dataclasses (they import `re` and `inspect`): plain classes with __slots__.
 """
-import os
+from pyrunc import _os as os
 
 from pyrunc import jsonfast
 from pyrunc.errors import ConfigError

@@ -5,9 +5,7 @@ A pid that is gone, a zombie, or a pid reused by another process (its start time
 differs from the one recorded at create) is `stopped`.  state.json is written to a
 temporary file and renamed, so a reader never sees half of it.
 """
-import fcntl
-import os
-import time
+from pyrunc import _os as os
 
 from pyrunc import jsonfast
 from pyrunc.errors import NotFoundError, PyruncError, StateError
@@ -28,17 +26,21 @@ def check_id(cid):
 def default_root():
     """runc's rule: $XDG_RUNTIME_DIR/pyrunc for a rootless caller (not root, or root
     inside a user namespace unless $USER is root), else /run/pyrunc.  Podman sets
-    XDG_RUNTIME_DIR to "" for rootful containers."""
-    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    XDG_RUNTIME_DIR to "" for rootful containers.  posix.environ (bytes): os.environ
+    would import os (see pyrunc/_os.py)."""
+    import posix
+
+    env = posix.environ
+    xdg = env.get(b"XDG_RUNTIME_DIR")
     if os.geteuid() == 0:
-        if not xdg or os.environ.get("USER") == "root":
+        if not xdg or env.get(b"USER") == b"root":
             return DEFAULT_ROOT
         from pyrunc.userns import running_in_userns
 
         if not running_in_userns():
             return DEFAULT_ROOT
     if xdg:
-        return os.path.join(xdg, "pyrunc")
+        return os.join(xdg.decode("utf-8", "surrogateescape"), "pyrunc")
     return DEFAULT_ROOT
 
 
@@ -50,6 +52,8 @@ def _root_hint(root, err):
 
 
 def now_rfc3339():
+    import time
+
     ns = time.time_ns()
     sec, frac = divmod(ns, 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + ".%09dZ" % frac
@@ -57,13 +61,17 @@ def now_rfc3339():
 
 def proc_start_time(pid):
     """(state letter, start time in clock ticks) of pid, or None if it does not exist"""
+    # os.open/os.read: three system calls, where open() makes eight
     try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            data = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
+        fd = os.open("/proc/%d/stat" % pid, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        data = os.read(fd, 4096)  # at most ~1 KiB: 52 numbers and a 16-byte comm
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     # comm may contain spaces and parentheses: split after the last ')'
     rest = data[data.rindex(b")") + 2:].split()
     return rest[0].decode(), int(rest[19])
@@ -77,7 +85,7 @@ class ContainerDir:
     def __init__(self, root, cid, fd):
         self.root = root
         self.id = cid
-        self.path = os.path.join(root, cid)
+        self.path = os.join(root, cid)
         self.fd = fd
 
     @classmethod
@@ -88,7 +96,7 @@ class ContainerDir:
         except OSError as err:
             raise PyruncError("create state root %s: %s%s" % (root, os.strerror(err.errno).lower(),
                                                               _root_hint(root, err))) from None
-        path = os.path.join(root, cid)
+        path = os.join(root, cid)
         try:
             os.mkdir(path, 0o711)
         except FileExistsError:
@@ -97,19 +105,19 @@ class ContainerDir:
             raise PyruncError("create state directory %s: %s%s" % (path, os.strerror(err.errno).lower(),
                                                                    _root_hint(root, err))) from None
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        _flock(fd, True)
         return cls(root, cid, fd)
 
     @classmethod
     def open(cls, root, cid, lock=True):
         check_id(cid)
-        path = os.path.join(root, cid)
+        path = os.join(root, cid)
         try:
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except FileNotFoundError:
             raise NotFoundError("container does not exist: %s" % cid) from None
         if lock:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            _flock(fd, True)
         return cls(root, cid, fd)
 
     def read(self):
@@ -120,12 +128,18 @@ class ContainerDir:
             # lock, so a locked open never sees this) or one that crashed
             raise NotFoundError("container does not exist: %s" % self.id) from None
         try:
-            data = b""
+            # one read of the size fstat gives (usually a few KiB); chunks are joined
+            # once, as appending to bytes would be quadratic for a big state.json (a
+            # config with large annotations)
+            chunks = []
+            n = os.fstat(fd).st_size + 1
             while True:
-                chunk = os.read(fd, 65536)
+                chunk = os.read(fd, n)
                 if not chunk:
                     break
-                data += chunk
+                chunks.append(chunk)
+                n = 1 << 16
+            data = b"".join(chunks)
         finally:
             os.close(fd)
         try:
@@ -170,12 +184,19 @@ class ContainerDir:
             pass
 
     def unlock(self):
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        _flock(self.fd, False)
 
     def close(self):
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+def _flock(fd, lock):
+    # imported here: `state` and `list` read without the lock
+    import fcntl
+
+    fcntl.flock(fd, fcntl.LOCK_EX if lock else fcntl.LOCK_UN)
 
 
 def status_of(state, cdir):
@@ -189,16 +210,170 @@ def status_of(state, cdir):
     # paused first: runc reports a frozen created container as paused
     cg = state.get("cgroup")
     if cg:
-        from pyrunc.cgroups import load_manager
-
         try:
-            if load_manager(cg).paused():
+            if paused(cg):
                 return "paused"
         except (OSError, PyruncError):
             pass
     if cdir.has_fifo():
         return "created"
     return "running"
+
+
+def list_containers(root):
+    """[(id, state dict, status)] of every container under root"""
+    out = []
+    try:
+        names = sorted(os.listdir(root))
+    except FileNotFoundError:
+        return out
+    for name in names:
+        if name.startswith("."):
+            continue
+        try:
+            cdir = ContainerDir.open(root, name, lock=False)
+        except (PyruncError, OSError):
+            continue
+        try:
+            st = cdir.read()
+            out.append((name, st, status_of(st, cdir)))
+        except (PyruncError, OSError):
+            continue
+        finally:
+            cdir.close()
+    return out
+
+
+def paused(cg):
+    """cgroups.Manager.paused() of the manager `cg` describes, without importing the
+    cgroup package (2 million instructions) for the plain layouts: `state`, `kill` and
+    `start` ask it every time.  The same choice of freezer as Manager._freezer: the
+    first v1 hierarchy with the freezer controller unless the layout is unified, else
+    the cgroup2 one; the same check that the mount is still the cgroupfs create saw."""
+    if cg.get("systemd") or "h" not in cg:
+        from pyrunc.cgroups import load_manager
+
+        return load_manager(cg).paused()
+    h = v2 = None
+    for e in cg["h"]:
+        if e[2] == 2:
+            v2 = e
+        elif h is None and "freezer" in e[3]:
+            h = e
+    if h is None or cg.get("unified", False):
+        h = v2
+    if h is None:
+        return False
+    mnt, rel, version, _, _, dev, _ = h
+    mnt = cg.get("prefix", "") + mnt
+    fd = os.open(mnt, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if dev and not cg.get("prefix"):
+            st_dev = os.fstat(fd).st_dev
+            if (os.major(st_dev), os.minor(st_dev)) != tuple(dev):
+                return False  # Manager: CgroupError, which status_of takes as not paused
+        name = "freezer.state" if version == 1 else "cgroup.freeze"
+        try:
+            f = os.open(rel + "/" + name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=fd)
+        except OSError:
+            return False
+        try:
+            text = os.read(f, 64)
+        finally:
+            os.close(f)
+    finally:
+        os.close(fd)
+    return text.strip() == (b"FROZEN" if version == 1 else b"1")
+
+
+def oci_state(cid, st, status):
+    """the OCI state document of `state` (runc's field order, owner "" as runc 1.1)"""
+    out = {
+        "ociVersion": st["ociVersion"],
+        "id": cid,
+        "pid": 0,
+        "status": status,
+        "bundle": st["bundle"],
+        "rootfs": st["rootfs"],
+        "created": st["created"],
+    }
+    if status != "stopped":
+        out["pid"] = st["pid"]
+    if st.get("annotations"):
+        out["annotations"] = st["annotations"]
+    out["owner"] = ""
+    return out
+
+
+def check_startable(st, cdir):
+    status = status_of(st, cdir)
+    if status == "stopped":
+        raise StateError("cannot start a container that has stopped")
+    if status != "created":
+        raise StateError("cannot start an already running container")
+
+
+def release_init(cdir, pid):
+    """`start`: read the fifo the created init writes one byte to, then exec's"""
+    import select
+
+    try:
+        fd = os.open(FIFO, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=cdir.fd)
+    except FileNotFoundError:
+        raise StateError("cannot start an already running container") from None
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os.close(fd)
+        raise StateError("cannot start a container that has stopped") from None
+    try:
+        # The init opens the fifo for writing (blocking until a reader exists: us)
+        # and writes one byte.  If it dies instead, its pidfd becomes readable.
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.register(pidfd, select.POLLIN)
+        while True:
+            events = dict(poller.poll())
+            if fd in events:
+                data = os.read(fd, 1)
+                if data:
+                    break
+                if pidfd in events:
+                    raise StateError("cannot start a container that has stopped")
+            elif pidfd in events:
+                raise StateError("cannot start a container that has stopped")
+    finally:
+        os.close(fd)
+        os.close(pidfd)
+    os.unlink(FIFO, dir_fd=cdir.fd)
+
+
+def kill_init(st, cdir, sig):
+    """`kill` without --all: signal the init of a container that is not stopped"""
+    if status_of(st, cdir) == "stopped":
+        raise StateError("container not running")
+    signal_init(st["pid"], st["init_start"], sig)
+
+
+def signal_init(pid, start, sig):
+    """signal the init through a pidfd, after checking it is still the same process
+    (`start`: its start time recorded at create)"""
+    import _signal
+
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        raise StateError("container not running") from None
+    try:
+        info = proc_start_time(pid)
+        if info is None or info[1] != start or info[0] in ("Z", "X"):
+            raise StateError("container not running")
+        try:
+            _signal.pidfd_send_signal(pidfd, sig)
+        except ProcessLookupError:
+            raise StateError("container not running: no such process") from None
+    finally:
+        os.close(pidfd)
 
 
 def write_pid_file(path, pid):

@@ -3,7 +3,7 @@
 Record types and stage names mirror the header; tests/unit/test_sync_codec.py checks
 that both agree.
 """
-import os
+from pyrunc import _os as os
 
 from pyrunc.errors import InitError
 from pyrunc.native import ffi, lib

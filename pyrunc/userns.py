@@ -5,7 +5,7 @@ namespace: rootless podman runs its runtime as uid 0 in a namespace of its own, 
 /sys/fs/cgroup is not writable and mknod is refused.  Both facts are read at most
 once per command and only by the verbs that need them.
 """
-import os
+from pyrunc import _os as os
 
 _in_userns = None
 

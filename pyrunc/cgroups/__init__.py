@@ -29,7 +29,7 @@ Hot path (create_manager/create/set/apply/destroy): os and errno, the fs module 
 only the controller modules a config needs.  Stats, freezing, update and eBPF code are
 imported when used.
 """
-import os
+from pyrunc import _os as os
 
 from pyrunc.cgroups import fs
 from pyrunc.cgroups.fs import CgroupError

@@ -46,7 +46,7 @@ def thaw(d, version):
 
 
 def _wait_events(d, key, want, timeout):
-    import os
+    from pyrunc import _os as os
     import select
 
     deadline = time.monotonic() + timeout

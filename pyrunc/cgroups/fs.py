@@ -19,7 +19,7 @@ the test then reads back.
 Hot path: os and errno only.
 """
 import errno
-import os
+from pyrunc import _os as os
 
 from pyrunc.errors import PyruncError
 

@@ -29,7 +29,7 @@ def run(g, opts, args):
 
 def _remove_leftover(root, cid):
     """a state directory without state.json (a create killed half-way): remove it"""
-    import os
+    from pyrunc import _os as os
 
     from pyrunc.state import check_id
 

@@ -9,17 +9,34 @@ NARGS = (1, 2)
 
 
 def run(g, opts, args):
-    from pyrunc.container import Container
+    from pyrunc import state as _state
     from pyrunc.errors import PyruncError
-    from pyrunc.tables import parse_signal
 
+    if len(args) < 2:
+        sig = 15
+    elif args[1].isdigit() and int(args[1]) < 65:
+        sig = int(args[1])  # what containerd sends: no need for the table of names
+    else:
+        from pyrunc.tables import parse_signal
+
+        try:
+            sig = parse_signal(args[1])
+        except ValueError as err:
+            raise PyruncError(str(err)) from None
+    if opts.all:
+        from pyrunc.container import Container
+
+        c = Container.load(g.root, args[0])
+        try:
+            c.kill(sig, all_processes=True)
+        finally:
+            c.close()
+        return 0
+    # the init only: pyrunc.state does it, without the Container class (Container.kill
+    # calls the same function)
+    cdir = _state.ContainerDir.open(g.root, args[0])
     try:
-        sig = parse_signal(args[1]) if len(args) > 1 else 15
-    except ValueError as err:
-        raise PyruncError(str(err)) from None
-    c = Container.load(g.root, args[0])
-    try:
-        c.kill(sig, all_processes=opts.all)
+        _state.kill_init(cdir.read(), cdir, sig)
     finally:
-        c.close()
+        cdir.close()
     return 0

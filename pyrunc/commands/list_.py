@@ -2,7 +2,7 @@
 
 List the containers in the state root.
 """
-import os
+from pyrunc import _os as os
 
 FLAGS = {"--format": ("format", True), "-f": ("format", True), "--quiet": ("quiet", False),
          "-q": ("quiet", False), "--help": ("help", False), "-h": ("help", False)}
@@ -12,7 +12,7 @@ NARGS = (0, 0)
 
 def run(g, opts, args):
     from pyrunc import jsonfast
-    from pyrunc.container import list_containers
+    from pyrunc.state import list_containers
     from pyrunc.errors import UsageError
 
     if opts.format not in ("table", "json"):

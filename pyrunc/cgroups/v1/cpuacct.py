@@ -1,5 +1,5 @@
 """v1 cpuacct: usage only (no limits)."""
-import os
+from pyrunc import _os as os
 
 _NS_PER_TICK = None
 

@@ -24,7 +24,7 @@ The program is assembled here (pure Python, checked by an interpreter in the uni
 tests) and loaded and attached by csrc/host/cgroup_ebpf.c.  It replaces the
 program pyrunc attached earlier (update), with BPF_F_REPLACE when the kernel has it.
 """
-import os
+from pyrunc import _os as os
 
 from pyrunc.cgroups import devices as _dev
 from pyrunc.cgroups.fs import CgroupError

@@ -43,7 +43,7 @@ def run(g, opts, args):
 def _owner(root, cid):
     """runc's OWNER column: the user owning the container's state directory"""
     try:
-        uid = os.stat(os.path.join(root, cid)).st_uid
+        uid = os.stat(os.join(root, cid)).st_uid
     except OSError:
         return ""
     import pwd

@@ -498,12 +498,12 @@ static int mi_unescape(char *dst, size_t size, const char *src, size_t len)
  */
 static int mi_bare_procfs(const char *line, size_t len, const char *rootfs, int *id, char *mnt, size_t size)
 {
-    const char *f[10];
-    size_t fl[10];
+    const char *f[16];
+    size_t fl[16];
     int n = 0;
     size_t i = 0;
     /* fields: id parent maj:min root mountpoint opts [optional...] - fstype ... */
-    while (i < len && n < 10) {
+    while (i < len && n < 16) {
         while (i < len && line[i] == ' ')
             i++;
         size_t start = i;

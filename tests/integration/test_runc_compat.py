@@ -92,6 +92,8 @@ def test_help_layout_and_exit_codes():
     assert _pyrunc("list", "--help").stdout.splitlines()[1].startswith("   pyrunc list - ")
     r = _pyrunc("foo", "-h")
     assert r.returncode == 3 and "No help topic for 'foo'" in r.stderr
+    assert _pyrunc("help", "exec").stdout.splitlines()[1].startswith("   pyrunc exec - ")
+    assert _pyrunc("help", "foo").returncode == 3
     # a command's own argv is not ours: exec passes -h on to the command
     r = _pyrunc("exec", "no-such-ct", "ls", "-h")
     assert r.returncode == 255 and "NAME:" not in r.stdout

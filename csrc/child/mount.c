@@ -98,7 +98,9 @@ static int mkpath_in_root(int rootfd, const char *path, int want_file, uint64_t 
             /* cur is the resolved parent: create the component right there */
             int r;
             if (last && want_file) {
-                r = (int) PRC_RETRY(openat(cur, comp, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644));
+                /* O_EXCL: never open for writing something that appeared meanwhile (a fifo
+                   would block, a device would see an open); EEXIST resolves it again */
+                r = (int) PRC_RETRY(openat(cur, comp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644));
                 if (r >= 0)
                     close(r);
             } else {

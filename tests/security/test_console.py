@@ -142,3 +142,46 @@ def test_ptmx_not_a_ptmx_is_refused(runtime, bundle):
     os.mknod(bundle.rootfs + "/dev/ptmx", 0o666 | 0o020000, os.makedev(1, 3))
     rc, out, err = run_terminal(runtime, bundle, "true")
     assert rc == 1 and "/dev/ptmx" in err, (rc, err)
+
+
+def test_console_and_masks_in_a_user_namespace(runtime, bundle):
+    # devices are bind-mounted from the host there, /dev/null included: masking and the
+    # console must work from those too
+    import shutil
+    import tempfile
+
+    from pyrunc.native import lib
+
+    fd = lib.prc_userns_fd(b"0 100000 65536\n", b"0 100000 65536\n")
+    if fd < 0:
+        pytest.skip("cannot create a user namespace: %s" % os.strerror(-fd))
+    os.close(fd)
+    top = tempfile.mkdtemp(prefix="pyrunc-userns-", dir="/tmp")
+    try:
+        os.chmod(top, 0o755)
+        rootfs = os.path.join(top, "rootfs")
+        shutil.copytree(bundle.rootfs, rootfs, symlinks=True)
+        os.chown(rootfs, 100000, 100000)
+        cfg = bundle.config
+        cfg["root"]["path"] = rootfs
+        cfg["linux"]["namespaces"].append({"type": "user"})
+        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] not in ("sysfs", "cgroup")]
+        rc, out, err = run_terminal(runtime, bundle, CHECK + "; wc -c < /proc/keys; "
+                                    "touch /proc/sys/x 2>/dev/null || echo ro")
+        assert rc == 0, err
+        check_console_is_stdin(out)
+        assert out.split()[3:] == ["0", "ro"], out
+    finally:
+        shutil.rmtree(top)
+
+
+def test_console_without_mount_namespace(runtime, bundle):
+    # the container's mounts are the host's: the console bind is made there, under the
+    # rootfs, and removed with the container
+    set_namespaces(bundle, "pid", "network", "ipc")
+    rc, out, err = run_terminal(runtime, bundle, CHECK + "; wc -c < /proc/keys")
+    assert rc == 0, (err, out)
+    check_console_is_stdin(out)
+    assert out.split()[3] == "0", out

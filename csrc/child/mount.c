@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/sendfile.h>
 #include <sys/statvfs.h>
+#include <sys/vfs.h>
 #include <sys/sysmacros.h>
 #include <linux/mount.h>
 
@@ -303,6 +304,40 @@ static void idmap_bind(int sync_fd, const struct prc_mount *m, int target_fd)
         prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "attach idmapped mount on `", m->target, "`", NULL);
 }
 
+#ifndef PROC_SUPER_MAGIC
+#define PROC_SUPER_MAGIC 0x9fa0
+#endif
+
+static int on_procfs_fd(int fd)
+{
+    struct statfs sf;
+    return fstatfs(fd, &sf) == 0 && sf.f_type == PROC_SUPER_MAGIC;
+}
+
+/*
+ * Nothing but procfs goes inside the container's /proc (runc's checkProcMount): a tmpfs
+ * or bind there turns what the runtime and the container's LSMs trust (sysctls,
+ * /proc/self/attr) into plain files, and a volume there receives the sysctl writes
+ * meant for the kernel (a host file then).  Checked on the resolved fd, so that an
+ * image's symlink leading an innocent destination into /proc is caught too.  The
+ * files lxcfs emulates may be bind-mounted, named as such.
+ */
+static void check_proc_destination(int sync_fd, const struct prc_mount *m, int fd)
+{
+    static const char *const lxcfs[] = {
+        "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps", "/proc/uptime",
+        "/proc/loadavg", "/proc/slabinfo", "/proc/net/dev", "/proc/sys/kernel/ns_last_pid", NULL,
+    };
+    if (!on_procfs_fd(fd) || (m->fstype && strcmp(m->fstype, "proc") == 0))
+        return;
+    if (m->kind == PRC_MNT_BIND)
+        for (int i = 0; lxcfs[i]; i++)
+            if (strcmp(m->target, lxcfs[i]) == 0)
+                return;
+    prc_fail(sync_fd, PRC_STAGE_MOUNT, 0, "mount on `", m->target, "`: it is inside /proc, where only procfs "
+             "and lxcfs-style binds are mounted", NULL);
+}
+
 static void do_mount(const struct prc_plan *plan, int sync_fd, int rootfd, const struct prc_mount *m)
 {
     int want_file = (m->extra & PRC_MNTX_FILE) != 0;
@@ -318,6 +353,7 @@ static void do_mount(const struct prc_plan *plan, int sync_fd, int rootfd, const
                  m->fstype, "\" must be mounted on ordinary directory", NULL);
     if (fd < 0)
         prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "create mount destination `", m->target, "`", NULL);
+    check_proc_destination(sync_fd, m, fd);
     char target[64];
     fdpath(target, sizeof(target), fd);
 

@@ -144,17 +144,28 @@ def _expand_mounts(spec, cgroups, fds):
                 raise ConfigError("config.json: mount %s: bind mount needs a source" % m.destination)
             if not src.startswith("/"):
                 src = os.path.join(spec.bundle, src)
-            try:
-                st = os.stat(src)
-            except OSError as err:
-                raise ConfigError("mount source %s for %s: %s" % (
-                    src, m.destination, os.strerror(err.errno).lower())) from None
-            if (st.st_mode & 0o170000) != 0o040000:
-                extra |= lib.PRC_MNTX_FILE
+            in_root = _inside_rootfs(spec.root_path, src)
+            if in_root is not None:
+                # a path of the image: the image decides where its symlinks lead, so
+                # the child resolves it inside the root (on the host they would reach
+                # any host directory), and sees there whether it is a file
+                if m.uid_mappings is not None or "idmap" in m.options or "ridmap" in m.options:
+                    raise ConfigError("config.json: mount %s: an idmapped bind of a path inside the "
+                                      "rootfs is not supported" % m.destination)
+                extra |= lib.PRC_MNTX_SRC_IN_ROOT
+                src = in_root
+            else:
+                try:
+                    st = os.stat(src)
+                except OSError as err:
+                    raise ConfigError("mount source %s for %s: %s" % (
+                        src, m.destination, os.strerror(err.errno).lower())) from None
+                if (st.st_mode & 0o170000) != 0o040000:
+                    extra |= lib.PRC_MNTX_FILE
             rest = flags & ~(MS_BIND | MS_REC | MS_REMOUNT)
             if rest:
                 extra |= lib.PRC_MNTX_REMOUNT
-            fd = _idmap_tree(spec, m, src, flags & MS_REC, fds)
+            fd = _idmap_tree(spec, m, src, flags & MS_REC, fds) if in_root is None else -1
             if fd >= 0:
                 extra |= lib.PRC_MNTX_IDMAP
             out.append((src, m.destination, None, MS_BIND | (flags & MS_REC), None, prop,
@@ -172,6 +183,18 @@ def _expand_mounts(spec, cgroups, fds):
             out.append((m.source or m.type or "none", m.destination, m.type or "none", flags,
                         data, prop, lib.PRC_MNT_FS, extra, 0, attrs))
     return out
+
+
+def _inside_rootfs(root, src):
+    """src as a path inside the rootfs ("/a/b"), or None when it is outside.  Lexical:
+    symlinks under the rootfs are the image's and are never resolved here"""
+    src = os.path.normpath(src)
+    for r in {root, os.path.realpath(root)}:
+        if src == r:
+            return "/"
+        if src.startswith(r.rstrip("/") + "/"):
+            return src[len(r.rstrip("/")):]
+    return None
 
 
 def _map_text(maps):

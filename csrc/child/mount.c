@@ -342,6 +342,18 @@ static void do_mount(const struct prc_plan *plan, int sync_fd, int rootfd, const
 {
     int want_file = (m->extra & PRC_MNTX_FILE) != 0;
     /*
+     * A bind source inside the rootfs is a path of the image: resolved inside the root
+     * like a destination (on the host its symlinks would lead anywhere), bound from the
+     * fd with open_tree, and a file or a directory as the fd says.
+     */
+    int src_fd = -1;
+    if (m->extra & PRC_MNTX_SRC_IN_ROOT) {
+        src_fd = prc_openat2(rootfd, m->source, O_PATH | O_CLOEXEC, RESOLVE_FLAGS);
+        if (src_fd < 0)
+            prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "open bind source `", m->source, "` in the rootfs", NULL);
+        want_file = fd_type(src_fd) != S_IFDIR;
+    }
+    /*
      * proc and sysfs go on an ordinary directory, reached without any symlink, even one
      * that would stay inside the root (runc's rule since CVE-2019-16884 and -19921: a
      * procfs mounted elsewhere than /proc defeats every check that trusts /proc).
@@ -370,6 +382,12 @@ static void do_mount(const struct prc_plan *plan, int sync_fd, int rootfd, const
     unsigned long flags = copyup ? m->flags & ~MS_RDONLY : m->flags;
     if (m->extra & PRC_MNTX_IDMAP) {
         idmap_bind(sync_fd, m, fd);
+    } else if (src_fd >= 0) {
+        int tree = clone_tree(src_fd, (m->flags & MS_REC) != 0);
+        if (tree < 0 || attach_tree(tree, fd) < 0)
+            prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "mount bind `", m->source, "` (in the rootfs) on `",
+                     m->target, "`", NULL);
+        close(src_fd);
     } else if (mount(m->source, target, m->fstype, flags, m->data) < 0)
         prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "mount ", what, " `", m->source ? m->source : "none",
                  "` on `", m->target, "`", NULL);

@@ -75,6 +75,7 @@ struct prc_msg {
 #define PRC_MNTX_CGROUP 16      /* cgroup mount: bind the container's cgroups (v1) or mount cgroup2 */
 #define PRC_MNTX_TMPCOPYUP 32   /* tmpfs: copy what the destination held into the new tmpfs */
 #define PRC_MNTX_IDMAP 64       /* attach tree_fd (an idmapped copy of the source) instead of a bind */
+#define PRC_MNTX_SRC_IN_ROOT 128 /* bind source inside the rootfs: resolved in the root, like a target */
 
 struct prc_mount {
     const char *source;         /* NULL when none; for binds an absolute host path */

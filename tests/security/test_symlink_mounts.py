@@ -101,3 +101,40 @@ def test_cwd_symlink(runtime, bundle, tmp_path, form):
     bundle.config["process"]["cwd"] = "/work/sub"
     image_link(bundle, "/work", FORMS[form](canary))
     attack(runtime, bundle, canary)
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+@pytest.mark.parametrize("spelling", ["relative", "absolute"])
+def test_bind_source_inside_rootfs_symlink(runtime, bundle, tmp_path, form, spelling):
+    # a config that binds a directory of the image itself ("rootfs/shared", relative to
+    # the bundle as runc reads it): the image decides what that path is, so it is
+    # resolved inside the root like a destination, never on the host
+    canary = make_canary_dir(tmp_path)
+    image_link(bundle, "/shared", FORMS[form](canary))
+    src = "rootfs/shared" if spelling == "relative" else os.path.join(bundle.rootfs, "shared")
+    bundle.config["mounts"].append({"destination": "/x", "type": "bind", "source": src,
+                                    "options": ["rbind"]})
+    set_namespaces(bundle, "network", "ipc", "mount")
+    bundle.args("/bin/sh", "-c", "touch /x/pwned")
+    try:
+        r = runtime.run("run", "-b", bundle.path, bundle.id)
+        ok = canary_intact(canary)
+    finally:
+        unmount_all(canary)
+    assert ok, r.stderr
+    if r.returncode:
+        assert len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
+
+
+def test_bind_source_inside_rootfs_works(runtime, bundle):
+    os.makedirs(bundle.rootfs + "/shared/sub")
+    with open(bundle.rootfs + "/shared/f", "w") as f:
+        f.write("in image\n")
+    bundle.config["mounts"].append({"destination": "/x", "type": "bind", "source": "rootfs/shared",
+                                    "options": ["rbind", "ro"]})
+    bundle.config["mounts"].append({"destination": "/y", "type": "bind", "source": "rootfs/shared/f",
+                                    "options": ["bind"]})
+    bundle.args("/bin/sh", "-c", "cat /x/f /y; test -d /x/sub && echo dir; touch /x/g 2>/dev/null || echo ro")
+    r = runtime.run("run", "-b", bundle.path, bundle.id)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "in image\nin image\ndir\nro\n"

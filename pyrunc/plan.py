@@ -135,6 +135,7 @@ def _expand_mounts(spec, cgroups, fds):
     """config mounts -> tuples for _mount, with cgroup mounts made concrete"""
     out = []
     cgroupns = "cgroup" in spec.namespaces
+    roots = None  # the rootfs path as written and resolved, for the first bind that needs it
     for m in spec.mounts:
         flags, prop, data, attrs = parse_mount_options(m.options)
         extra = lib.PRC_MNTX_RECURSIVE if attrs != (0, 0) else 0
@@ -144,7 +145,9 @@ def _expand_mounts(spec, cgroups, fds):
                 raise ConfigError("config.json: mount %s: bind mount needs a source" % m.destination)
             if not src.startswith("/"):
                 src = os.path.join(spec.bundle, src)
-            in_root = _inside_rootfs(spec.root_path, src)
+            if roots is None:
+                roots = {spec.root_path, os.path.realpath(spec.root_path)}
+            in_root = _inside_rootfs(roots, src)
             if in_root is not None:
                 # a path of the image: the image decides where its symlinks lead, so
                 # the child resolves it inside the root (on the host they would reach
@@ -185,11 +188,11 @@ def _expand_mounts(spec, cgroups, fds):
     return out
 
 
-def _inside_rootfs(root, src):
+def _inside_rootfs(roots, src):
     """src as a path inside the rootfs ("/a/b"), or None when it is outside.  Lexical:
     symlinks under the rootfs are the image's and are never resolved here"""
     src = os.path.normpath(src)
-    for r in {root, os.path.realpath(root)}:
+    for r in roots:
         if src == r:
             return "/"
         if src.startswith(r.rstrip("/") + "/"):

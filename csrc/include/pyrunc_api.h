@@ -78,7 +78,8 @@ struct prc_msg {
 #define PRC_MNTX_SRC_IN_ROOT 128 /* bind source inside the rootfs: resolved in the root, like a target */
 
 struct prc_mount {
-    const char *source;         /* NULL when none; for binds an absolute host path */
+    const char *source;         /* NULL when none; for binds an absolute host path (with
+                                   PRC_MNTX_SRC_IN_ROOT: a path inside the rootfs) */
     const char *target;         /* absolute, inside the rootfs */
     const char *fstype;         /* NULL for binds */
     const char *data;           /* NULL when none */

@@ -124,6 +124,8 @@ void prc_finish_rootfs(const struct prc_plan *plan, int sync_fd);
    onto the container's /dev/console (init only) */
 int prc_open_ptmx(int sync_fd);
 void prc_mount_console(int sync_fd, int slave);
+/* a regular file of the image opened for reading inside the root (mount.c), or -1 */
+int prc_open_image_file(const char *path);
 void prc_setup_process(const struct prc_plan *plan, int sync_fd);
 /* join the v1 cgroups listed in the plan by a thread-only move (util.c); once */
 void prc_join_cgroups(const struct prc_plan *plan, int sync_fd);

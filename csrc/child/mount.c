@@ -789,6 +789,42 @@ int prc_open_ptmx(int sync_fd)
 }
 
 /*
+ * A file of the image that the runtime reads itself after pivot_root (/etc/passwd for
+ * HOME): resolved inside the root without magic links (a link to /proc/<pid>/root/...
+ * would have us read a host file into the container's environment), and opened for
+ * reading only once an O_PATH fd shows a regular file (a fifo would block the init, a
+ * device would see an open).  An fd, or -1 with errno set.
+ */
+int prc_open_image_file(const char *path)
+{
+    int rootfd = (int) PRC_RETRY(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (rootfd < 0)
+        return -1;
+    int fd = -1;
+    struct stat st, st2;
+    int p = prc_openat2(rootfd, path, O_PATH | O_CLOEXEC, RESOLVE_FLAGS);
+    if (p >= 0 && fstat(p, &st) == 0) {
+        if (!S_ISREG(st.st_mode)) {
+            errno = EINVAL;
+        } else {
+            fd = prc_openat2(rootfd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, RESOLVE_FLAGS);
+            /* the file checked above, not one swapped in meanwhile */
+            if (fd >= 0 && (fstat(fd, &st2) < 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino)) {
+                close(fd);
+                fd = -1;
+                errno = EINVAL;
+            }
+        }
+    }
+    int saved = errno;
+    if (p >= 0)
+        close(p);
+    close(rootfd);
+    errno = saved;
+    return fd;
+}
+
+/*
  * Bind the pty slave onto /dev/console (made by make_console before pivot_root), from
  * the slave's fd to the console's fd: the console is opened inside the root with no
  * symlink anywhere, checked to be a regular file or character device, and never

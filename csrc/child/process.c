@@ -191,7 +191,7 @@ static void resolve_exec(const struct prc_plan *plan, int sync_fd)
  */
 static int passwd_home(unsigned int uid, char *out, size_t size)
 {
-    int fd = (int) PRC_RETRY(open("/etc/passwd", O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    int fd = prc_open_image_file("/etc/passwd");
     if (fd < 0)
         return -1;
     char buf[8192];

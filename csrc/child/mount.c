@@ -712,8 +712,10 @@ static void mask_paths(const struct prc_plan *plan, int sync_fd, int rootfd)
         int tree;
         if (fd_type(fd) == S_IFDIR) {
             if (tmpfs_fd < 0) {
+                /* read-only superblock and mount, as mount("tmpfs", MS_RDONLY) made */
                 int fs = (int) syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
-                if (fs < 0 || syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                if (fs < 0 || syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, "ro", NULL, 0) < 0 ||
+                    syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
                     prc_fail(sync_fd, PRC_STAGE_MASK, errno, "mask `", p, "`: create tmpfs", NULL);
                 tree = (int) syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY);
                 close(fs);

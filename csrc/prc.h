@@ -120,6 +120,12 @@ void prc_child_expect(int sync_fd, int type);
 void prc_child_main(struct prc_plan *plan) __attribute__((noreturn));
 void prc_setup_rootfs(const struct prc_plan *plan, int sync_fd);
 void prc_finish_rootfs(const struct prc_plan *plan, int sync_fd);
+/* terminal (mount.c): /dev/ptmx opened inside the root and checked; the pty slave bound
+   onto the container's /dev/console (init only) */
+int prc_open_ptmx(int sync_fd);
+void prc_mount_console(int sync_fd, int slave);
+/* a regular file of the image opened for reading inside the root (mount.c), or -1 */
+int prc_open_image_file(const char *path);
 void prc_setup_process(const struct prc_plan *plan, int sync_fd);
 /* join the v1 cgroups listed in the plan by a thread-only move (util.c); once */
 void prc_join_cgroups(const struct prc_plan *plan, int sync_fd);

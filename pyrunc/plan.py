@@ -136,6 +136,7 @@ def _expand_mounts(spec, cgroups, fds):
     """config mounts -> tuples for _mount, with cgroup mounts made concrete"""
     out = []
     cgroupns = "cgroup" in spec.namespaces
+    roots = None  # the rootfs path as written and resolved, for the first bind that needs it
     for m in spec.mounts:
         flags, prop, data, attrs = parse_mount_options(m.options)
         extra = lib.PRC_MNTX_RECURSIVE if attrs != (0, 0) else 0
@@ -145,18 +146,31 @@ def _expand_mounts(spec, cgroups, fds):
                 raise ConfigError("config.json: mount %s: bind mount needs a source" % m.destination)
             if not src.startswith("/"):
                 src = os.path.join(spec.bundle, src)
-            try:
-                st = os.stat(src)
-            except OSError as err:
-                raise ConfigError("mount source %s for %s: %s" % (
-                    src, m.destination, os.strerror(err.errno).lower())) from None
-            if (st.st_mode & 0o170000) != 0o040000:
-                extra |= lib.PRC_MNTX_FILE
+            if roots is None:
+                roots = {spec.root_path, os.path.realpath(spec.root_path)}
+            in_root = _inside_rootfs(roots, src)
+            if in_root is not None:
+                # a path of the image: the image decides where its symlinks lead, so
+                # the child resolves it inside the root (on the host they would reach
+                # any host directory), and sees there whether it is a file
+                if m.uid_mappings is not None or "idmap" in m.options or "ridmap" in m.options:
+                    raise ConfigError("config.json: mount %s: an idmapped bind of a path inside the "
+                                      "rootfs is not supported" % m.destination)
+                extra |= lib.PRC_MNTX_SRC_IN_ROOT
+                src = in_root
+            else:
+                try:
+                    st = os.stat(src)
+                except OSError as err:
+                    raise ConfigError("mount source %s for %s: %s" % (
+                        src, m.destination, os.strerror(err.errno).lower())) from None
+                if (st.st_mode & 0o170000) != 0o040000:
+                    extra |= lib.PRC_MNTX_FILE
             rest = flags & ~(MS_BIND | MS_REC | MS_REMOUNT)
             if rest:
                 extra |= lib.PRC_MNTX_REMOUNT
-            fd = _idmap_tree(spec, m, src, flags & MS_REC, fds)
-            if fd < 0 and "user" in spec.namespaces:
+            fd = _idmap_tree(spec, m, src, flags & MS_REC, fds) if in_root is None else -1
+            if fd < 0 and in_root is None and "user" in spec.namespaces:
                 fd = _source_tree(m, src, flags & MS_REC, fds)
             if fd >= 0:
                 extra |= lib.PRC_MNTX_IDMAP
@@ -175,6 +189,18 @@ def _expand_mounts(spec, cgroups, fds):
             out.append((m.source or m.type or "none", m.destination, m.type or "none", flags,
                         data, prop, lib.PRC_MNT_FS, extra, 0, attrs))
     return out
+
+
+def _inside_rootfs(roots, src):
+    """src as a path inside the rootfs ("/a/b"), or None when it is outside.  Lexical:
+    symlinks under the rootfs are the image's and are never resolved here"""
+    src = os.path.normpath(src)
+    for r in roots:
+        if src == r:
+            return "/"
+        if src.startswith(r.rstrip("/") + "/"):
+            return src[len(r.rstrip("/")):]
+    return None
 
 
 def _map_text(maps):

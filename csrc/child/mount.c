@@ -8,17 +8,27 @@
  * The mount itself then goes through the magic link /proc/self/fd/N of the resolved
  * O_PATH fd, which names exactly the dentry we resolved (runc does the same), so
  * nothing can swap a path component between the check and the mount.
+ *
+ * After pivot_root the same rule holds, with the new "/" as the root: masked and
+ * read-only paths, /dev/null, /dev/ptmx and /dev/console are opened with openat2 inside
+ * it, never with a plain path (an image's symlink may point through a magic link of the
+ * container's procfs, /proc/<pid>/root or /proc/self/fd/N, to the host), checked on the
+ * fd, and mounted from fd to fd with open_tree/fsmount + move_mount: no path is looked
+ * up again between the check and the mount, and nothing goes through /proc.
  */
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sendfile.h>
 #include <sys/statvfs.h>
+#include <sys/vfs.h>
 #include <sys/sysmacros.h>
 #include <linux/mount.h>
 
 #include "prc.h"
 
 #define RESOLVE_FLAGS (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+/* no symlink at all on the way, not even one that stays inside the root */
+#define RESOLVE_STRICT (RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS)
 
 struct mount_attr_compat {
     uint64_t attr_set;
@@ -43,9 +53,9 @@ static void fdpath(char *buf, size_t size, int fd)
  * the last component as an empty file when want_file.  Returns an O_PATH fd or -1
  * with errno set.
  */
-static int mkpath_in_root(int rootfd, const char *path, int want_file)
+static int mkpath_in_root(int rootfd, const char *path, int want_file, uint64_t resolve)
 {
-    int fd = prc_openat2(rootfd, path, O_PATH | O_CLOEXEC, RESOLVE_FLAGS);
+    int fd = prc_openat2(rootfd, path, O_PATH | O_CLOEXEC, resolve);
     if (fd >= 0 || errno != ENOENT)
         return fd;
 
@@ -84,12 +94,14 @@ static int mkpath_in_root(int rootfd, const char *path, int want_file)
                 last = 0;
                 break;
             }
-        int next = prc_openat2(rootfd, prefix, O_PATH | O_CLOEXEC, RESOLVE_FLAGS);
+        int next = prc_openat2(rootfd, prefix, O_PATH | O_CLOEXEC, resolve);
         if (next < 0 && errno == ENOENT) {
             /* cur is the resolved parent: create the component right there */
             int r;
             if (last && want_file) {
-                r = (int) PRC_RETRY(openat(cur, comp, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644));
+                /* O_EXCL: never open for writing something that appeared meanwhile (a fifo
+                   would block, a device would see an open); EEXIST resolves it again */
+                r = (int) PRC_RETRY(openat(cur, comp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644));
                 if (r >= 0)
                     close(r);
             } else {
@@ -101,7 +113,7 @@ static int mkpath_in_root(int rootfd, const char *path, int want_file)
                 errno = saved;
                 return -1;
             }
-            next = prc_openat2(rootfd, prefix, O_PATH | O_CLOEXEC, RESOLVE_FLAGS);
+            next = prc_openat2(rootfd, prefix, O_PATH | O_CLOEXEC, resolve);
         }
         if (next < 0) {
             int saved = errno;
@@ -253,6 +265,33 @@ static int copy_tree(int src, int dst, int depth)
 #define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
 #endif
 
+/* attach a detached mount (from open_tree or fsmount) onto the file or directory of
+   target_fd itself, no path lookup, and close it; -1 with errno set */
+static int attach_tree(int tree, int target_fd)
+{
+    int r = (int) syscall(SYS_move_mount, tree, "", target_fd, "",
+                          MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+    int saved = errno;
+    close(tree);
+    errno = saved;
+    return r;
+}
+
+/* a detached bind of what fd names (recursive: with its submounts) */
+static int clone_tree(int fd, int recursive)
+{
+    return (int) syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH |
+                         (recursive ? AT_RECURSIVE : 0));
+}
+
+static int fd_type(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -1;
+    return (int) (st.st_mode & S_IFMT);
+}
+
 /*
  * An idmapped bind: the parent made a detached, idmapped copy of the source
  * (prc_idmap_tree, in the host's namespaces where MOUNT_ATTR_IDMAP is allowed); attach
@@ -265,12 +304,68 @@ static void idmap_bind(int sync_fd, const struct prc_mount *m, int target_fd)
         prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "attach mount tree on `", m->target, "`", NULL);
 }
 
+#ifndef PROC_SUPER_MAGIC
+#define PROC_SUPER_MAGIC 0x9fa0
+#endif
+
+static int on_procfs_fd(int fd)
+{
+    struct statfs sf;
+    return fstatfs(fd, &sf) == 0 && sf.f_type == PROC_SUPER_MAGIC;
+}
+
+/*
+ * Nothing but procfs goes inside the container's /proc (runc's checkProcMount): a tmpfs
+ * or bind there turns what the runtime and the container's LSMs trust (sysctls,
+ * /proc/self/attr) into plain files, and a volume there receives the sysctl writes
+ * meant for the kernel (a host file then).  Checked on the resolved fd, so that an
+ * image's symlink leading an innocent destination into /proc is caught too.  The
+ * files lxcfs emulates may be bind-mounted, named as such.
+ */
+static void check_proc_destination(int sync_fd, const struct prc_mount *m, int fd)
+{
+    static const char *const lxcfs[] = {
+        "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps", "/proc/uptime",
+        "/proc/loadavg", "/proc/slabinfo", "/proc/net/dev", "/proc/sys/kernel/ns_last_pid", NULL,
+    };
+    if (!on_procfs_fd(fd) || (m->fstype && strcmp(m->fstype, "proc") == 0))
+        return;
+    if (m->kind == PRC_MNT_BIND)
+        for (int i = 0; lxcfs[i]; i++)
+            if (strcmp(m->target, lxcfs[i]) == 0)
+                return;
+    prc_fail(sync_fd, PRC_STAGE_MOUNT, 0, "mount on `", m->target, "`: it is inside /proc, where only procfs "
+             "and lxcfs-style binds are mounted", NULL);
+}
+
 static void do_mount(const struct prc_plan *plan, int sync_fd, int rootfd, const struct prc_mount *m)
 {
     int want_file = (m->extra & PRC_MNTX_FILE) != 0;
-    int fd = mkpath_in_root(rootfd, m->target, want_file);
+    /*
+     * A bind source inside the rootfs is a path of the image: resolved inside the root
+     * like a destination (on the host its symlinks would lead anywhere), bound from the
+     * fd with open_tree, and a file or a directory as the fd says.
+     */
+    int src_fd = -1;
+    if (m->extra & PRC_MNTX_SRC_IN_ROOT) {
+        src_fd = prc_openat2(rootfd, m->source, O_PATH | O_CLOEXEC, RESOLVE_FLAGS);
+        if (src_fd < 0)
+            prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "open bind source `", m->source, "` in the rootfs", NULL);
+        want_file = fd_type(src_fd) != S_IFDIR;
+    }
+    /*
+     * proc and sysfs go on an ordinary directory, reached without any symlink, even one
+     * that would stay inside the root (runc's rule since CVE-2019-16884 and -19921: a
+     * procfs mounted elsewhere than /proc defeats every check that trusts /proc).
+     */
+    int ordinary = m->fstype && (strcmp(m->fstype, "proc") == 0 || strcmp(m->fstype, "sysfs") == 0);
+    int fd = mkpath_in_root(rootfd, m->target, want_file, ordinary ? RESOLVE_STRICT : RESOLVE_FLAGS);
+    if (ordinary && (fd < 0 ? errno == ELOOP || errno == ENOTDIR || errno == EEXIST : fd_type(fd) != S_IFDIR))
+        prc_fail(sync_fd, PRC_STAGE_MOUNT, 0, "mount ", m->fstype, " on `", m->target, "`: filesystem \"",
+                 m->fstype, "\" must be mounted on ordinary directory", NULL);
     if (fd < 0)
         prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "create mount destination `", m->target, "`", NULL);
+    check_proc_destination(sync_fd, m, fd);
     char target[64];
     fdpath(target, sizeof(target), fd);
 
@@ -287,6 +382,12 @@ static void do_mount(const struct prc_plan *plan, int sync_fd, int rootfd, const
     unsigned long flags = copyup ? m->flags & ~MS_RDONLY : m->flags;
     if (m->extra & PRC_MNTX_IDMAP) {
         idmap_bind(sync_fd, m, fd);
+    } else if (src_fd >= 0) {
+        int tree = clone_tree(src_fd, (m->flags & MS_REC) != 0);
+        if (tree < 0 || attach_tree(tree, fd) < 0)
+            prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "mount bind `", m->source, "` (in the rootfs) on `",
+                     m->target, "`", NULL);
+        close(src_fd);
     } else if (mount(m->source, target, m->fstype, flags, m->data) < 0)
         prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "mount ", what, " `", m->source ? m->source : "none",
                  "` on `", m->target, "`", NULL);
@@ -331,7 +432,7 @@ static void make_device(int sync_fd, int rootfd, const struct prc_device *d)
 {
     if (d->bind) {
         /* in a user namespace mknod is not allowed: bind the host's node instead */
-        int fd = mkpath_in_root(rootfd, d->path, 1);
+        int fd = mkpath_in_root(rootfd, d->path, 1, RESOLVE_FLAGS);
         if (fd < 0)
             prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "create device `", d->path, "`", NULL);
         char target[64];
@@ -352,7 +453,7 @@ static void make_device(int sync_fd, int rootfd, const struct prc_device *d)
         parent[1] = '\0';
     else
         *slash = '\0';
-    int dirfd = mkpath_in_root(rootfd, parent, 0);
+    int dirfd = mkpath_in_root(rootfd, parent, 0, RESOLVE_FLAGS);
     if (dirfd < 0)
         prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "create directory of device `", d->path, "`", NULL);
     if (mknodat(dirfd, name, d->mode, makedev(d->major, d->minor)) < 0) {
@@ -381,7 +482,7 @@ static void make_symlink(int sync_fd, int rootfd, const struct prc_kv *l)
         parent[1] = '\0';
     else
         *slash = '\0';
-    int dirfd = mkpath_in_root(rootfd, parent, 0);
+    int dirfd = mkpath_in_root(rootfd, parent, 0, RESOLVE_FLAGS);
     if (dirfd < 0)
         prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "create directory of `", l->key, "`", NULL);
     if (symlinkat(l->value, dirfd, name) < 0) {
@@ -394,6 +495,38 @@ static void make_symlink(int sync_fd, int rootfd, const struct prc_kv *l)
         }
     }
     close(dirfd);
+}
+
+/*
+ * A terminal container gets the pty slave bound on /dev/console (runc does; getty and
+ * init systems expect it).  The node is made now, before pivot_root and before a
+ * read-only root, in the container's own /dev reached without any symlink: an empty
+ * file, or the image's regular file or character device.  Anything else (a symlink, to
+ * a host file or not) is refused rather than bound through (the CVE-2025-52565 class).
+ * prc_mount_console checks it again on the fd it binds onto.
+ */
+static void make_console(int sync_fd, int rootfd)
+{
+    int dev = mkpath_in_root(rootfd, "/dev", 0, RESOLVE_STRICT);
+    if (dev < 0 || fd_type(dev) != S_IFDIR)
+        prc_fail(sync_fd, PRC_STAGE_DEVICES, dev < 0 ? errno : ENOTDIR,
+                 "create `/dev/console`: open the container's `/dev` without following symlinks", NULL);
+    int fd = (int) PRC_RETRY(openat(dev, "console", O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0666));
+    if (fd >= 0) {
+        if (fchmod(fd, 0666) < 0)      /* the umask applied */
+            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "chmod `/dev/console`", NULL);
+        close(fd);
+    } else if (errno == EEXIST) {
+        struct stat st;
+        if (fstatat(dev, "console", &st, AT_SYMLINK_NOFOLLOW) < 0)
+            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "stat `/dev/console`", NULL);
+        if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))
+            prc_fail(sync_fd, PRC_STAGE_DEVICES, 0, "create `/dev/console`: the container's `/dev/console` "
+                     "is not a regular file or character device (a symlink is never followed)", NULL);
+    } else {
+        prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "create `/dev/console`", NULL);
+    }
+    close(dev);
 }
 
 /*
@@ -456,9 +589,11 @@ void prc_setup_rootfs(const struct prc_plan *plan, int sync_fd)
         make_device(sync_fd, rootfd, &plan->devices[i]);
     for (int i = 0; i < plan->n_symlinks; i++)
         make_symlink(sync_fd, rootfd, &plan->symlinks[i]);
+    if (plan->terminal)
+        make_console(sync_fd, rootfd);
     /* runc creates a missing cwd (as root, before the user switch) */
     if (plan->cwd) {
-        int fd = mkpath_in_root(rootfd, plan->cwd, 0);
+        int fd = mkpath_in_root(rootfd, plan->cwd, 0, RESOLVE_FLAGS);
         if (fd < 0)
             prc_fail(sync_fd, PRC_STAGE_CWD, errno, "create cwd `", plan->cwd, "`", NULL);
         close(fd);
@@ -651,10 +786,207 @@ static void pivot(const struct prc_plan *plan, int sync_fd)
         prc_fail(sync_fd, PRC_STAGE_PIVOT, errno, "chdir to `/`", NULL);
 }
 
-static int is_dir(const char *path)
+/* "/" after pivot_root (or chroot): the root every later path is resolved in */
+static int open_root(int sync_fd, int stage)
 {
+    int fd = (int) PRC_RETRY(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (fd < 0)
+        prc_fail(sync_fd, stage, errno, "open `/`", NULL);
+    return fd;
+}
+
+/*
+ * A masked or read-only path, opened inside the root: no magic link on the way, and the
+ * last component not followed, so a mask lands on the path itself or nowhere.  -1 when
+ * it does not exist (skipped, as runc does).  A symlink is refused: binding onto its
+ * target would be following it, and nothing masks a symlink in a real /proc or /sys.
+ */
+static int open_protected(int sync_fd, int stage, int rootfd, const char *p, const char *what)
+{
+    int fd = prc_openat2(rootfd, p, O_PATH | O_NOFOLLOW | O_CLOEXEC, RESOLVE_FLAGS);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return -1;
+        prc_fail(sync_fd, stage, errno, what, " `", p, "`", NULL);
+    }
+    if (fd_type(fd) == S_IFLNK)
+        prc_fail(sync_fd, stage, 0, what, " `", p, "`: a symlink in the container (never followed)", NULL);
+    return fd;
+}
+
+/*
+ * The container's /dev/null, proven to be the null device before anything is masked
+ * with it (the CVE-2025-31133 class: with no /dev tmpfs the image's own /dev/null, a
+ * symlink to /proc/sys/kernel/domainname, made every masked file a writable view of
+ * that sysctl).  No symlink at all on the way, and the fd itself must be the character
+ * device 1:3; otherwise create fails: a container never starts unmasked.
+ */
+static int open_dev_null(int sync_fd, int rootfd)
+{
+    int fd = prc_openat2(rootfd, "/dev/null", O_PATH | O_NOFOLLOW | O_CLOEXEC, RESOLVE_STRICT);
+    if (fd < 0)
+        prc_fail(sync_fd, PRC_STAGE_MASK, errno, "mask paths: open the container's `/dev/null`", NULL);
     struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    if (fstat(fd, &st) < 0)
+        prc_fail(sync_fd, PRC_STAGE_MASK, errno, "mask paths: stat the container's `/dev/null`", NULL);
+    if (!S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))
+        prc_fail(sync_fd, PRC_STAGE_MASK, 0, "mask paths: the container's `/dev/null` is not the null device "
+                 "(character device 1:3)", NULL);
+    return fd;
+}
+
+/*
+ * maskedPaths: a file is covered by a bind of the verified /dev/null, a directory by a
+ * read-only empty tmpfs.  One tmpfs serves every directory (runc 1.5 does the same: a
+ * superblock per masked directory is costly when they are many, e.g. per-CPU sysfs
+ * directories): made detached with fsmount for the first one, then cloned from there.
+ */
+static void mask_paths(const struct prc_plan *plan, int sync_fd, int rootfd)
+{
+    int null_fd = -1, tmpfs_fd = -1;
+    for (int i = 0; i < plan->n_masked; i++) {
+        const char *p = plan->masked_paths[i];
+        int fd = open_protected(sync_fd, PRC_STAGE_MASK, rootfd, p, "mask");
+        if (fd < 0)
+            continue;
+        int tree;
+        if (fd_type(fd) == S_IFDIR) {
+            if (tmpfs_fd < 0) {
+                /* read-only superblock and mount, as mount("tmpfs", MS_RDONLY) made */
+                int fs = (int) syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+                if (fs < 0 || syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, "ro", NULL, 0) < 0 ||
+                    syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                    prc_fail(sync_fd, PRC_STAGE_MASK, errno, "mask `", p, "`: create tmpfs", NULL);
+                tree = (int) syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY);
+                close(fs);
+                /* once attached, a copy of this fd names the mounted tmpfs: cloned for the next */
+                if (tree >= 0 && (tmpfs_fd = (int) PRC_RETRY(fcntl(tree, F_DUPFD_CLOEXEC, 0))) < 0)
+                    tree = -1;
+            } else {
+                tree = clone_tree(tmpfs_fd, 0);
+            }
+        } else {
+            if (null_fd < 0)
+                null_fd = open_dev_null(sync_fd, rootfd);
+            tree = clone_tree(null_fd, 0);
+        }
+        if (tree < 0 || attach_tree(tree, fd) < 0)
+            prc_fail(sync_fd, PRC_STAGE_MASK, errno, "mask `", p, "`", NULL);
+        close(fd);
+    }
+    if (null_fd >= 0)
+        close(null_fd);
+    if (tmpfs_fd >= 0)
+        close(tmpfs_fd);
+}
+
+/*
+ * readonlyPaths: a recursive bind of the path onto itself, read-only on every submount.
+ * The detached clone is made read-only before it is attached (mount_setattr only sets
+ * MOUNT_ATTR_RDONLY: flags the kernel locked stay as they are, no remount needed).
+ */
+static void readonly_paths(const struct prc_plan *plan, int sync_fd, int rootfd)
+{
+    for (int i = 0; i < plan->n_readonly; i++) {
+        const char *p = plan->readonly_paths[i];
+        int fd = open_protected(sync_fd, PRC_STAGE_READONLY, rootfd, p, "make read-only");
+        if (fd < 0)
+            continue;
+        int tree = clone_tree(fd, 1);
+        if (tree < 0)
+            prc_fail(sync_fd, PRC_STAGE_READONLY, errno, "bind `", p, "` for read-only", NULL);
+        struct mount_attr_compat attr = { .attr_set = MOUNT_ATTR_RDONLY };
+        if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+            prc_fail(sync_fd, PRC_STAGE_READONLY, errno, "make `", p, "` read-only", NULL);
+        if (attach_tree(tree, fd) < 0)
+            prc_fail(sync_fd, PRC_STAGE_READONLY, errno, "bind `", p, "` read-only", NULL);
+        close(fd);
+    }
+}
+
+/*
+ * /dev/ptmx for a terminal (init and exec): opened inside the root, through the usual
+ * link to pts/ptmx but never through a magic link, and proven to be the pty multiplexer
+ * (character device 5:2) on an O_PATH fd before it is opened for real: an image's
+ * /dev/ptmx pointing at a host file or another device is neither opened nor used.
+ */
+int prc_open_ptmx(int sync_fd)
+{
+    int rootfd = open_root(sync_fd, PRC_STAGE_TERMINAL);
+    struct stat st, st2;
+    int path = prc_openat2(rootfd, "/dev/ptmx", O_PATH | O_CLOEXEC, RESOLVE_FLAGS);
+    if (path < 0)
+        prc_fail(sync_fd, PRC_STAGE_TERMINAL, errno, "open `/dev/ptmx`", NULL);
+    if (fstat(path, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(5, 2))
+        prc_fail(sync_fd, PRC_STAGE_TERMINAL, 0, "open `/dev/ptmx`: not the pty multiplexer (character device 5:2)", NULL);
+    int fd = prc_openat2(rootfd, "/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC, RESOLVE_FLAGS);
+    if (fd < 0)
+        prc_fail(sync_fd, PRC_STAGE_TERMINAL, errno, "open `/dev/ptmx`", NULL);
+    /* the node checked above, not one swapped in meanwhile */
+    if (fstat(fd, &st2) < 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino)
+        prc_fail(sync_fd, PRC_STAGE_TERMINAL, 0, "open `/dev/ptmx`: replaced while being opened", NULL);
+    close(path);
+    close(rootfd);
+    return fd;
+}
+
+/*
+ * A file of the image that the runtime reads itself after pivot_root (/etc/passwd for
+ * HOME): resolved inside the root without magic links (a link to /proc/<pid>/root/...
+ * would have us read a host file into the container's environment), and opened for
+ * reading only once an O_PATH fd shows a regular file (a fifo would block the init, a
+ * device would see an open).  An fd, or -1 with errno set.
+ */
+int prc_open_image_file(const char *path)
+{
+    int rootfd = (int) PRC_RETRY(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (rootfd < 0)
+        return -1;
+    int fd = -1;
+    struct stat st, st2;
+    int p = prc_openat2(rootfd, path, O_PATH | O_CLOEXEC, RESOLVE_FLAGS);
+    if (p >= 0 && fstat(p, &st) == 0) {
+        if (!S_ISREG(st.st_mode)) {
+            errno = EINVAL;
+        } else {
+            fd = prc_openat2(rootfd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, RESOLVE_FLAGS);
+            /* the file checked above, not one swapped in meanwhile */
+            if (fd >= 0 && (fstat(fd, &st2) < 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino)) {
+                close(fd);
+                fd = -1;
+                errno = EINVAL;
+            }
+        }
+    }
+    int saved = errno;
+    if (p >= 0)
+        close(p);
+    close(rootfd);
+    errno = saved;
+    return fd;
+}
+
+/*
+ * Bind the pty slave onto /dev/console (made by make_console before pivot_root), from
+ * the slave's fd to the console's fd: the console is opened inside the root with no
+ * symlink anywhere, checked to be a regular file or character device, and never
+ * reached through a path again.
+ */
+void prc_mount_console(int sync_fd, int slave)
+{
+    int rootfd = open_root(sync_fd, PRC_STAGE_TERMINAL);
+    int fd = prc_openat2(rootfd, "/dev/console", O_PATH | O_NOFOLLOW | O_CLOEXEC, RESOLVE_STRICT);
+    if (fd < 0)
+        prc_fail(sync_fd, PRC_STAGE_TERMINAL, errno, "open `/dev/console`", NULL);
+    int t = fd_type(fd);
+    if (t != S_IFREG && t != S_IFCHR)
+        prc_fail(sync_fd, PRC_STAGE_TERMINAL, 0, "bind the console on `/dev/console`: not a regular file or "
+                 "character device (a symlink is never followed)", NULL);
+    int tree = clone_tree(slave, 0);
+    if (tree < 0 || attach_tree(tree, fd) < 0)
+        prc_fail(sync_fd, PRC_STAGE_TERMINAL, errno, "bind the console on `/dev/console`", NULL);
+    close(fd);
+    close(rootfd);
 }
 
 /* after the create hooks: pivot_root, then what must be done from inside */
@@ -673,26 +1005,10 @@ void prc_finish_rootfs(const struct prc_plan *plan, int sync_fd)
 
     /* sysctls first: /proc/sys is usually among the read-only paths (runc's order) */
     prc_write_sysctls(plan, sync_fd);
-    for (int i = 0; i < plan->n_masked; i++) {
-        const char *p = plan->masked_paths[i];
-        int r;
-        if (is_dir(p))
-            r = mount("tmpfs", p, "tmpfs", MS_RDONLY, NULL);
-        else
-            r = mount("/dev/null", p, NULL, MS_BIND, NULL);
-        if (r < 0 && errno != ENOENT)
-            prc_fail(sync_fd, PRC_STAGE_MASK, errno, "mask `", p, "`", NULL);
-    }
-    for (int i = 0; i < plan->n_readonly; i++) {
-        const char *p = plan->readonly_paths[i];
-        if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0) {
-            if (errno == ENOENT)
-                continue;
-            prc_fail(sync_fd, PRC_STAGE_READONLY, errno, "bind `", p, "` for read-only", NULL);
-        }
-        if (remount_bind(p, MS_RDONLY | MS_REC | locked_flags(p)) < 0)
-            prc_fail(sync_fd, PRC_STAGE_READONLY, errno, "make `", p, "` read-only", NULL);
-    }
+    int rootfd = open_root(sync_fd, PRC_STAGE_MASK);
+    mask_paths(plan, sync_fd, rootfd);
+    readonly_paths(plan, sync_fd, rootfd);
+    close(rootfd);
     /*
      * A read-only /dev (the config's /dev mount with "ro") was mounted writable: the
      * device nodes, /dev/pts, /dev/shm and the links had to be created in it first.

@@ -32,9 +32,7 @@ static void setup_terminal(const struct prc_plan *plan, int sync_fd)
      * without a path lookup.  The master goes to the parent, which hands it to the
      * --console-socket; we keep only the slave as our controlling tty and stdio.
      */
-    int master = (int) PRC_RETRY(open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
-    if (master < 0)
-        prc_fail(sync_fd, PRC_STAGE_TERMINAL, errno, "open `/dev/ptmx`", NULL);
+    int master = prc_open_ptmx(sync_fd);
     int unlock = 0;
     if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
         prc_fail(sync_fd, PRC_STAGE_TERMINAL, errno, "unlock pty", NULL);
@@ -62,6 +60,8 @@ static void setup_terminal(const struct prc_plan *plan, int sync_fd)
     if (prc_sync_send(sync_fd, &msg, master) < 0)
         prc_fail(sync_fd, PRC_STAGE_TERMINAL, errno, "send pty master", NULL);
     close(master);
+    if (plan->mode == PRC_MODE_INIT)
+        prc_mount_console(sync_fd, slave);
     if (ioctl(slave, TIOCSCTTY, 0) < 0)
         prc_fail(sync_fd, PRC_STAGE_TERMINAL, errno, "set controlling terminal", NULL);
     for (int fd = 0; fd < 3; fd++)
@@ -206,7 +206,7 @@ static void resolve_exec(const struct prc_plan *plan, int sync_fd)
  */
 static int passwd_home(unsigned int uid, char *out, size_t size)
 {
-    int fd = (int) PRC_RETRY(open("/etc/passwd", O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    int fd = prc_open_image_file("/etc/passwd");
     if (fd < 0)
         return -1;
     char buf[8192];

@@ -75,9 +75,11 @@ struct prc_msg {
 #define PRC_MNTX_CGROUP 16      /* cgroup mount: bind the container's cgroups (v1) or mount cgroup2 */
 #define PRC_MNTX_TMPCOPYUP 32   /* tmpfs: copy what the destination held into the new tmpfs */
 #define PRC_MNTX_IDMAP 64       /* attach tree_fd (an idmapped copy of the source) instead of a bind */
+#define PRC_MNTX_SRC_IN_ROOT 128 /* bind source inside the rootfs: resolved in the root, like a target */
 
 struct prc_mount {
-    const char *source;         /* NULL when none; for binds an absolute host path */
+    const char *source;         /* NULL when none; for binds an absolute host path (with
+                                   PRC_MNTX_SRC_IN_ROOT: a path inside the rootfs) */
     const char *target;         /* absolute, inside the rootfs */
     const char *fstype;         /* NULL for binds */
     const char *data;           /* NULL when none */

@@ -1,0 +1,115 @@
+"""Helpers for the rootfs attacks: a hostile image (symlinks, missing or fake nodes) against
+canary files and directories that the test itself made on the host.
+
+The reach-out paths an image can use: an absolute symlink through a magic link of the
+container's own procfs (with no pid namespace /proc/<pid>/root of any host process of
+the same credentials is the host's root: we use the test's own pid, which an attacker
+would guess; /proc/1 needs a capability this VM's session lacks), and a relative one
+climbing with "..".  Without a mount namespace of its own the container's
+mounts are made in the host's mount namespace, so a mount that followed such a link is
+visible on the host: that is where the canaries are checked.
+"""
+import os
+
+from tests.conftest import cgroup_dirs, mounts_under
+
+CANARY_TEXT = "canary\n"
+
+
+def make_canary_file(tmp_path, name="canary"):
+    path = str(tmp_path / name)
+    with open(path, "w") as f:
+        f.write(CANARY_TEXT)
+    return path
+
+
+def make_canary_dir(tmp_path, name="canary-dir"):
+    path = str(tmp_path / name)
+    os.makedirs(path)
+    with open(os.path.join(path, "inside"), "w") as f:
+        f.write(CANARY_TEXT)
+    return path
+
+
+def via_magic(host_path):
+    """an absolute link target that reaches host_path through a /proc/<pid>/root magic link"""
+    return "/proc/%d/root%s" % (os.getpid(), host_path)
+
+
+def via_dotdot(host_path):
+    """a relative link target that climbs out with .. (stopped at the root if resolved in it)"""
+    return "../" * 40 + host_path.lstrip("/")
+
+
+def mount_points():
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f]
+
+
+def canary_intact(path):
+    """no mount on the canary (or under it), and its content as made"""
+    path = os.path.realpath(path)
+    hit = [m for m in mount_points() if m == path or m.startswith(path + "/")]
+    if os.path.isdir(path):
+        inside = os.path.join(path, "inside")
+        ok = os.listdir(path) == ["inside"] and open(inside).read() == CANARY_TEXT
+        # still writable from the host (a read-only bind would refuse this)
+        probe = os.path.join(path, "probe")
+        try:
+            with open(probe, "w") as f:
+                f.write("x")
+            os.unlink(probe)
+        except OSError:
+            ok = False
+    else:
+        ok = open(path).read() == CANARY_TEXT
+    return not hit and ok
+
+
+def unmount_all(path):
+    """undo what a successful attack mounted on a canary (before the assertion fails)"""
+    path = os.path.realpath(path)
+    for m in sorted((m for m in mount_points() if m == path or m.startswith(path + "/")),
+                    key=len, reverse=True):
+        os.system("umount -l '%s' 2>/dev/null" % m)
+
+
+def set_namespaces(bundle, *keep):
+    ns = bundle.config["linux"]["namespaces"]
+    bundle.config["linux"]["namespaces"] = [n for n in ns if n["type"] in keep]
+    if "uts" not in keep:
+        bundle.config.pop("hostname", None)
+        bundle.config.pop("domainname", None)
+    bundle.save()
+
+
+def drop_mounts(bundle, *destinations):
+    bundle.config["mounts"] = [m for m in bundle.config["mounts"] if m["destination"] not in destinations]
+    bundle.save()
+
+
+def image_link(bundle, path, target):
+    """make rootfs<path> a symlink to target (replacing what the image had)"""
+    full = bundle.rootfs + path
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    if os.path.lexists(full):
+        if os.path.isdir(full) and not os.path.islink(full):
+            os.rmdir(full)
+        else:
+            os.unlink(full)
+    os.symlink(target, full)
+
+
+def failed_cleanly(runtime, bundle, r, *phrases):
+    """one line on stderr with every phrase, exit 1, and nothing left behind"""
+    if r.returncode == 0:
+        runtime.run("delete", "--force", bundle.id)  # so that a failure here leaves nothing
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    for p in phrases:
+        assert p in lines[0], (p, lines[0])
+    assert not os.path.exists(os.path.join(runtime.root, bundle.id))
+    assert cgroup_dirs(bundle.id) == []
+    assert mounts_under(bundle.path) == []

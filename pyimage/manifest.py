@@ -95,7 +95,7 @@ def check_descriptor(d, what):
     if not dg.startswith("sha256:") or len(dg) != 71 or not _HEX.issuperset(dg[7:]):
         raise PyimageError("parse %s: unsupported digest %s (only sha256)" % (what, show(repr(dg))))
     if d["size"] < 0 or isinstance(d["size"], bool):
-        raise PyimageError("parse %s: negative size" % what)
+        raise PyimageError("parse %s: size must be a non-negative integer" % what)
     mt = d.get("mediaType")
     if mt is not None and not isinstance(mt, str):
         raise PyimageError("parse %s: mediaType must be a string" % what)

@@ -4,8 +4,8 @@ For every layer not yet in the store a download thread (at most `jobs` at once) 
 the blob into .pyimage/tmp/<hex>.partial while hashing it; a decoder thread (a pool
 of a few, taking layers in order) follows that file as it grows, decompresses, hashes
 the tar stream (the diff_id) and hands chunks to the main thread through a bounded
-queue; the main thread applies the tar entries.  So download, sha256, inflate and tar apply all overlap (zlib and hashlib
-release the GIL), and nothing is read twice.  The decoder only reports the end of a
+queue; the main thread applies the tar entries.  So download, sha256, inflate and tar
+apply all overlap (zlib and hashlib release the GIL), and nothing is read twice.  The decoder only reports the end of a
 layer after the download thread verified size and digest and its own diff_id matched
 the config, so a layer is never reported complete on bad data; on any failure the
 caller removes what it wrote.
@@ -105,6 +105,9 @@ class Puller:
         mf.check_size(m["config"], "config", "image " + what)
         cfg_raw = self.store.read_blob(m["config"]["digest"])
         cfg = mf.image_config(cfg_raw, what + ": config")
+        if len(cfg["rootfs"]["diff_ids"]) != len(m["layers"]):
+            raise StoreError("image %s: config lists %d diff_ids for %d layers"
+                             % (what, len(cfg["rootfs"]["diff_ids"]), len(m["layers"])))
         return Image(name, m, raw, desc, cfg, cfg_raw)
 
     def resolve(self, ref_text):

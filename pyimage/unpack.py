@@ -38,7 +38,7 @@ import sys
 from . import space
 from .rmtree import rmtree
 from . import tarstream as ts
-from .errors import LayerError, show
+from .errors import LayerError, printable, show
 
 O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 O_NEWFILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -64,7 +64,7 @@ class Applier:
         self.removed = {}                      # path -> entry number at which its tree went
         self.layer_paths = set()
         self.opaqued = set()                   # directories emptied of lower content (this layer)
-        self.warn = warn or (lambda msg: sys.stderr.write("pyimage: warning: %s\n" % msg))
+        self.warn = warn or (lambda msg: sys.stderr.write("pyimage: warning: %s\n" % printable(msg, 2000)))
         self._warned = set()
         self.layer_name = "layer"
         self.entries = 0

@@ -143,7 +143,7 @@ def _expand_mounts(spec, cgroups, fds):
             if not src:
                 raise ConfigError("config.json: mount %s: bind mount needs a source" % m.destination)
             if not src.startswith("/"):
-                src = os.path.join(spec.bundle, src)
+                src = os.join(spec.bundle, src)
             try:
                 st = os.stat(src)
             except OSError as err:
@@ -348,7 +348,7 @@ def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgr
     links = []
     if setup_dev:
         links.extend(DEFAULT_SYMLINKS)
-        if os.path.exists("/proc/kcore"):
+        if os.exists("/proc/kcore"):
             links.append(("/dev/core", "/proc/kcore"))
         if any(m.destination == "/dev/pts" and m.type == "devpts" for m in spec.mounts):
             links.append(("/dev/ptmx", "pts/ptmx"))

@@ -83,8 +83,8 @@ test-cgroup2: deps install
 demo: deps install
 	@sh tests/demo.sh
 
-# run and create/start/delete against runc (and crun), then create with a Docker-shaped
-# seccomp profile, cold and cached
+# each verb against runc (and crun), the bare interpreter as the floor, ctr run --rm under
+# containerd, then create with a Docker-shaped seccomp profile, cold and cached
 bench: deps install
 	$(PY) bench/bench_runtime.py
 	$(PY) bench/bench_seccomp.py

@@ -21,6 +21,7 @@ which changes nothing on the host and costs each runtime the same.
 Last, containerd end to end: `ctr run --rm` of a busybox image with pyrunc, then runc,
 as the runc v2 shim's binary, alternating, with a private containerd (the one
 tests/containerd uses).  BENCH_RUNS (default 30) rounds; BENCH_CTR_RUNS (default 15).
+BENCH_BASELINE=/path/to/other/.venv/bin/pyrunc adds that pyrunc as a column `base`.
 """
 import json
 import os
@@ -33,7 +34,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
-PYRUNC = os.path.join(TOP, ".venv", "bin", "pyrunc")
+PYRUNC = os.environ.get("PYRUNC") or os.path.join(TOP, ".venv", "bin", "pyrunc")
+# another pyrunc launcher (an older checkout's) to compare with, in the same rounds
+BASELINE = os.environ.get("BENCH_BASELINE")
 RUNS = int(os.environ.get("BENCH_RUNS", "30"))
 CTR_RUNS = int(os.environ.get("BENCH_CTR_RUNS", "15"))
 VERBS = ("create", "state1", "start", "state2", "list", "kill", "delete", "exec", "run")
@@ -272,6 +275,8 @@ def main():
         runtimes = {"pyrunc": (PYRUNC, os.path.join(work, "root-pyrunc"))}
         if shutil.which("runc"):
             runtimes["runc"] = (shutil.which("runc"), os.path.join(work, "root-runc"))
+        if BASELINE:
+            runtimes["base"] = (BASELINE, os.path.join(work, "root-base"))
         print("bench: %d alternating rounds, busybox bundle, medians; the machine's load: %s"
               % (RUNS, open("/proc/loadavg").read().split()[0]))
         crun_err = crun_probe(bundle, work) if shutil.which("crun") else "crun not installed"

@@ -11,14 +11,16 @@ re-exports.  So modules on the hot path write
 and get posix's functions and constants under their usual names.  Anything else (os.path,
 os.environ, os.makedirs, os.fsencode, os.SEEK_SET, ...) comes from the real os module,
 imported on first use by the module `__getattr__` below: code may use all of os, and
-pays for the import only on the paths that need it.  The two path helpers the short verbs
-need (join, abspath) are here, with os.path's results.
+pays for the import only on the paths that need it.  The helpers the hot path needs
+(join, normpath, abspath, exists, isdir, and getenv for os.environ.get) are here, with
+os.path's results (tests/unit/test_os_shim.py compares them).
 """
 from posix import *  # noqa: F401,F403 (the system calls, as os re-exports them)
 from posix import _exit  # noqa: F401
 
-# posix.environ has bytes keys; os.environ (str) is built by os itself
-del environ  # noqa: F821
+# posix.environ has bytes keys and values; os.environ (str) is built by os itself
+_environb = environ  # noqa: F405
+del environ
 
 
 def __getattr__(name):
@@ -28,15 +30,59 @@ def __getattr__(name):
 
 
 def join(a, b):
-    """os.path.join(a, b) for a relative b"""
+    """os.path.join(a, b)"""
+    if b.startswith("/") or not a:
+        return b
     return a + b if a.endswith("/") else a + "/" + b
 
 
-def abspath(p):
-    """os.path.abspath(p) without posixpath when p is already absolute and normal"""
-    if p == "/" or (p.startswith("/") and not p.endswith("/") and "//" not in p
-                    and "/./" not in p + "/" and "/../" not in p + "/"):
-        return p
-    import os
+def normpath(p):
+    """os.path.normpath(p): "." and empty components dropped, ".." folded, two
+    leading slashes kept (POSIX leaves "//" implementation-defined), three made one"""
+    if not p:
+        return "."
+    lead = 2 if p.startswith("//") and not p.startswith("///") else 1 if p.startswith("/") else 0
+    comps = []
+    for c in p.split("/"):
+        if not c or c == ".":
+            continue
+        if c != ".." or (not lead and not comps) or (comps and comps[-1] == ".."):
+            comps.append(c)
+        elif comps:
+            comps.pop()
+    return "/" * lead + "/".join(comps) or "."
 
-    return os.path.abspath(p)
+
+def abspath(p):
+    """os.path.abspath(p)"""
+    if not p.startswith("/"):
+        p = join(getcwd(), p)  # noqa: F405 (posix.getcwd)
+    return normpath(p)
+
+
+def exists(p):
+    """os.path.exists(p)"""
+    try:
+        stat(p)  # noqa: F405 (posix.stat)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def isdir(p):
+    """os.path.isdir(p)"""
+    try:
+        return stat(p).st_mode & 0o170000 == 0o040000  # noqa: F405 (posix.stat; S_IFDIR)
+    except (OSError, ValueError):
+        return False
+
+
+def getenv(name, default=None):
+    """os.environ.get(name, default), from posix's bytes environment (the same
+    start-up snapshot os.environ copies)"""
+    import sys
+
+    v = _environb.get(name.encode())
+    if v is None:
+        return default
+    return v.decode(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())

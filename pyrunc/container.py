@@ -70,7 +70,7 @@ class Container:
         """Create a container; with run_mode the init waits on the sync socket, not a fifo."""
         from pyrunc import spec as _spec
 
-        bundle = os.path.abspath(bundle)
+        bundle = os.abspath(bundle)
         _state.check_id(cid)
         spec = _spec.load(bundle)
         proc = spec.process
@@ -612,8 +612,8 @@ def _hook_objs(raw):
 
 def _listen_fds():
     # systemd socket activation: LISTEN_FDS fds after 0-2 are passed on (runc does)
-    n = os.environ.get("LISTEN_FDS")
-    if n and n.isdigit() and os.environ.get("LISTEN_PID") == str(os.getpid()):
+    n = os.getenv("LISTEN_FDS")
+    if n and n.isdigit() and os.getenv("LISTEN_PID") == str(os.getpid()):
         return int(n)
     return 0
 

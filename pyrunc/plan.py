@@ -145,7 +145,7 @@ def _expand_mounts(spec, cgroups, fds):
             if not src:
                 raise ConfigError("config.json: mount %s: bind mount needs a source" % m.destination)
             if not src.startswith("/"):
-                src = os.path.join(spec.bundle, src)
+                src = os.join(spec.bundle, src)
             if roots is None:
                 roots = {spec.root_path, os.path.realpath(spec.root_path)}
             in_root = _inside_rootfs(roots, src)
@@ -407,7 +407,7 @@ def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgr
     links = []
     if setup_dev:
         links.extend(DEFAULT_SYMLINKS)
-        if os.path.exists("/proc/kcore"):
+        if os.exists("/proc/kcore"):
             links.append(("/dev/core", "/proc/kcore"))
         if any(m.destination == "/dev/pts" and m.type == "devpts" for m in spec.mounts):
             links.append(("/dev/ptmx", "pts/ptmx"))

@@ -306,7 +306,7 @@ def _bundle_config(bundle):
     from pyrunc import jsonfast
 
     try:
-        with open(os.path.join(bundle, "config.json"), "rb") as f:
+        with open(os.join(bundle, "config.json"), "rb") as f:
             raw = jsonfast.loads(f.read())
     except (OSError, jsonfast.JSONError) as err:
         raise ConfigError("read %s/config.json: %s" % (bundle, err)) from None

@@ -129,12 +129,12 @@ class Spec:
 
 def load(bundle):
     """Read and check <bundle>/config.json; `bundle` must be absolute."""
-    path = os.path.join(bundle, CONFIG)
+    path = os.join(bundle, CONFIG)
     try:
         with open(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
-        if not os.path.isdir(bundle):
+        if not os.isdir(bundle):
             raise ConfigError("bundle %s: no such directory" % bundle) from None
         raise ConfigError("JSON specification file %s not found in bundle %s" % (CONFIG, bundle)) from None
     except OSError as err:
@@ -158,7 +158,7 @@ def parse(raw, bundle):
     rp = _str(root, "path", "root.", required=True)
     if not rp:
         raise _err("root.path", "must not be empty")
-    s.root_path = os.path.normpath(os.path.join(bundle, rp))
+    s.root_path = os.normpath(os.join(bundle, rp))
     s.root_readonly = _bool(root, "readonly", "root.")
 
     s.process = _process(raw)
@@ -182,7 +182,7 @@ def parse(raw, bundle):
         gids = _idmaps(m, "gidMappings", p) if "gidMappings" in m else None
         if (uids is None) != (gids is None):
             raise _err(p[:-1], "an idmapped mount needs both uidMappings and gidMappings")
-        s.mounts.append(Mount(os.path.normpath(dest), _str(m, "type", p), _str(m, "source", p),
+        s.mounts.append(Mount(os.normpath(dest), _str(m, "type", p), _str(m, "source", p),
                               _strlist(m, "options", p), uids, gids))
 
     s.hooks = {}

@@ -92,7 +92,8 @@ class ContainerDir:
     def make(cls, root, cid):
         check_id(cid)
         try:
-            os.makedirs(root, 0o711, exist_ok=True)
+            if not os.isdir(root):  # one stat, without importing os for makedirs
+                os.makedirs(root, 0o711, exist_ok=True)
         except OSError as err:
             raise PyruncError("create state root %s: %s%s" % (root, os.strerror(err.errno).lower(),
                                                               _root_hint(root, err))) from None
@@ -378,9 +379,9 @@ def signal_init(pid, start, sig):
 
 def write_pid_file(path, pid):
     """the decimal host pid, no newline (containerd Atoi's it), written atomically"""
-    path = os.path.abspath(path)
-    d, name = os.path.split(path)
-    tmp = os.path.join(d, ".%s.%d" % (name, os.getpid()))
+    path = os.abspath(path)
+    d, _, name = path.rpartition("/")
+    tmp = os.join(d or "/", ".%s.%d" % (name, os.getpid()))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     try:
         os.write(fd, str(pid).encode())

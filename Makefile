@@ -64,8 +64,9 @@ bench-image: deps install
 # The VM targets boot Debian's kernel in qemu over a read-only view of this machine, with
 # the checkout shared read-write (tests/vm/run-vm; the kernel is cached in /var/tmp).
 # qemu's recommends (a desktop's worth) are not needed; apparmor brings apparmor_parser,
-# which the AppArmor tests run in the guest (it loads nothing on a host without AppArmor).
-VM_APT_PKGS := qemu-system-x86 busybox-static apparmor
+# which the AppArmor tests run in the guest (it loads nothing on a host without AppArmor);
+# secilc compiles the SELinux tests' policy (tests/lsm/minimal.cil).
+VM_APT_PKGS := qemu-system-x86 busybox-static apparmor secilc
 vm-deps:
 	@missing=""; for p in $(VM_APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

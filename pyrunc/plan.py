@@ -116,9 +116,10 @@ def parse_mount_options(options):
 
 
 def _mount(plan, arr, i, source, target, fstype, flags, data, prop=0, kind=0, extra=0, remount=0,
-           attrs=(0, 0), tree_fd=-1):
+           attrs=(0, 0), tree_fd=-1, label=None):
     m = arr[i]
     m.tree_fd = tree_fd
+    m.label = plan.s(label)
     m.source = plan.s(source)
     m.target = plan.s(target)
     m.fstype = plan.s(fstype)
@@ -132,7 +133,8 @@ def _mount(plan, arr, i, source, target, fstype, flags, data, prop=0, kind=0, ex
 
 
 # runc labels every filesystem it mounts with linux.mountLabel except these, whose
-# kernels refuse or ignore a context= option (binds take no data at all)
+# kernels refuse or ignore a context= option (binds take no data at all); mqueue's
+# root inode is labelled instead
 UNLABELED_FS = ("proc", "sysfs", "cgroup", "cgroup2", "securityfs", "selinuxfs")
 
 
@@ -174,12 +176,16 @@ def _expand_mounts(spec, cgroups, fds, mount_label=None):
                 extra |= lib.PRC_MNTX_DEVPTS
             if m.type == "tmpfs" and "tmpcopyup" in m.options:
                 extra |= lib.PRC_MNTX_TMPCOPYUP
-            if mount_label and m.type not in UNLABELED_FS:
+            label = None
+            if mount_label and m.type == "mqueue":
+                extra |= lib.PRC_MNTX_LABEL  # no context= there (csrc/child/mount.c)
+                label = mount_label
+            elif mount_label and m.type not in UNLABELED_FS:
                 # SELinux's mount option: every inode of this superblock gets the label
                 ctx = 'context="%s"' % mount_label
                 data = data + "," + ctx if data else ctx
             out.append((m.source or m.type or "none", m.destination, m.type or "none", flags,
-                        data, prop, lib.PRC_MNT_FS, extra, 0, attrs))
+                        data, prop, lib.PRC_MNT_FS, extra, 0, attrs, -1, label))
     return out
 
 

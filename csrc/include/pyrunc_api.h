@@ -76,6 +76,7 @@ struct prc_msg {
 #define PRC_MNTX_CGROUP 16      /* cgroup mount: bind the container's cgroups (v1) or mount cgroup2 */
 #define PRC_MNTX_TMPCOPYUP 32   /* tmpfs: copy what the destination held into the new tmpfs */
 #define PRC_MNTX_IDMAP 64       /* attach tree_fd (an idmapped copy of the source) instead of a bind */
+#define PRC_MNTX_LABEL 128      /* set label as the new mount root's SELinux context (mqueue) */
 
 struct prc_mount {
     const char *source;         /* NULL when none; for binds an absolute host path */
@@ -90,6 +91,7 @@ struct prc_mount {
     int kind;
     int extra;
     int tree_fd;                /* PRC_MNTX_IDMAP: the detached idmapped tree (prc_idmap_tree) */
+    const char *label;          /* PRC_MNTX_LABEL: the context */
 };
 
 struct prc_device {

@@ -143,6 +143,16 @@ int prc_openat2(int dirfd, const char *path, int flags, uint64_t resolve);
 static inline int prc_setresuid(uid_t r, uid_t e, uid_t s) { return (int) syscall(SYS_setresuid, r, e, s); }
 static inline int prc_setresgid(gid_t r, gid_t e, gid_t s) { return (int) syscall(SYS_setresgid, r, e, s); }
 static inline int prc_setgroups(size_t n, const gid_t *list) { return (int) syscall(SYS_setgroups, n, list); }
-int prc_write_file(const char *path, const char *data, size_t len);
+
+/*
+ * Files under /proc (child/procfs.c): path is relative to /proc ("sys/kernel/shmmax",
+ * "self/attr/exec", "123/uid_map").  Opened only from a verified procfs root, without
+ * following any symlink or crossing any mount, and the fd is checked to be on procfs;
+ * EXDEV when something was mounted or linked in the way.  -1 and errno on failure.
+ */
+int prc_proc_open(const char *path, int flags);
+int prc_proc_write(const char *path, const char *data, size_t len);
+/* linux.sysctl through prc_proc_write, after pivot_root; fails the child */
+void prc_write_sysctls(const struct prc_plan *plan, int sync_fd);
 
 #endif

@@ -562,11 +562,14 @@ def _ns_fds(pid, namespaces):
 
 
 def _write_proc(pid, name, value):
-    try:
-        with open("/proc/%d/%s" % (pid, name), "w") as f:
-            f.write(value)
-    except OSError as err:
-        raise PyruncError("write /proc/%d/%s: %s" % (pid, name, os.strerror(err.errno).lower())) from None
+    """/proc/<pid>/<name> through csrc/child/procfs.c: only on procfs, no symlink or
+    mount followed (the same code as the child's sysctl writes)"""
+    from pyrunc.native import lib
+
+    data = value.encode()
+    r = lib.prc_proc_write_file(("%d/%s" % (pid, name)).encode(), data, len(data))
+    if r < 0:
+        raise PyruncError("write /proc/%d/%s: %s" % (pid, name, os.strerror(-r).lower()))
 
 
 def _write_id_maps(pid, spec):

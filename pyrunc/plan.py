@@ -8,6 +8,7 @@ arrays.  Every cffi buffer is appended to `Plan.keep` so that it outlives the sp
 import os
 
 from pyrunc.errors import ConfigError
+from pyrunc.spec import sysctl_dotted, sysctl_path
 from pyrunc.native import ffi, lib
 from pyrunc.tables import (JOIN_ORDER, MOUNT_FLAGS, RECURSIVE_ATTRS, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID,
                            MS_RDONLY, MS_REC, MS_RELATIME, MS_REMOUNT, MS_SHARED, MS_SLAVE, NAMESPACES,
@@ -44,7 +45,7 @@ def cap_last():
 class Plan:
     """A filled struct prc_plan plus everything it points to."""
 
-    __slots__ = ("c", "keep", "ns_fds", "exec_path")
+    __slots__ = ("c", "keep", "ns_fds", "exec_path", "argv_items")
 
     def __init__(self):
         self.c = ffi.new("struct prc_plan *")
@@ -384,14 +385,14 @@ def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgr
     sarr = ffi.new("struct prc_kv[]", max(len(sysctls), 1))
     plan.keep.append(sarr)
     for i, (k, v) in enumerate(sysctls):
-        sarr[i].key = plan.s(k.replace(".", "/"))
+        sarr[i].key = plan.s(sysctl_path(sysctl_dotted(k)))
         sarr[i].value = plan.s(v)
     c.sysctls = sarr
     c.n_sysctls = len(sysctls)
     c.hostname = plan.s(spec.hostname) if spec.hostname else ffi.NULL
     c.domainname = plan.s(spec.domainname) if spec.domainname else ffi.NULL
 
-    _process(plan, spec.process, userns, lsm)
+    _process(plan, spec.process, userns)
     c.personality = -1
     if spec.personality:
         domain = spec.personality.get("domain")
@@ -399,32 +400,70 @@ def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgr
             raise ConfigError('config.json: linux.personality.domain: unknown domain "%s"' % domain)
         c.personality = 0 if domain == "LINUX" else 0x0008
 
-    if seccomp is not None:
-        buf = ffi.from_buffer(seccomp.program)
-        plan.keep.append(buf)
-        c.seccomp_prog = buf
-        c.seccomp_len = len(seccomp.program) // 8
-        c.seccomp_flags = seccomp.flags
-        c.seccomp_notify = int(seccomp.notify)
+    _seccomp(plan, seccomp)
+    _lsm(plan, lsm)
     return plan
 
 
-def _process(plan, p, userns, lsm=None):
+def _seccomp(plan, seccomp):
+    c = plan.c
+    c.seccomp_fd = -1
+    if seccomp is None:
+        return
+    buf = ffi.from_buffer(seccomp.program)
+    plan.keep.append(buf)
+    c.seccomp_prog = buf
+    c.seccomp_len = len(seccomp.program) // 8
+    c.seccomp_flags = seccomp.flags
+    c.seccomp_notify = int(seccomp.notify)
+    if c.no_new_privs and not seccomp.notify and c.seccomp_len:
+        # the stub loads it (csrc/stub/exec_stub.c): then the final execve is the only
+        # system call made under the filter, as with runc.  The memfd is closed here
+        # after the spawn, with the namespace fds; the child has its copy.
+        fd = os.memfd_create("pyrunc-seccomp")
+        plan.ns_fds.append(fd)
+        os.write(fd, seccomp.program)
+        c.seccomp_fd = fd
+        old = c.argv            # [path slot, args..., NULL]
+        n = len(plan.argv_items)
+        marker = ffi.new("char[]", 1)   # "": never a path, tells the stub to load a filter
+        arr = ffi.new("char *[]", [marker, ffi.NULL] + [old[i] for i in range(n + 1)] + [ffi.NULL])
+        plan.keep.append(marker)
+        plan.keep.append(arr)
+        param = ffi.new("char[]", 64)
+        plan.keep.append(param)
+        c.stub_param = param
+        arr[1] = param          # (the child fills it; set here for _lsm's copy)
+        c.stub_argv = arr
+        c.argv = arr + 2
+
+
+def _lsm(plan, lsm):
+    """the LSM label in front of the stub's argv (csrc/stub/exec_stub.c): "", "lsm",
+    a buffer the child fills with the attr directory's fd, the file name, the value,
+    then what the stub would have got without it"""
+    if lsm is None:
+        return
+    c = plan.c
+    attr_dir, name, value = lsm
+    inner = c.stub_argv if c.stub_argv else c.argv
+    n = 0
+    while inner[n] != ffi.NULL:
+        n += 1
+    fdbuf = ffi.new("char[]", 16)
+    plan.keep.append(fdbuf)
+    arr = ffi.new("char *[]", [plan.s(""), plan.s("lsm"), fdbuf, plan.s(name), plan.s(value)]
+                  + [inner[i] for i in range(n)] + [ffi.NULL])
+    plan.keep.append(arr)
+    c.lsm_argv = arr
+    c.lsm_attr_dir = plan.s(attr_dir)
+
+
+def _process(plan, p, userns):
     c = plan.c
     c.cwd = plan.s(p.cwd)
-    if lsm is None:
-        c.argv = plan.strv(p.args, extra_slot=True)
-    else:
-        # the stub's argv with the label in front (csrc/stub/exec_stub.c); the child
-        # writes the attr directory's fd number into the second slot
-        attr_dir, name, value = lsm
-        fdbuf = ffi.new("char[]", 16)
-        plan.keep.append(fdbuf)
-        arr = plan.strv(["", None, name, value, None] + p.args)
-        arr[1] = fdbuf
-        c.stub_argv = arr
-        c.argv = arr + 4
-        c.lsm_attr_dir = plan.s(attr_dir)
+    c.argv = plan.strv(p.args, extra_slot=True)
+    plan.argv_items = p.args
     home = not any(e.startswith("HOME=") for e in p.env)
     # a spare NULL slot at the end: the child adds HOME there (runc's default, from the
     # container's /etc/passwd, which only the child can read safely)
@@ -557,12 +596,7 @@ def build_exec(proc, init_pid, ns_types, *, seccomp=None, preserve_fds=0, lsm=No
     c.n_joins = len(joins)
     c.timens_offsets = ffi.NULL
     c.userns = 0
-    _process(plan, proc, False, lsm)
-    if seccomp is not None:
-        buf = ffi.from_buffer(seccomp.program)
-        plan.keep.append(buf)
-        c.seccomp_prog = buf
-        c.seccomp_len = len(seccomp.program) // 8
-        c.seccomp_flags = seccomp.flags
-        c.seccomp_notify = int(seccomp.notify)
+    _process(plan, proc, False)
+    _seccomp(plan, seccomp)
+    _lsm(plan, lsm)
     return plan

@@ -236,11 +236,82 @@ def parse(raw, bundle):
     for k, v in s.sysctl.items():
         if not isinstance(v, str):
             raise _err("linux.sysctl." + k, "must be a string")
+    _check_host_settings(s)
     s.seccomp = linux.get("seccomp") or None
     if s.seccomp is not None and not isinstance(s.seccomp, dict):
         raise _err("linux.seccomp", "must be an object")
     s.personality = _obj(linux, "personality", "linux.") or None
     return s
+
+
+# sysctls of the ipc namespace (runc's list), besides fs.mqueue.*
+_IPC_SYSCTLS = frozenset(("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+                          "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"))
+
+
+def sysctl_dotted(key):
+    """sysctl(8) accepts "a/b/c.d" for "a.b.c/d": a key whose first separator is '/'
+    has '.' and '/' swapped (runc does the same before checking it)"""
+    for c in key:
+        if c == "/":
+            return key.translate(_SWAP)
+        if c == ".":
+            break
+    return key
+
+
+_SWAP = str.maketrans("./", "/.")
+
+
+def sysctl_path(dotted):
+    """the file under /proc/sys of a dotted key"""
+    return dotted.translate(_SWAP)
+
+
+def _check_host_settings(s):
+    """Refuse what would change the host instead of the container (runc's validator):
+    hostname/domainname without a private uts namespace, and sysctls that are not
+    isolated by a namespace the container has of its own.  Before anything is created."""
+    ns = s.namespaces
+    if "uts" not in ns:
+        if s.hostname:
+            raise _err("hostname", "unable to set hostname without a private UTS namespace")
+        if s.domainname:
+            raise _err("domainname", "unable to set domainname without a private UTS namespace")
+    hostnet = None
+    for key in s.sysctl:
+        k = sysctl_dotted(key)
+        where = 'linux.sysctl["%s"]' % key
+        if any(part in ("", ".", "..") for part in sysctl_path(k).split("/")):
+            raise _err(where, "not a sysctl name")
+        if k in _IPC_SYSCTLS or k.startswith("fs.mqueue."):
+            if "ipc" in ns:
+                continue
+            raise _err(where, 'sysctl "%s" is not allowed in the hosts ipc namespace' % k)
+        if k.startswith("net."):
+            if hostnet is None:
+                hostnet = _is_host_netns(ns)
+            if hostnet:
+                raise _err(where, 'sysctl "%s" not allowed in host network namespace' % k)
+            continue
+        if "uts" in ns and k in ("kernel.domainname", "kernel.hostname"):
+            continue
+        raise _err(where, 'sysctl "%s" is not in a separate kernel namespace' % k)
+
+
+def _is_host_netns(ns):
+    """no network namespace, or a path naming our own ("host" is the caller's, as runc)"""
+    if "network" not in ns:
+        return True
+    path = ns["network"]
+    if not path:
+        return False
+    try:
+        a, b = os.stat("/proc/self/ns/net"), os.stat(path)
+    except OSError as err:
+        raise _err("linux.namespaces", "invalid netns path: stat %s: %s"
+                   % (err.filename, os.strerror(err.errno).lower())) from None
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def _process(raw):

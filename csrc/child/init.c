@@ -10,10 +10,13 @@
  *   hostname, rootfs                 needs CAP_SYS_ADMIN over the new uts/mount ns
  *   HOOKS round trip                 prestart/createRuntime/createContainer, before pivot
  *   pivot_root, masks, ro, sysctl    needs the container's /proc
- *   process: terminal, rlimits, seccomp (early), user + caps, nnp, seccomp (late), cwd
- *   exec check                       so `create` reports a missing executable
+ *   process: terminal, close host fds, rlimits, cwd, seccomp (early: no nnp), user +
+ *            caps, cwd again if refused before, nnp, exec check, seccomp (late: nnp with
+ *            a notify listener)
  *   READY, then wait for start       fifo (create/start) or a sync record (run)
- *   execveat(stub)                   the sealed stub sets the LSM label (lsm.c), does the final execve
+ *   execveat(stub)                   the sealed stub does the final execve; with nnp and
+ *                                    no listener it loads the filter just before it;
+ *                                    with an LSM label it writes it (lsm.c) first
  */
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -113,7 +116,25 @@ void prc_child_main(struct prc_plan *plan)
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
 
-    syscall(SYS_execveat, plan->stub_fd, "", plan->lsm_attr_dir ? plan->stub_argv : plan->argv,
-            plan->envp, AT_EMPTY_PATH);
+    char **argv = plan->argv;
+    if (plan->stub_argv) {
+        /* the stub loads the filter (stub/exec_stub.c): it gets the filter memfd and
+           the sync socket (to report a refused execve) across this exec */
+        char num[24];
+        prc_utoa(plan->stub_param, 64, (unsigned) plan->seccomp_fd);
+        prc_strlcat(plan->stub_param, ":", 64);
+        prc_utoa(num, sizeof(num), plan->seccomp_flags);
+        prc_strlcat(plan->stub_param, num, 64);
+        prc_strlcat(plan->stub_param, ":", 64);
+        prc_utoa(num, sizeof(num), (unsigned) sync_fd);
+        prc_strlcat(plan->stub_param, num, 64);
+        plan->stub_argv[1] = plan->stub_param;
+        if (fcntl(plan->seccomp_fd, F_SETFD, 0) < 0 || fcntl(sync_fd, F_SETFD, 0) < 0)
+            prc_fail(sync_fd, PRC_STAGE_EXEC, errno, "pass the seccomp filter to the exec stub", NULL);
+        argv = plan->stub_argv;
+    }
+    if (plan->lsm_attr_dir)
+        argv = plan->lsm_argv;  /* in front of the above (its entries copied by plan.py) */
+    syscall(SYS_execveat, plan->stub_fd, "", argv, plan->envp, AT_EMPTY_PATH);
     prc_fail(sync_fd, PRC_STAGE_EXEC, errno, "exec `", plan->argv[0], "`", NULL);
 }

@@ -13,60 +13,28 @@
  *
  * The stub cannot be handed a file opened here: since Linux 5.13 an attr file
  * remembers the mm of its opener and refuses writes from any other (the execve of the
- * stub replaces the mm).  It gets an O_PATH fd of the attr *directory* instead, which
- * this file opens and proves: the container's /proc must be the root of a procfs
- * (checked with fstatfs and its root inode number), and the path below it is resolved
- * with no symlink, no magic link and no mount crossing.  A container rootfs (or, for
- * exec, a container process that mounted something over /proc) cannot redirect the
- * write into a file of its own and so run the process unconfined (CVE-2019-16884).
- * The pid comes from getpid(): that is our pid in the namespace of the procfs the
- * container mounted; were it another process's, the kernel refuses the write (a task
- * writes only its own attributes).
+ * stub replaces the mm).  It gets an fd of the attr *directory* instead,
+ * opened through procfs.c (a /proc proven to be the root of a procfs, no symlink, no
+ * magic link, no mount crossed below it), so that a container rootfs (or, for exec,
+ * a container process that mounted something over /proc) cannot redirect the write
+ * into a file of its own and so run the program unconfined (CVE-2019-16884).  The
+ * stub opens one fixed name in that directory.
  */
-#include <sys/stat.h>
-#include <sys/vfs.h>
-#include <linux/magic.h>
-
 #include "prc.h"
-
-#ifndef RESOLVE_NO_XDEV
-#define RESOLVE_NO_XDEV 0x01
-#define RESOLVE_NO_MAGICLINKS 0x02
-#define RESOLVE_NO_SYMLINKS 0x04
-#define RESOLVE_BENEATH 0x08
-#endif
-#define PROC_ROOT_INO 1
-
-static int is_procfs(int fd)
-{
-    struct statfs sfs;
-    return fstatfs(fd, &sfs) == 0 && sfs.f_type == PROC_SUPER_MAGIC;
-}
 
 void prc_lsm_prepare(const struct prc_plan *plan, int sync_fd)
 {
     if (!plan->lsm_attr_dir)
         return;
-    int proc = (int) PRC_RETRY(open("/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (proc < 0)
-        prc_fail(sync_fd, PRC_STAGE_LSM, errno, "open the container's /proc", NULL);
-    struct stat st;
-    if (!is_procfs(proc) || fstat(proc, &st) < 0 || st.st_ino != PROC_ROOT_INO)
-        prc_fail(sync_fd, PRC_STAGE_LSM, EXDEV, "the container's /proc is not the root of a procfs", NULL);
-
-    char path[64];
-    prc_utoa(path, sizeof(path), (unsigned long long) getpid());
-    prc_strlcat(path, "/", sizeof(path));
+    char path[64] = "self/";
     prc_strlcat(path, plan->lsm_attr_dir, sizeof(path));
-    /* no O_CLOEXEC: the stub uses it after the execveat, then closes it */
-    int dir = prc_openat2(proc, path, O_PATH | O_DIRECTORY,
-                          RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH);
-    int saved = errno;
-    close(proc);
+    /* O_RDONLY: procfs.c adds O_NOCTTY, which openat2 refuses with O_PATH */
+    int dir = prc_proc_open(path, O_RDONLY | O_DIRECTORY);
     if (dir < 0)
-        prc_fail(sync_fd, PRC_STAGE_LSM, saved, "open /proc/", path, NULL);
-    if (!is_procfs(dir))
-        prc_fail(sync_fd, PRC_STAGE_LSM, EXDEV, "/proc/", path, " is not on procfs", NULL);
-    /* the stub's argv[1]: "", dir fd, file name, value, path, args...  (exec_stub.c) */
-    prc_utoa(plan->stub_argv[1], 16, (unsigned long long) dir);
+        prc_fail(sync_fd, PRC_STAGE_LSM, errno, "open /proc/", path, " of the container", NULL);
+    /* it must survive the execveat of the stub, which closes it after use */
+    if (fcntl(dir, F_SETFD, 0) < 0)
+        prc_fail(sync_fd, PRC_STAGE_LSM, errno, "keep /proc/", path, " open for the exec stub", NULL);
+    /* the stub's argv: "", "lsm", dir fd, file name, value, ... (stub/exec_stub.c) */
+    prc_utoa(plan->lsm_argv[2], 16, (unsigned long long) dir);
 }

@@ -545,12 +545,7 @@ void prc_finish_rootfs(const struct prc_plan *plan, int sync_fd)
         prc_fail(sync_fd, PRC_STAGE_PIVOT, errno, "set propagation of the new `/`", NULL);
 
     /* sysctls first: /proc/sys is usually among the read-only paths (runc's order) */
-    for (int i = 0; i < plan->n_sysctls; i++) {
-        char path[PRC_PATH_MAX] = "/proc/sys/";
-        prc_strlcat(path, plan->sysctls[i].key, sizeof(path));
-        if (prc_write_file(path, plan->sysctls[i].value, strlen(plan->sysctls[i].value)) < 0)
-            prc_fail(sync_fd, PRC_STAGE_SYSCTL, errno, "write sysctl `", plan->sysctls[i].key, "`", NULL);
-    }
+    prc_write_sysctls(plan, sync_fd);
     for (int i = 0; i < plan->n_masked; i++) {
         const char *p = plan->masked_paths[i];
         int r;

@@ -300,6 +300,91 @@ static void set_priorities(const struct prc_plan *plan, int sync_fd)
         prc_fail(sync_fd, PRC_STAGE_PROCESS, errno, "set io priority (ioprio_set)", NULL);
 }
 
+/*
+ * Close every fd above the preserved ones except those the init still needs: the
+ * sync socket, the sealed stub, (create/start) the state directory for exec.fifo, and
+ * the filter memfd for the stub (all close-on-exec).  Everything else is a host object the process must not
+ * reach, even for a moment: cgroup v1 directories it joined, namespace files, idmap
+ * trees, whatever the caller leaked.  Through /proc/self/fd/N a leaked directory fd
+ * is a way out of the root (CVE-2024-21626), so this runs before the cwd is entered.
+ */
+static void close_host_fds(const struct prc_plan *plan, int sync_fd, unsigned int first)
+{
+    int keep[4] = { plan->sync_fd, plan->stub_fd, plan->fifo_dirfd, plan->stub_argv ? plan->seccomp_fd : -1 };
+    for (int i = 0; i < 4; i++)
+        for (int j = i + 1; j < 4; j++)
+            if (keep[j] < keep[i]) {
+                int t = keep[i];
+                keep[i] = keep[j];
+                keep[j] = t;
+            }
+    unsigned int from = first;
+    for (int i = 0; i <= 4; i++) {
+        unsigned int to = i < 4 ? (unsigned int) keep[i] : ~0U;
+        if (i < 4 && (keep[i] < 0 || (unsigned int) keep[i] < from))
+            continue;
+        if (to > from && syscall(SYS_close_range, from, to == ~0U ? ~0U : to - 1, 0) < 0)
+            prc_fail(sync_fd, PRC_STAGE_FDS, errno, "close inherited fds", NULL);
+        if (i < 4)
+            from = to + 1;
+    }
+}
+
+/*
+ * Enter process.cwd without leaving the container's root (CVE-2024-21626).  The path
+ * is resolved by openat2 with "/" as the root (RESOLVE_IN_ROOT: ".." and absolute
+ * symlinks stay inside) and without magic links (RESOLVE_NO_MAGICLINKS: no
+ * /proc/self/fd/N, /proc/<pid>/cwd or /proc/self/root jumping to a host object), then
+ * fchdir'd.  Whatever the path did, getcwd must then report a path under our root:
+ * for a cwd outside it the kernel answers "(unreachable)/...".
+ *
+ * As runc: the first attempt is made before the user switch (a 0700 directory owned by
+ * root works for a process that will run as uid 1000); if that is refused with
+ * EACCES/EPERM the caller retries after the switch (a directory only the user may
+ * enter).  Returns 0, or the errno of a refusal worth retrying when !last.
+ */
+static int enter_cwd(const struct prc_plan *plan, int sync_fd, int last)
+{
+    int e = 0;
+    int root = (int) PRC_RETRY(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (root < 0)
+        prc_fail(sync_fd, PRC_STAGE_CWD, errno, "open `/` to resolve cwd", NULL);
+    int fd = prc_openat2(root, plan->cwd, O_PATH | O_DIRECTORY | O_CLOEXEC,
+                         RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+    if (fd < 0 && errno == ENOSYS) {
+        /* openat2 answered ENOSYS: a seccomp profile (loaded before the user switch
+           without no_new_privs) hides it.  Plain chdir; the getcwd check below still
+           refuses a cwd outside the root, and no host fd but close-on-exec ones is left */
+        close(root);
+        if (chdir(plan->cwd) < 0)
+            e = errno;
+        goto check;
+    }
+    close(root);
+    if (fd < 0) {
+        e = errno;
+    } else {
+        if (fchdir(fd) < 0)
+            e = errno;
+        close(fd);
+    }
+check:
+    if (e) {
+        if (!last && (e == EACCES || e == EPERM))
+            return e;
+        prc_fail(sync_fd, PRC_STAGE_CWD, e == ELOOP ? ELOOP : e, "chdir to cwd (\"", plan->cwd,
+                 "\") set in config.json failed", NULL);
+    }
+    char buf[PRC_PATH_MAX];
+    long n = syscall(SYS_getcwd, buf, sizeof(buf));
+    if (n < 0)
+        prc_fail(sync_fd, PRC_STAGE_CWD, errno, "getcwd after chdir to cwd (\"", plan->cwd, "\")", NULL);
+    if (buf[0] != '/')
+        prc_fail(sync_fd, PRC_STAGE_CWD, 0, "cwd (\"", plan->cwd,
+                 "\") is outside of the container's root: possible container breakout detected", NULL);
+    return 0;
+}
+
 void prc_setup_process(const struct prc_plan *plan, int sync_fd)
 {
     /* first: a seccomp profile or the user switch could forbid reading it */
@@ -317,6 +402,7 @@ void prc_setup_process(const struct prc_plan *plan, int sync_fd)
      * first, before a seccomp profile could refuse close_range.
      */
     unsigned int first = 3 + (unsigned int) plan->preserve_fds;
+    close_host_fds(plan, sync_fd, first);
     if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
         prc_fail(sync_fd, PRC_STAGE_FDS, errno, "mark inherited fds close-on-exec", NULL);
     for (int fd = 3; fd < (int) first; fd++)
@@ -346,20 +432,25 @@ void prc_setup_process(const struct prc_plan *plan, int sync_fd)
      * may be about to lose: load it now.  With no_new_privs, load it as late as
      * possible so that fewer of our own syscalls must pass the container's profile.
      */
+    /* the cwd first: before the profile (fewer of our calls under it) and before the
+       user switch (runc's order; retried after it on EACCES/EPERM) */
+    int cwd_later = plan->cwd ? enter_cwd(plan, sync_fd, 0) : 0;
+
     int have_seccomp = plan->seccomp_prog && plan->seccomp_len > 0;
     if (have_seccomp && !plan->no_new_privs)
         load_seccomp(plan, sync_fd);
 
     set_user_and_caps(plan, sync_fd);
 
-    if (plan->cwd && chdir(plan->cwd) < 0)
-        prc_fail(sync_fd, PRC_STAGE_CWD, errno, "chdir to cwd `", plan->cwd, "`", NULL);
+    if (cwd_later)
+        enter_cwd(plan, sync_fd, 1);
     if (plan->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         prc_fail(sync_fd, PRC_STAGE_PROCESS, errno, "prctl PR_SET_NO_NEW_PRIVS", NULL);
 
     resolve_exec(plan, sync_fd);
 
-    if (have_seccomp && plan->no_new_privs)
+    /* with stub_argv the stub loads it, just before its execve (init.c) */
+    if (have_seccomp && plan->no_new_privs && !plan->stub_argv)
         load_seccomp(plan, sync_fd);
 
 }

@@ -84,11 +84,14 @@ static void stage1(struct prc_plan *plan)
         if (setns(plan->joins[i].fd, plan->joins[i].nstype) < 0)
             prc_fail(sync_fd, PRC_STAGE_SETNS, errno, "join namespace", NULL);
     }
+    /* the namespace files are the host's: the container process gets none of them */
+    for (int i = 0; i < plan->n_joins; i++)
+        close(plan->joins[i].fd);
     if (plan->clone_flags & CLONE_NEWTIME) {
         if (unshare(CLONE_NEWTIME) < 0)
             prc_fail(sync_fd, PRC_STAGE_TIMENS, errno, "unshare time namespace", NULL);
         if (plan->timens_offsets &&
-            prc_write_file("/proc/self/timens_offsets", plan->timens_offsets, strlen(plan->timens_offsets)) < 0)
+            prc_proc_write("self/timens_offsets", plan->timens_offsets, strlen(plan->timens_offsets)) < 0)
             prc_fail(sync_fd, PRC_STAGE_TIMENS, errno, "write time namespace offsets", NULL);
     }
     long pid = clone_child(plan, CLONE_PARENT);

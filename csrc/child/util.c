@@ -148,21 +148,6 @@ int prc_openat2(int dirfd, const char *path, int flags, uint64_t resolve)
     return (int) PRC_RETRY(syscall(SYS_openat2, dirfd, path, &how, sizeof(how)));
 }
 
-int prc_write_file(const char *path, const char *data, size_t len)
-{
-    int fd = (int) PRC_RETRY(open(path, O_WRONLY | O_CLOEXEC));
-    if (fd < 0)
-        return -1;
-    ssize_t n = PRC_RETRY(write(fd, data, len));
-    int saved = errno;
-    close(fd);
-    if (n < 0) {
-        errno = saved;
-        return -1;
-    }
-    return 0;
-}
-
 /*
  * Join the container's v1 cgroups by writing "0" to each hierarchy's `tasks` file:
  * "move the calling thread".  A write of a pid to cgroup.procs takes the kernel's
@@ -190,5 +175,9 @@ void prc_join_cgroups(const struct prc_plan *plan, int sync_fd)
             prc_fail(sync_fd, PRC_STAGE_CGROUP, errno, "join cgroup ", plan->cgroup_join_paths[i], NULL);
         close(fd);
     }
+    /* host directories: no use for them any more, and none may reach the container
+       (process.c closes every other such fd before the cwd is entered) */
+    for (int i = 0; i < plan->n_cgroup_join; i++)
+        close(plan->cgroup_join_fds[i]);
     joined = 1;
 }

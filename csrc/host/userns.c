@@ -13,13 +13,11 @@
 
 static int write_map(int pid, const char *name, const char *text)
 {
-    char path[64] = "/proc/";
-    char num[16];
-    prc_utoa(num, sizeof(num), (unsigned) pid);
-    prc_strlcat(path, num, sizeof(path));
+    char path[64];
+    prc_utoa(path, sizeof(path), (unsigned) pid);
     prc_strlcat(path, "/", sizeof(path));
     prc_strlcat(path, name, sizeof(path));
-    return prc_write_file(path, text, strlen(text));
+    return prc_proc_write(path, text, strlen(text));
 }
 
 int prc_userns_fd(const char *uid_map, const char *gid_map)

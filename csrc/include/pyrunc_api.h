@@ -208,6 +208,12 @@ struct prc_plan {
     int seccomp_len;            /* number of instructions */
     unsigned int seccomp_flags; /* SECCOMP_FILTER_FLAG_* */
     int seccomp_notify;         /* send the listener fd to the parent */
+    /* With no_new_privs and no listener, the exec stub loads the filter itself, so the
+       final execve is the only call made under it (stub/exec_stub.c).  Then: */
+    int seccomp_fd;             /* memfd holding the filter (close-on-exec), or -1 */
+    char **stub_argv;           /* argv for the stub: [0] "", [1] stub_param, [2..] = argv
+                                   (argv == stub_argv + 2), or NULL: the child loads it */
+    char *stub_param;           /* 64 bytes the child fills: "<seccomp_fd>:<flags>:<sync_fd>" */
 
     /* file descriptors */
     int sync_fd;                /* filled in by prc_spawn */
@@ -222,12 +228,12 @@ struct prc_plan {
     char **cgroup_join_paths;
     int n_cgroup_join;
 
-    /* LSM label of the container program (lsm.c): the directory under /proc/<pid>/
+    /* LSM label of the container program (lsm.c): the directory under /proc/self/
        holding the attr file ("attr/apparmor" or "attr"), or NULL for none.  Then the
-       stub runs with stub_argv = {"", fd buffer (16 bytes, the child fills it), attr
-       file name, value, then argv's entries}, and argv == stub_argv + 4. */
+       stub runs with lsm_argv = {"", "lsm", fd buffer (16 bytes, the child fills it),
+       attr file name, value, then stub_argv's (or argv's) entries}. */
     const char *lsm_attr_dir;
-    char **stub_argv;
+    char **lsm_argv;
 };
 
 #define PRC_PATH_MAX 4096
@@ -256,6 +262,9 @@ int prc_userns_fd(const char *uid_map, const char *gid_map);
    (ridmap: on every submount too), for the child to move_mount; fd or -errno */
 int prc_idmap_tree(const char *source, int recursive, int ridmap, int userns_fd);
 const char *prc_version(void);
+/* write a file under /proc the safe way (child/procfs.c): path relative to /proc,
+   e.g. "123/uid_map"; 0 or -errno (EXDEV: not procfs, or a mount/symlink in the way) */
+int prc_proc_write_file(const char *path, const char *data, size_t len);
 
 /*
  * Start `path` (createContainer hooks) in the namespaces given as fds, joined in

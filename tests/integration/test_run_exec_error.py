@@ -5,8 +5,10 @@ pytestmark = requires_root
 
 
 def test_refused_execveat_fails_run_with_a_message(runtime, bundle):
-    # the init's final step is execveat(stub memfd): a profile that refuses it (and
-    # allows everything else) makes that exec fail after the init said READY
+    # the init's final step is execveat(stub memfd): without noNewPrivileges the filter
+    # is loaded before it (before the user switch, as runc), so a profile that refuses
+    # it (and allows everything else) makes that exec fail after the init said READY
+    bundle.config["process"]["noNewPrivileges"] = False
     bundle.config["linux"]["seccomp"] = {
         "defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{"names": ["execveat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
@@ -21,6 +23,7 @@ def test_refused_execveat_fails_run_with_a_message(runtime, bundle):
 
 
 def test_refused_execveat_fails_detached_run_too(runtime, bundle):
+    bundle.config["process"]["noNewPrivileges"] = False
     bundle.config["linux"]["seccomp"] = {
         "defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{"names": ["execveat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
@@ -29,6 +32,45 @@ def test_refused_execveat_fails_detached_run_too(runtime, bundle):
     r = runtime.run("run", "-d", "-b", bundle.path, bundle.id)
     assert r.returncode == 1
     assert "operation not permitted" in r.stderr
+    assert runtime.run("state", bundle.id).returncode != 0
+
+
+def test_with_no_new_privileges_execveat_is_not_under_the_filter(runtime, bundle):
+    # with noNewPrivileges the stub loads the filter right before the final execve:
+    # the runtime's execveat of the stub is not filtered (runc makes no execveat)
+    bundle.config["process"]["noNewPrivileges"] = True
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["execveat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
+    }
+    bundle.args("/bin/true")
+    r = runtime.run("run", "-b", bundle.path, bundle.id)
+    assert r.returncode == 0, r.stderr
+
+
+def refuse_execve(bundle, *args):
+    bundle.config["process"]["noNewPrivileges"] = True
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["execve"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
+    }
+    bundle.args(*args)
+
+
+def test_refused_final_execve_fails_run_with_a_message(runtime, bundle):
+    # ... and the stub's execve refused by the filter reaches `run` as the init's error
+    refuse_execve(bundle, "/bin/true")
+    r = runtime.run("run", "-b", bundle.path, bundle.id)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == ["exec `/bin/true`: operation not permitted"], r.stderr
+    assert runtime.run("state", bundle.id).returncode != 0
+
+
+def test_refused_final_execve_fails_detached_run_too(runtime, bundle):
+    refuse_execve(bundle, "/bin/sleep", "10")
+    r = runtime.run("run", "-d", "-b", bundle.path, bundle.id)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == ["exec `/bin/sleep`: operation not permitted"], r.stderr
     assert runtime.run("state", bundle.id).returncode != 0
 
 

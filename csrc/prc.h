@@ -127,6 +127,8 @@ void prc_mount_console(int sync_fd, int slave);
 /* a regular file of the image opened for reading inside the root (mount.c), or -1 */
 int prc_open_image_file(const char *path);
 void prc_setup_process(const struct prc_plan *plan, int sync_fd);
+/* the verified attr directory fd the exec stub writes the LSM label through (lsm.c) */
+void prc_lsm_prepare(const struct prc_plan *plan, int sync_fd);
 /* join the v1 cgroups listed in the plan by a thread-only move (util.c); once */
 void prc_join_cgroups(const struct prc_plan *plan, int sync_fd);
 

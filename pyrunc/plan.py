@@ -117,9 +117,10 @@ def parse_mount_options(options):
 
 
 def _mount(plan, arr, i, source, target, fstype, flags, data, prop=0, kind=0, extra=0, remount=0,
-           attrs=(0, 0), tree_fd=-1):
+           attrs=(0, 0), tree_fd=-1, label=None):
     m = arr[i]
     m.tree_fd = tree_fd
+    m.label = plan.s(label)
     m.source = plan.s(source)
     m.target = plan.s(target)
     m.fstype = plan.s(fstype)
@@ -132,7 +133,13 @@ def _mount(plan, arr, i, source, target, fstype, flags, data, prop=0, kind=0, ex
     m.attr_set, m.attr_clr = attrs
 
 
-def _expand_mounts(spec, cgroups, fds):
+# runc labels every filesystem it mounts with linux.mountLabel except these, whose
+# kernels refuse or ignore a context= option (binds take no data at all); mqueue's
+# root inode is labelled instead
+UNLABELED_FS = ("proc", "sysfs", "cgroup", "cgroup2", "securityfs", "selinuxfs")
+
+
+def _expand_mounts(spec, cgroups, fds, mount_label=None):
     """config mounts -> tuples for _mount, with cgroup mounts made concrete"""
     out = []
     cgroupns = "cgroup" in spec.namespaces
@@ -186,8 +193,16 @@ def _expand_mounts(spec, cgroups, fds):
                 extra |= lib.PRC_MNTX_DEVPTS
             if m.type == "tmpfs" and "tmpcopyup" in m.options:
                 extra |= lib.PRC_MNTX_TMPCOPYUP
+            label = None
+            if mount_label and m.type == "mqueue":
+                extra |= lib.PRC_MNTX_LABEL  # no context= there (csrc/child/mount.c)
+                label = mount_label
+            elif mount_label and m.type not in UNLABELED_FS:
+                # SELinux's mount option: every inode of this superblock gets the label
+                ctx = 'context="%s"' % mount_label
+                data = data + "," + ctx if data else ctx
             out.append((m.source or m.type or "none", m.destination, m.type or "none", flags,
-                        data, prop, lib.PRC_MNT_FS, extra, 0, attrs))
+                        data, prop, lib.PRC_MNT_FS, extra, 0, attrs, -1, label))
     return out
 
 
@@ -321,7 +336,8 @@ def _cgroup_mounts(m, flags, cgroupns, cgroups):
 
 
 def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgroups=None,
-          seccomp=None):
+          seccomp=None, lsm=None, mount_label=None):
+    """lsm: pyrunc.lsm.exec_attr's answer; mount_label: pyrunc.lsm.mount_label's"""
     plan = Plan()
     c = plan.c
     c.abi = lib.PRC_ABI_VERSION
@@ -356,7 +372,7 @@ def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgr
     c.readonly_root = int(spec.root_readonly)
     c.no_pivot = int(no_pivot)
 
-    mounts = _expand_mounts(spec, cgroups, plan.ns_fds)
+    mounts = _expand_mounts(spec, cgroups, plan.ns_fds, mount_label)
     for i, t in enumerate(mounts):
         if t[1] == "/dev" and t[6] == lib.PRC_MNT_FS and t[3] & MS_RDONLY:
             # a read-only /dev: writable while the nodes and submounts are made, then
@@ -443,6 +459,7 @@ def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgr
         c.personality = 0 if domain == "LINUX" else 0x0008
 
     _seccomp(plan, seccomp)
+    _lsm(plan, lsm)
     return plan
 
 
@@ -474,8 +491,30 @@ def _seccomp(plan, seccomp):
         param = ffi.new("char[]", 64)
         plan.keep.append(param)
         c.stub_param = param
+        arr[1] = param          # (the child fills it; set here for _lsm's copy)
         c.stub_argv = arr
         c.argv = arr + 2
+
+
+def _lsm(plan, lsm):
+    """the LSM label in front of the stub's argv (csrc/stub/exec_stub.c): "", "lsm",
+    a buffer the child fills with the attr directory's fd, the file name, the value,
+    then what the stub would have got without it"""
+    if lsm is None:
+        return
+    c = plan.c
+    attr_dir, name, value = lsm
+    inner = c.stub_argv if c.stub_argv else c.argv
+    n = 0
+    while inner[n] != ffi.NULL:
+        n += 1
+    fdbuf = ffi.new("char[]", 16)
+    plan.keep.append(fdbuf)
+    arr = ffi.new("char *[]", [plan.s(""), plan.s("lsm"), fdbuf, plan.s(name), plan.s(value)]
+                  + [inner[i] for i in range(n)] + [ffi.NULL])
+    plan.keep.append(arr)
+    c.lsm_argv = arr
+    c.lsm_attr_dir = plan.s(attr_dir)
 
 
 def _process(plan, p, userns):
@@ -580,7 +619,7 @@ def _namespaces(plan, spec):
         c.timens_offsets = ffi.NULL
 
 
-def build_exec(proc, init_pid, ns_types, *, seccomp=None, preserve_fds=0):
+def build_exec(proc, init_pid, ns_types, *, seccomp=None, preserve_fds=0, lsm=None):
     """A plan for a process joining a running container: setns into each of its
     namespaces (through stage-1, which also makes a pid namespace take effect), then
     the same process setup as the init, and the exec at once."""
@@ -623,4 +662,5 @@ def build_exec(proc, init_pid, ns_types, *, seccomp=None, preserve_fds=0):
     c.userns = 0
     _process(plan, proc, False)
     _seccomp(plan, seccomp)
+    _lsm(plan, lsm)
     return plan

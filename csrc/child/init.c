@@ -15,7 +15,8 @@
  *            a notify listener)
  *   READY, then wait for start       fifo (create/start) or a sync record (run)
  *   execveat(stub)                   the sealed stub does the final execve; with nnp and
- *                                    no listener it loads the filter just before it
+ *                                    no listener it loads the filter just before it;
+ *                                    with an LSM label it writes it (lsm.c) first
  */
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -141,6 +142,8 @@ void prc_child_main(struct prc_plan *plan)
             prc_fail(sync_fd, PRC_STAGE_EXEC, errno, "pass the seccomp filter to the exec stub", NULL);
         argv = plan->stub_argv;
     }
+    if (plan->lsm_attr_dir)
+        argv = plan->lsm_argv;  /* in front of the above (its entries copied by plan.py) */
     syscall(SYS_execveat, plan->stub_fd, "", argv, plan->envp, AT_EMPTY_PATH);
     prc_fail(sync_fd, PRC_STAGE_EXEC, errno, "exec `", plan->argv[0], "`", NULL);
 }

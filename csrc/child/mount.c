@@ -24,6 +24,8 @@
 #include <sys/sysmacros.h>
 #include <linux/mount.h>
 
+#include <sys/xattr.h>
+
 #include "prc.h"
 
 #define RESOLVE_FLAGS (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
@@ -391,6 +393,17 @@ static void do_mount(const struct prc_plan *plan, int sync_fd, int rootfd, const
     } else if (mount(m->source, target, m->fstype, flags, m->data) < 0)
         prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "mount ", what, " `", m->source ? m->source : "none",
                  "` on `", m->target, "`", NULL);
+    if (m->extra & PRC_MNTX_LABEL) {
+        /*
+         * mqueue: its superblock is made with the ipc namespace, unlabeled, and every
+         * mount of it returns that one superblock, which SELinux then refuses to
+         * relabel with context= (EINVAL).  Label its root inode instead, as runc does.
+         */
+        int top = prc_openat2(rootfd, m->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC, RESOLVE_FLAGS);
+        if (top < 0 || fsetxattr(top, "security.selinux", m->label, strlen(m->label), 0) < 0)
+            prc_fail(sync_fd, PRC_STAGE_MOUNT, errno, "set the selinux label of `", m->target, "`", NULL);
+        close(top);
+    }
     if (copyup) {
         int top = prc_openat2(rootfd, m->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC, RESOLVE_FLAGS);
         if (top < 0 || copy_tree(below, top, 0) < 0)

@@ -60,6 +60,7 @@ struct prc_msg {
 #define PRC_STAGE_EXEC 23
 #define PRC_STAGE_WAIT 24
 #define PRC_STAGE_CGROUP 25
+#define PRC_STAGE_LSM 26
 
 /* ---- plan pieces ---- */
 
@@ -76,6 +77,7 @@ struct prc_msg {
 #define PRC_MNTX_TMPCOPYUP 32   /* tmpfs: copy what the destination held into the new tmpfs */
 #define PRC_MNTX_IDMAP 64       /* attach tree_fd (an idmapped copy of the source) instead of a bind */
 #define PRC_MNTX_SRC_IN_ROOT 128 /* bind source inside the rootfs: resolved in the root, like a target */
+#define PRC_MNTX_LABEL 256      /* set label as the new mount root's SELinux context (mqueue) */
 
 struct prc_mount {
     const char *source;         /* NULL when none; for binds an absolute host path (with
@@ -91,6 +93,7 @@ struct prc_mount {
     int kind;
     int extra;
     int tree_fd;                /* PRC_MNTX_IDMAP: the detached idmapped tree (prc_idmap_tree) */
+    const char *label;          /* PRC_MNTX_LABEL: the context */
 };
 
 struct prc_device {
@@ -233,6 +236,13 @@ struct prc_plan {
     const int *cgroup_join_fds;
     char **cgroup_join_paths;
     int n_cgroup_join;
+
+    /* LSM label of the container program (lsm.c): the directory under /proc/self/
+       holding the attr file ("attr/apparmor" or "attr"), or NULL for none.  Then the
+       stub runs with lsm_argv = {"", "lsm", fd buffer (16 bytes, the child fills it),
+       attr file name, value, then stub_argv's (or argv's) entries}. */
+    const char *lsm_attr_dir;
+    char **lsm_argv;
 };
 
 #define PRC_PATH_MAX 4096

@@ -26,6 +26,12 @@
  * that the final execve closes it (the parent of `run` takes the EOF as success), and
  * on a failure it sends the error record there (pyrunc/sync.py decodes it) before it
  * exits, as the init would have.
+ *
+ * With an LSM label (child/lsm.c says why the stub writes it): argv[0] = "",
+ * argv[1] = "lsm", argv[2] = decimal fd of the process's verified
+ * /proc/<pid>/attr[/apparmor] directory, argv[3] = the attr file's name, argv[4] =
+ * what to write, then one of the layouts above.  A label that cannot be set stops
+ * here: running unconfined instead would be a silent downgrade.
  */
 #include <stddef.h>
 #include "../include/pyrunc_api.h"
@@ -39,6 +45,7 @@
 #define NR_fcntl 72
 #define NR_seccomp 317
 #define NR_sendto 44
+#define NR_openat 257
 static long sys6(long n, long a, long b, long c, long d, long e, long f)
 {
     long ret;
@@ -66,6 +73,7 @@ __asm__ (".text\n.global _start\n_start:\n"
 #define NR_fcntl 25
 #define NR_seccomp 277
 #define NR_sendto 206
+#define NR_openat 56
 static long sys6(long n, long a, long b, long c, long d, long e, long f)
 {
     register long x8 __asm__("x8") = n;
@@ -199,6 +207,39 @@ static __attribute__((noreturn)) void load_filter_and_exec(char **argv, char **e
     fail(sync_fd, -r, "exec", argv[2]);
 }
 
+/* O_WRONLY | O_CLOEXEC | O_NOFOLLOW, the same on x86-64 and arm64 */
+#define ATTR_OPEN_FLAGS (01 | 02000000 | 0100000)
+
+static void set_label(char **argv)
+{
+    static const char what[] = "pyrunc exec stub: set lsm label ";
+    const char *p = argv[2];
+    long dir = number(&p);
+    long fd = dir < 0 ? -9 /* EBADF */ : sys3(NR_openat, dir, (long) argv[3], ATTR_OPEN_FLAGS);
+    long len = (long) slen(argv[4]);
+    /* an attr file takes the whole value in one write, or refuses it */
+    long n = fd < 0 ? fd : sys3(NR_write, fd, (long) argv[4], len);
+    if (n != len) {
+        /* nobody to report to but stderr: the sync socket is not ours here */
+        char num[24];
+        int i = 23;
+        unsigned long e = (unsigned long) (n < 0 ? -n : 5 /* EIO */);
+        num[i] = '\n';
+        do {
+            num[--i] = (char) ('0' + e % 10);
+            e /= 10;
+        } while (e && i > 12);
+        static const char mid[] = ": errno ";
+        sys3(NR_write, 2, (long) what, sizeof(what) - 1);
+        sys3(NR_write, 2, (long) argv[4], len);
+        sys3(NR_write, 2, (long) mid, sizeof(mid) - 1);
+        sys3(NR_write, 2, (long) (num + i), 24 - i);
+        sys3(NR_exit_group, 127, 0, 0);
+    }
+    sys3(NR_close, fd, 0, 0);
+    sys3(NR_close, dir, 0, 0);
+}
+
 __attribute__((used, noreturn)) void stub_main(long *sp)
 {
     long argc = sp[0];
@@ -207,6 +248,12 @@ __attribute__((used, noreturn)) void stub_main(long *sp)
     static const char usage[] = "pyrunc exec stub: nothing to execute\n";
     static const char failed[] = "pyrunc exec stub: execve failed: ";
 
+    if (argc >= 7 && argv[0][0] == '\0' && argv[1][0] == 'l' && argv[1][1] == 's' && argv[1][2] == 'm'
+        && argv[1][3] == '\0') {
+        set_label(argv);
+        argv += 5;
+        argc -= 5;
+    }
     if (argc >= 4 && argv[0][0] == '\0')
         load_filter_and_exec(argv, envp);
     if (argc < 2) {

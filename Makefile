@@ -19,7 +19,7 @@ APT_PKGS := gcc libc6-dev python3-venv python3-dev libseccomp-dev busybox-static
 
 PY_SOURCES := $(shell find pyrunc pyimage csrc -name '*.py' -o -name '*.c' -o -name '*.h' | grep -v _gen) pyproject.toml
 
-.PHONY: all install deps native test test-unit test-integration test-image test-cgroup2 demo bench bench-image conformance clean bench-seccomp
+.PHONY: all install deps native test test-unit test-integration test-image test-cgroup2 test-criu demo bench bench-image conformance clean bench-seccomp
 
 all: install
 
@@ -93,3 +93,12 @@ conformance: install
 
 clean:
 	rm -rf $(VENV) build csrc/_gen pyrunc/_native*.so pyrunc/_libseccomp*.so
+
+# checkpoint/restore (criu) tests: criu cannot work on this host's kernel (`criu check`
+# fails), so they run in a throw-away VM on Debian's kernel, against pyrunc and runc;
+# checkpoint/restore timings are written to $(CRIU_TIMINGS)
+CRIU_TIMINGS ?= $(CURDIR)/.criu-timings
+test-criu: deps install
+	rm -f $(CRIU_TIMINGS)
+	$(CGV2_VM) -t $(CGV2_TIMEOUT) -w $(CURDIR) -C $(CURDIR) -e CRIU_TIMINGS=$(CRIU_TIMINGS) -- $(PY) -m pytest -q -rs tests/criu tests/unit/test_criu_rpc.py
+	@cat $(CRIU_TIMINGS) 2>/dev/null || true

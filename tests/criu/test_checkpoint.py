@@ -52,13 +52,15 @@ RUNTIMES = ["pyrunc"] + (["runc"] if shutil.which("runc") else [])
 
 
 class RT:
-    def __init__(self, name, root):
+    def __init__(self, name, root, cwd):
         self.name = name
         self.root = root
+        self.cwd = cwd  # runc leaves criu logs in its working directory
         self.exe = PYRUNC if name == "pyrunc" else shutil.which("runc")
 
     def __call__(self, *args, check=True, timeout=120, **kw):
         kw.setdefault("stdin", subprocess.DEVNULL)
+        kw.setdefault("cwd", self.cwd)
         if "stdout" in kw:
             kw.setdefault("stderr", subprocess.PIPE)
         else:
@@ -88,7 +90,7 @@ class RT:
 
 @pytest.fixture(params=RUNTIMES)
 def rt(request, tmp_path):
-    r = RT(request.param, str(tmp_path / ("state-" + request.param)))
+    r = RT(request.param, str(tmp_path / ("state-" + request.param)), str(tmp_path))
     yield r
     for cid in r.ids():
         r("delete", "--force", cid, check=False)
@@ -131,6 +133,17 @@ def _cleanup(rt, bundle):
 
 def test_counter_checkpoint_restore_exec_delete(rt, bundle, tmp_path):
     img, work = str(tmp_path / "img"), str(tmp_path / "work")
+    # an external bind mount, a cgroup limit and a createRuntime hook: all must be
+    # there again after the restore
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "hello").write_text("from the host\n")
+    hooklog = tmp_path / "hooks.jsonl"
+    bundle.config["mounts"].append({"destination": "/data", "type": "bind", "source": str(data),
+                                    "options": ["rbind", "rw"]})
+    bundle.config["linux"].setdefault("resources", {})["pids"] = {"limit": 77}
+    bundle.config["hooks"] = {"createRuntime": [
+        {"path": "/bin/sh", "args": ["sh", "-c", "cat >> %s; echo >> %s" % (hooklog, hooklog)]}]}
     _start_counter(rt, bundle)
     rt.timed("checkpoint", "checkpoint", "--image-path", img, "--work-path", work, bundle.id)
     # the container is gone, and its counter stands still
@@ -149,9 +162,17 @@ def test_counter_checkpoint_restore_exec_delete(rt, bundle, tmp_path):
     assert n < before + 100
     # a normal container: in its cgroup, exec works, delete cleans up
     with open("/proc/%d/cgroup" % st["pid"]) as f:
-        assert bundle.id in f.read()
+        cg = f.read().strip()
+    assert bundle.id in cg
+    if cg.startswith("0::"):
+        with open("/sys/fs/cgroup%s/pids.max" % cg[3:]) as f:
+            assert f.read().strip() == "77"
     p = rt("exec", bundle.id, "cat", "/tmp/count")
     assert int(p.stdout) >= n
+    assert rt("exec", bundle.id, "cat", "/data/hello").stdout == "from the host\n"
+    # the hook ran at create and again at restore, with the restored init's pid
+    docs = [json.loads(x) for x in hooklog.read_text().splitlines() if x.strip()]
+    assert len(docs) == 2 and docs[1]["pid"] == st["pid"] and docs[1]["id"] == bundle.id
     rt("kill", bundle.id, "KILL")
     deadline = time.monotonic() + 10
     while rt.state(bundle.id)["status"] != "stopped" and time.monotonic() < deadline:
@@ -160,6 +181,30 @@ def test_counter_checkpoint_restore_exec_delete(rt, bundle, tmp_path):
     assert bundle.id not in rt.ids()
     assert_no_leftovers(bundle)
     assert mounts_under(rt.root) == []
+
+
+def test_restore_foreground(rt, bundle, tmp_path):
+    """without --detach restore waits for the container, exits with its status and
+    deletes it, as run does"""
+    img = str(tmp_path / "img")
+    _start_counter(rt, bundle)
+    rt("checkpoint", "--image-path", img, bundle.id)
+    p = subprocess.Popen([rt.exe, "--root", rt.root, "restore", "--image-path", img, "--bundle", bundle.path,
+                          bundle.id], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, cwd=rt.cwd)
+    try:
+        deadline = time.monotonic() + 60
+        while bundle.id not in rt.ids() and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.1)
+        _wait_count(bundle, _count(bundle) + 3)
+        rt("kill", bundle.id, "KILL")
+        assert p.wait(30) == 137, p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert bundle.id not in rt.ids()
+    assert_no_leftovers(bundle)
 
 
 def test_leave_running(rt, bundle, tmp_path):

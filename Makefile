@@ -15,11 +15,11 @@ STAMP := $(VENV)/.installed
 # Debian packages: build + test dependencies, and the reference tools we compare with.
 APT_PKGS := gcc libc6-dev python3-venv python3-dev libseccomp-dev busybox-static runc crun containerd \
             docker-registry skopeo umoci strace hyperfine iproute2 util-linux \
-            apache2-utils openssl
+            apache2-utils openssl criu
 
 PY_SOURCES := $(shell find pyrunc pyimage csrc -name '*.py' -o -name '*.c' -o -name '*.h' | grep -v _gen) pyproject.toml
 
-.PHONY: all install deps native test test-unit test-integration test-image test-cgroup2 test-criu demo bench bench-image conformance clean bench-seccomp
+.PHONY: all install deps vm-deps native test test-unit test-integration test-image test-cgroup2 test-lsm test-criu demo bench bench-image conformance clean bench-seccomp
 
 all: install
 
@@ -61,15 +61,44 @@ test-image: deps install
 bench-image: deps install
 	$(PY) bench/bench_image.py
 
-# the cgroup tests inside a throw-away VM whose only cgroup mount is cgroup2 with every
-# controller (pure v2: clone3 CLONE_INTO_CGROUP, the eBPF device program, cgroup.freeze,
-# cgroup.kill); the checkout is shared read-write, so this works from any clone
-CGV2_VM ?= /work/shared/tools/cgv2-vm
-CGV2_TIMEOUT ?= 900
+# The VM targets boot Debian's kernel in qemu over a read-only view of this machine, with
+# the checkout shared read-write (tests/vm/run-vm; the kernel is cached in /var/tmp).
+# qemu's recommends (a desktop's worth) are not needed; apparmor brings apparmor_parser,
+# which the AppArmor tests run in the guest (it loads nothing on a host without AppArmor).
+VM_APT_PKGS := qemu-system-x86 busybox-static apparmor
+vm-deps:
+	@missing=""; for p in $(VM_APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing (run make as root)"; exit 1; fi; \
+	  echo "apt-get install --no-install-recommends$$missing"; \
+	  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null; \
+	fi
+
+VM := $(CURDIR)/tests/vm/run-vm
+VM_TIMEOUT ?= 1200
+
+# the cgroup tests on a kernel whose only cgroup mount is cgroup2 with every controller
+# (pure v2: clone3 CLONE_INTO_CGROUP, the eBPF device program, cgroup.freeze, cgroup.kill)
+CGV2_VM ?= $(VM)
 CGROUP_TESTS := tests/integration/test_cgroups.py tests/integration/test_cgroup_containers.py \
                 tests/integration/test_cgroup_join.py $(wildcard tests/unit/test_cgroups_*.py)
-test-cgroup2: deps install
-	$(CGV2_VM) -t $(CGV2_TIMEOUT) -w $(CURDIR) -C $(CURDIR) -- $(PY) -m pytest -q -rs $(CGROUP_TESTS)
+test-cgroup2: deps vm-deps install
+	$(CGV2_VM) -m cgroup2 -t $(VM_TIMEOUT) -w $(CURDIR) -C $(CURDIR) -- $(PY) -m pytest -q -rs $(CGROUP_TESTS)
+
+# AppArmor and SELinux applied: once with AppArmor as the major LSM, once with SELinux
+test-lsm: deps vm-deps install
+	$(VM) -m apparmor -t $(VM_TIMEOUT) -w $(CURDIR) -C $(CURDIR) -- $(PY) -m pytest -q -rs tests/lsm
+	$(VM) -m selinux -t $(VM_TIMEOUT) -w $(CURDIR) -C $(CURDIR) -- $(PY) -m pytest -q -rs tests/lsm
+
+# checkpoint/restore: criu cannot work on this machine's kernel (`criu check` fails on
+# its vdso), so the tests run in the VM on Debian's kernel, against pyrunc and runc; the
+# time of each checkpoint and restore goes to $(CRIU_TIMINGS)
+CRIU_TIMINGS ?= $(CURDIR)/.criu-timings
+test-criu: deps vm-deps install
+	rm -f $(CRIU_TIMINGS)
+	$(VM) -m cgroup2 -t $(VM_TIMEOUT) -w $(CURDIR) -C $(CURDIR) -e CRIU_TIMINGS=$(CRIU_TIMINGS) -- \
+	  $(PY) -m pytest -q -rs tests/criu tests/unit/test_criu_rpc.py
+	@cat $(CRIU_TIMINGS) 2>/dev/null || true
 
 demo: deps install
 	@sh tests/demo.sh
@@ -93,12 +122,3 @@ conformance: install
 
 clean:
 	rm -rf $(VENV) build csrc/_gen pyrunc/_native*.so pyrunc/_libseccomp*.so
-
-# checkpoint/restore (criu) tests: criu cannot work on this host's kernel (`criu check`
-# fails), so they run in a throw-away VM on Debian's kernel, against pyrunc and runc;
-# checkpoint/restore timings are written to $(CRIU_TIMINGS)
-CRIU_TIMINGS ?= $(CURDIR)/.criu-timings
-test-criu: deps install
-	rm -f $(CRIU_TIMINGS)
-	$(CGV2_VM) -t $(CGV2_TIMEOUT) -w $(CURDIR) -C $(CURDIR) -e CRIU_TIMINGS=$(CRIU_TIMINGS) -- $(PY) -m pytest -q -rs tests/criu tests/unit/test_criu_rpc.py
-	@cat $(CRIU_TIMINGS) 2>/dev/null || true

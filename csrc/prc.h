@@ -121,6 +121,8 @@ void prc_child_main(struct prc_plan *plan) __attribute__((noreturn));
 void prc_setup_rootfs(const struct prc_plan *plan, int sync_fd);
 void prc_finish_rootfs(const struct prc_plan *plan, int sync_fd);
 void prc_setup_process(const struct prc_plan *plan, int sync_fd);
+/* the verified attr directory fd the exec stub writes the LSM label through (lsm.c) */
+void prc_lsm_prepare(const struct prc_plan *plan, int sync_fd);
 /* join the v1 cgroups listed in the plan by a thread-only move (util.c); once */
 void prc_join_cgroups(const struct prc_plan *plan, int sync_fd);
 

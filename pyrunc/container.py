@@ -93,10 +93,12 @@ class Container:
             raise PyruncError("cannot allocate tty if pyrunc will detach without setting console socket")
         if console_socket is not None and not proc.terminal:
             raise PyruncError("cannot use console socket if pyrunc will not detach or allocate tty")
-        if proc.apparmor_profile or proc.selinux_label:
-            from pyrunc.process import check_lsm
+        lsm = mount_label = None
+        if proc.apparmor_profile or proc.selinux_label or spec.mount_label:
+            from pyrunc import lsm as _lsm
 
-            check_lsm(proc)  # accepted where the LSM is absent, refused where present
+            lsm = _lsm.exec_attr(proc)  # None where that LSM is off: ignored, as runc
+            mount_label = _lsm.mount_label(spec)
         preserve_fds += _listen_fds()
         _occupy_preserved(preserve_fds)
 
@@ -109,7 +111,7 @@ class Container:
         try:
             self._create(spec, undo, pid_file=pid_file, console_socket=console_socket,
                          no_pivot=no_pivot, preserve_fds=preserve_fds, run_mode=run_mode,
-                         systemd_cgroup=systemd_cgroup)
+                         systemd_cgroup=systemd_cgroup, lsm=lsm, mount_label=mount_label)
         except BaseException:
             undo.run()
             if binds >= 0 and _mounts_at(spec.root_path) > binds:
@@ -118,7 +120,7 @@ class Container:
         return self
 
     def _create(self, spec, undo, *, pid_file, console_socket, no_pivot, preserve_fds,
-                run_mode, systemd_cgroup):
+                run_mode, systemd_cgroup, lsm, mount_label):
         from pyrunc import plan as _plan
         from pyrunc import sync as _sync
         from pyrunc import rcuwarm as _rcuwarm
@@ -152,7 +154,7 @@ class Container:
 
         plan = _plan.build(spec, wait_mode=lib.PRC_WAIT_SYNC if run_mode else lib.PRC_WAIT_FIFO,
                            fifo_dirfd=cdir.fd, preserve_fds=preserve_fds, no_pivot=no_pivot,
-                           cgroups=cg, seccomp=seccomp)
+                           cgroups=cg, seccomp=seccomp, lsm=lsm, mount_label=mount_label)
         undo.plan = plan
         v2fd = cg.v2_dirfd() if hasattr(cg, "v2_dirfd") else None
         if v2fd is not None:

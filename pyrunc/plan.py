@@ -131,7 +131,12 @@ def _mount(plan, arr, i, source, target, fstype, flags, data, prop=0, kind=0, ex
     m.attr_set, m.attr_clr = attrs
 
 
-def _expand_mounts(spec, cgroups, fds):
+# runc labels every filesystem it mounts with linux.mountLabel except these, whose
+# kernels refuse or ignore a context= option (binds take no data at all)
+UNLABELED_FS = ("proc", "sysfs", "cgroup", "cgroup2", "securityfs", "selinuxfs")
+
+
+def _expand_mounts(spec, cgroups, fds, mount_label=None):
     """config mounts -> tuples for _mount, with cgroup mounts made concrete"""
     out = []
     cgroupns = "cgroup" in spec.namespaces
@@ -169,6 +174,10 @@ def _expand_mounts(spec, cgroups, fds):
                 extra |= lib.PRC_MNTX_DEVPTS
             if m.type == "tmpfs" and "tmpcopyup" in m.options:
                 extra |= lib.PRC_MNTX_TMPCOPYUP
+            if mount_label and m.type not in UNLABELED_FS:
+                # SELinux's mount option: every inode of this superblock gets the label
+                ctx = 'context="%s"' % mount_label
+                data = data + "," + ctx if data else ctx
             out.append((m.source or m.type or "none", m.destination, m.type or "none", flags,
                         data, prop, lib.PRC_MNT_FS, extra, 0, attrs))
     return out
@@ -277,7 +286,8 @@ def _cgroup_mounts(m, flags, cgroupns, cgroups):
 
 
 def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgroups=None,
-          seccomp=None):
+          seccomp=None, lsm=None, mount_label=None):
+    """lsm: pyrunc.lsm.exec_attr's answer; mount_label: pyrunc.lsm.mount_label's"""
     plan = Plan()
     c = plan.c
     c.abi = lib.PRC_ABI_VERSION
@@ -312,7 +322,7 @@ def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgr
     c.readonly_root = int(spec.root_readonly)
     c.no_pivot = int(no_pivot)
 
-    mounts = _expand_mounts(spec, cgroups, plan.ns_fds)
+    mounts = _expand_mounts(spec, cgroups, plan.ns_fds, mount_label)
     arr = ffi.new("struct prc_mount[]", max(len(mounts), 1))
     plan.keep.append(arr)
     for i, t in enumerate(mounts):
@@ -375,7 +385,7 @@ def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgr
     c.hostname = plan.s(spec.hostname) if spec.hostname else ffi.NULL
     c.domainname = plan.s(spec.domainname) if spec.domainname else ffi.NULL
 
-    _process(plan, spec.process, userns)
+    _process(plan, spec.process, userns, lsm)
     c.personality = -1
     if spec.personality:
         domain = spec.personality.get("domain")
@@ -393,10 +403,22 @@ def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgr
     return plan
 
 
-def _process(plan, p, userns):
+def _process(plan, p, userns, lsm=None):
     c = plan.c
     c.cwd = plan.s(p.cwd)
-    c.argv = plan.strv(p.args, extra_slot=True)
+    if lsm is None:
+        c.argv = plan.strv(p.args, extra_slot=True)
+    else:
+        # the stub's argv with the label in front (csrc/stub/exec_stub.c); the child
+        # writes the attr directory's fd number into the second slot
+        attr_dir, name, value = lsm
+        fdbuf = ffi.new("char[]", 16)
+        plan.keep.append(fdbuf)
+        arr = plan.strv(["", None, name, value, None] + p.args)
+        arr[1] = fdbuf
+        c.stub_argv = arr
+        c.argv = arr + 4
+        c.lsm_attr_dir = plan.s(attr_dir)
     home = not any(e.startswith("HOME=") for e in p.env)
     # a spare NULL slot at the end: the child adds HOME there (runc's default, from the
     # container's /etc/passwd, which only the child can read safely)
@@ -488,7 +510,7 @@ def _namespaces(plan, spec):
         c.timens_offsets = ffi.NULL
 
 
-def build_exec(proc, init_pid, ns_types, *, seccomp=None, preserve_fds=0):
+def build_exec(proc, init_pid, ns_types, *, seccomp=None, preserve_fds=0, lsm=None):
     """A plan for a process joining a running container: setns into each of its
     namespaces (through stage-1, which also makes a pid namespace take effect), then
     the same process setup as the init, and the exec at once."""
@@ -529,7 +551,7 @@ def build_exec(proc, init_pid, ns_types, *, seccomp=None, preserve_fds=0):
     c.n_joins = len(joins)
     c.timens_offsets = ffi.NULL
     c.userns = 0
-    _process(plan, proc, False)
+    _process(plan, proc, False, lsm)
     if seccomp is not None:
         buf = ffi.from_buffer(seccomp.program)
         plan.keep.append(buf)

@@ -106,8 +106,11 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
             raise PyruncError("cannot allocate tty if pyrunc will detach without setting console socket")
         if console_socket is not None and not proc.terminal:
             raise PyruncError("cannot use console socket if pyrunc will not detach or allocate tty")
+        lsm = None
         if proc.apparmor_profile or proc.selinux_label:
-            check_lsm(proc)
+            from pyrunc import lsm as _lsm
+
+            lsm = _lsm.exec_attr(proc)  # None where that LSM is off: ignored, as runc
         seccomp = None
         sc = (bundle_raw.get("linux") or {}).get("seccomp")
         if sc:
@@ -117,7 +120,7 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
         _container._occupy_preserved(preserve_fds)
         console = _container._connect_console(console_socket) if console_socket else None
         plan = _plan.build_exec(proc, c.st["pid"], c.st.get("namespaces", ()), seccomp=seccomp,
-                                preserve_fds=preserve_fds)
+                                preserve_fds=preserve_fds, lsm=lsm)
         cg = _join_plan(plan, c.st)
         pid = 0
         ch = None
@@ -215,30 +218,6 @@ def _wait(pid, master=-1):
         return _container.wait_exit_code(pid, master)
     finally:
         _container.restore_signals(saved)
-
-
-def check_lsm(proc, sysfs="/sys"):
-    """process.apparmorProfile / selinuxLabel (or exec --apparmor / --process-label).
-
-    Where the LSM is absent there is nothing to confine with, and callers do not ask
-    for a profile then (dockerd and containerd's CRI only set one when the host has
-    AppArmor): accept and ignore it, as crun does.  Where it is present, the process
-    would have to write its own /proc/self/attr/.../exec before execve, which pyrunc's
-    child does not do yet; running it unconfined would be a silent downgrade, so refuse."""
-    if proc.apparmor_profile and _apparmor_enabled(sysfs):
-        raise ConfigError("apply apparmor profile %s: not supported by pyrunc yet (apparmor is enabled "
-                          "on this host)" % proc.apparmor_profile)
-    if proc.selinux_label and os.path.exists(os.path.join(sysfs, "fs/selinux/enforce")):
-        raise ConfigError("apply selinux label %s: not supported by pyrunc yet (selinux is enabled "
-                          "on this host)" % proc.selinux_label)
-
-
-def _apparmor_enabled(sysfs):
-    try:
-        with open(os.path.join(sysfs, "module/apparmor/parameters/enabled"), "rb") as f:
-            return f.read(1) == b"Y"
-    except OSError:
-        return False
 
 
 def _join_plan(plan, st):

@@ -124,7 +124,7 @@ class Spec:
                  "hostname", "domainname", "mounts", "hooks", "annotations", "namespaces",
                  "uid_mappings", "gid_mappings", "time_offsets", "devices", "cgroups_path",
                  "resources", "rootfs_propagation", "masked_paths", "readonly_paths", "sysctl",
-                 "seccomp", "personality", "has_linux")
+                 "seccomp", "personality", "has_linux", "mount_label")
 
 
 def load(bundle):
@@ -229,6 +229,7 @@ def parse(raw, bundle):
     s.cgroups_path = _str(linux, "cgroupsPath", "linux.") or None
     s.resources = _obj(linux, "resources", "linux.")
     s.rootfs_propagation = _str(linux, "rootfsPropagation", "linux.") or None
+    s.mount_label = _str(linux, "mountLabel", "linux.") or None
     s.masked_paths = _strlist(linux, "maskedPaths", "linux.")
     s.readonly_paths = _strlist(linux, "readonlyPaths", "linux.")
     s.sysctl = _obj(linux, "sysctl", "linux.")

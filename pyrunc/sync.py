@@ -24,6 +24,7 @@ STAGES = {
     13: "readonly paths", 14: "sysctl", 15: "rlimits", 16: "process", 17: "terminal",
     18: "seccomp", 19: "user", 20: "capabilities", 21: "cwd", 22: "fds", 23: "exec", 24: "wait",
     25: "cgroup",
+    26: "lsm",
 }
 
 

@@ -13,7 +13,7 @@
  *   process: terminal, rlimits, seccomp (early), user + caps, nnp, seccomp (late), cwd
  *   exec check                       so `create` reports a missing executable
  *   READY, then wait for start       fifo (create/start) or a sync record (run)
- *   execveat(stub)                   the sealed stub does the final execve
+ *   execveat(stub)                   the sealed stub sets the LSM label (lsm.c), does the final execve
  */
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -113,6 +113,7 @@ void prc_child_main(struct prc_plan *plan)
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
 
-    syscall(SYS_execveat, plan->stub_fd, "", plan->argv, plan->envp, AT_EMPTY_PATH);
+    syscall(SYS_execveat, plan->stub_fd, "", plan->lsm_attr_dir ? plan->stub_argv : plan->argv,
+            plan->envp, AT_EMPTY_PATH);
     prc_fail(sync_fd, PRC_STAGE_EXEC, errno, "exec `", plan->argv[0], "`", NULL);
 }

@@ -322,6 +322,9 @@ void prc_setup_process(const struct prc_plan *plan, int sync_fd)
     for (int fd = 3; fd < (int) first; fd++)
         if (fcntl(fd, F_SETFD, 0) < 0 && errno != EBADF)
             prc_fail(sync_fd, PRC_STAGE_FDS, errno, "keep preserved fd", NULL);
+    /* after the CLOEXEC sweep (its fd must reach the stub), before seccomp and the
+       user switch (which could refuse openat2 or the container's /proc) */
+    prc_lsm_prepare(plan, sync_fd);
 
     for (int i = 0; i < plan->n_rlimits; i++) {
         struct rlimit rl = { .rlim_cur = plan->rlimits[i].soft, .rlim_max = plan->rlimits[i].hard };

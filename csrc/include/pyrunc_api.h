@@ -60,6 +60,7 @@ struct prc_msg {
 #define PRC_STAGE_EXEC 23
 #define PRC_STAGE_WAIT 24
 #define PRC_STAGE_CGROUP 25
+#define PRC_STAGE_LSM 26
 
 /* ---- plan pieces ---- */
 
@@ -218,6 +219,13 @@ struct prc_plan {
     const int *cgroup_join_fds;
     char **cgroup_join_paths;
     int n_cgroup_join;
+
+    /* LSM label of the container program (lsm.c): the directory under /proc/<pid>/
+       holding the attr file ("attr/apparmor" or "attr"), or NULL for none.  Then the
+       stub runs with stub_argv = {"", fd buffer (16 bytes, the child fills it), attr
+       file name, value, then argv's entries}, and argv == stub_argv + 4. */
+    const char *lsm_attr_dir;
+    char **stub_argv;
 };
 
 #define PRC_PATH_MAX 4096

@@ -15,11 +15,19 @@
  *
  * argv layout set up by the init: argv[0] = path to execute, argv[1..] = the
  * container's argv.  The environment is passed through unchanged.
+ *
+ * With an LSM label (child/lsm.c says why it is written here): argv[0] = "" (never a
+ * path), argv[1] = decimal fd of the process's verified /proc/<pid>/attr[/apparmor]
+ * directory, argv[2] = the attr file's name, argv[3] = what to write, then the layout
+ * above.  A label that cannot be set stops here: running unconfined instead would be
+ * a silent downgrade.
  */
 
 #if defined(__x86_64__)
 #define NR_execve 59
 #define NR_write 1
+#define NR_close 3
+#define NR_openat 257
 #define NR_exit_group 231
 static long sys3(long n, long a, long b, long c)
 {
@@ -32,6 +40,8 @@ __asm__ (".text\n.global _start\n_start:\n"
 #elif defined(__aarch64__)
 #define NR_execve 221
 #define NR_write 64
+#define NR_close 57
+#define NR_openat 56
 #define NR_exit_group 94
 static long sys3(long n, long a, long b, long c)
 {
@@ -55,22 +65,12 @@ static unsigned long slen(const char *s)
     return n;
 }
 
-__attribute__((used, noreturn)) void stub_main(long *sp)
+static __attribute__((noreturn)) void fail(const char *what, unsigned long what_len, const char *obj, long err)
 {
-    long argc = sp[0];
-    char **argv = (char **) (sp + 1);
-    char **envp = argv + argc + 1;
-    static const char usage[] = "pyrunc exec stub: nothing to execute\n";
-    static const char failed[] = "pyrunc exec stub: execve failed: ";
-
-    if (argc < 2) {
-        sys3(NR_write, 2, (long) usage, sizeof(usage) - 1);
-        sys3(NR_exit_group, 127, 0, 0);
-    }
-    long err = sys3(NR_execve, (long) argv[0], (long) (argv + 1), (long) envp);
-    /* only reached on failure: errors were checked at create time, so this is rare */
-    sys3(NR_write, 2, (long) failed, sizeof(failed) - 1);
-    sys3(NR_write, 2, (long) argv[0], (long) slen(argv[0]));
+    static const char head[] = "pyrunc exec stub: ";
+    sys3(NR_write, 2, (long) head, sizeof(head) - 1);
+    sys3(NR_write, 2, (long) what, (long) what_len);
+    sys3(NR_write, 2, (long) obj, (long) slen(obj));
     char code[8] = {' ', '(', 'e', 'r', 'r', 'n', 'o', ' '};
     sys3(NR_write, 2, (long) code, 8);
     char num[8];
@@ -85,4 +85,47 @@ __attribute__((used, noreturn)) void stub_main(long *sp)
     sys3(NR_write, 2, (long) "\n", 1);
     sys3(NR_exit_group, 127, 0, 0);
     __builtin_unreachable();
+}
+
+/* O_WRONLY | O_CLOEXEC | O_NOFOLLOW, the same on x86-64 and arm64 */
+#define OPEN_FLAGS (01 | 02000000 | 0100000)
+
+static void set_label(char **argv)
+{
+    static const char what[] = "set lsm label: write ";
+    long dir = 0;
+    for (const char *p = argv[1]; *p; p++)
+        dir = dir * 10 + (*p - '0');
+    long fd = sys3(NR_openat, dir, (long) argv[2], OPEN_FLAGS);
+    if (fd < 0)
+        fail(what, sizeof(what) - 1, argv[3], fd);
+    long len = (long) slen(argv[3]);
+    /* attr files take the whole value in one write, or fail */
+    long n = sys3(NR_write, fd, (long) argv[3], len);
+    if (n != len)
+        fail(what, sizeof(what) - 1, argv[3], n < 0 ? n : -5 /* EIO */);
+    sys3(NR_close, fd, 0, 0);
+    sys3(NR_close, dir, 0, 0);
+}
+
+__attribute__((used, noreturn)) void stub_main(long *sp)
+{
+    long argc = sp[0];
+    char **argv = (char **) (sp + 1);
+    char **envp = argv + argc + 1;
+    static const char usage[] = "pyrunc exec stub: nothing to execute\n";
+    static const char failed[] = "execve failed: ";
+
+    if (argc >= 6 && argv[0][0] == '\0') {
+        set_label(argv);
+        argv += 4;
+        argc -= 4;
+    }
+    if (argc < 2) {
+        sys3(NR_write, 2, (long) usage, sizeof(usage) - 1);
+        sys3(NR_exit_group, 127, 0, 0);
+    }
+    long err = sys3(NR_execve, (long) argv[0], (long) (argv + 1), (long) envp);
+    /* only reached on failure: errors were checked at create time, so this is rare */
+    fail(failed, sizeof(failed) - 1, argv[0], err);
 }

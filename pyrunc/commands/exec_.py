@@ -7,8 +7,8 @@ otherwise COMMAND runs with the container's process settings and these options:
   --preserve-fds N  --apparmor P  --process-label L
 Foreground: exits with the process's status (128+signal when killed, 255 if it
 could not be started); with --tty and no --console-socket our terminal is proxied.
---apparmor / --process-label are accepted where that LSM is absent and refused
-where it is enabled (pyrunc cannot apply them yet).
+--apparmor / --process-label become the process's AppArmor profile / SELinux label
+at its execve where that LSM is on, and are ignored where it is off (as runc).
 """
 FLAGS = {
     "--process": ("process", True), "-p": ("process", True),

@@ -24,8 +24,8 @@ def document():
             "capabilities": sorted(CAPABILITIES, key=CAPABILITIES.get),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False,
                        "rdma": True},
-            "apparmor": {"enabled": False},
-            "selinux": {"enabled": False},
+            "apparmor": {"enabled": True},
+            "selinux": {"enabled": True},
             "intelRdt": {"enabled": False},
             # idmapped binds: open_tree + mount_setattr(MOUNT_ATTR_IDMAP), Linux 5.12
             "mountExtensions": {"idmap": {"enabled": _kernel_at_least(5, 12)}},

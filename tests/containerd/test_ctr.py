@@ -1,6 +1,6 @@
 """pyrunc under a real containerd, through the runc v2 shim (`ctr --runc-binary`).
 
-What the shim sends and expects is in shared/docs/runtime-cli-contract.md; these
+What the shim sends and expects is in oci-specs/runtime-cli-contract.md; these
 tests drive it end to end: run in the foreground and detached, exec with and without
 a terminal, kill and kill --all, pause/resume, ps, metrics, a failed create, and no
 state, cgroup or mount left after each container.

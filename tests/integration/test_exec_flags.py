@@ -92,17 +92,11 @@ def test_preserve_fds_reach_the_exec_process(runtime, bundle, tmp_path):
 
 
 def _lsm_present():
-    try:
-        with open("/sys/module/apparmor/parameters/enabled") as f:
-            if f.read(1) == "Y":
-                return True
-    except OSError:
-        pass
-    return os.path.exists("/sys/fs/selinux/enforce")
+    from pyrunc import lsm
+    return lsm.apparmor_on() or lsm.selinux_on()
 
 
-@pytest.mark.skipif(_lsm_present(), reason="AppArmor or SELinux enabled on this host: pyrunc refuses "
-                                           "profiles there (tests/unit/test_exec_lsm.py)")
+@pytest.mark.skipif(_lsm_present(), reason="AppArmor or SELinux on: labels are applied there (tests/lsm)")
 def test_apparmor_and_process_label_are_accepted_without_the_lsm(runtime, bundle):
     start_sleeper(runtime, bundle)
     r = runtime.run("exec", "--apparmor", "docker-default", "--process-label",
@@ -112,8 +106,7 @@ def test_apparmor_and_process_label_are_accepted_without_the_lsm(runtime, bundle
     assert runtime.run("delete", "--force", bundle.id).returncode == 0
 
 
-@pytest.mark.skipif(_lsm_present(), reason="AppArmor or SELinux enabled on this host: pyrunc refuses "
-                                           "profiles there (tests/unit/test_exec_lsm.py)")
+@pytest.mark.skipif(_lsm_present(), reason="AppArmor or SELinux on: labels are applied there (tests/lsm)")
 def test_config_apparmor_profile_and_selinux_label_are_accepted_without_the_lsm(runtime, bundle):
     # what a docker or podman config carries (on hosts with the LSM, callers set these)
     bundle.config["process"]["apparmorProfile"] = "docker-default"

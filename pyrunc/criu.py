@@ -343,6 +343,49 @@ def _cgroup_binds(spec, m, paths):
     return out
 
 
+def dump_ext_mounts(spec, rootfs, pid, cgroup_paths):
+    """ext_mnt of a dump: every mount criu must record as external, keyed by its
+    path in the container (runc's addCriuDumpMount and addMaskPaths)"""
+    out = []
+    for m in spec.mounts:
+        if _is_bind(m):
+            d = _secure_dest(rootfs, m.destination)
+            out.append({"key": d, "val": d})
+        elif m.type in ("cgroup", "cgroup2"):
+            for dest, _ in _cgroup_binds(spec, m, cgroup_paths):
+                out.append({"key": dest, "val": dest})
+    for p in spec.masked_paths:
+        # masked files are binds of the host's /dev/null; masked directories are
+        # read-only tmpfs mounts, which criu dumps itself
+        try:
+            s = os.stat("/proc/%d/root%s" % (pid, p))
+        except FileNotFoundError:
+            continue
+        if (s.st_mode & 0o170000) != 0o040000:
+            out.append({"key": p, "val": "/dev/null"})
+    for d in _devices(spec):
+        out.append({"key": d, "val": d})
+    return out
+
+
+def restore_ext_mounts(spec, cgroup_paths):
+    """ext_mnt of a restore: what each external key of the dump is on this host
+    (runc's addCriuRestoreMount)"""
+    out = []
+    for m in spec.mounts:
+        if _is_bind(m):
+            src = m.source if m.source.startswith("/") else os.path.join(spec.bundle, m.source)
+            out.append({"key": _secure_dest(spec.root_path, m.destination), "val": src})
+        elif m.type in ("cgroup", "cgroup2"):
+            for dest, src in _cgroup_binds(spec, m, cgroup_paths):
+                out.append({"key": dest, "val": src})
+    if spec.masked_paths:
+        out.append({"key": "/dev/null", "val": "/dev/null"})
+    for d in _devices(spec):
+        out.append({"key": d, "val": d})
+    return out
+
+
 def _devices(spec):
     from pyrunc.plan import DEFAULT_DEVICES
 
@@ -445,25 +488,8 @@ def checkpoint(g, opts, cid):
                     if not fl & (os.O_WRONLY | os.O_RDWR):
                         raise UsageError("invalid --status-fd argument %d: not writable" % status_fd)
             if not opts.pre_dump:
-                ext_mnt = []
                 paths = c._cgroups().paths if st.get("cgroup") else {}
-                for m in spec.mounts:
-                    if _is_bind(m):
-                        d = _secure_dest(rootfs, m.destination)
-                        ext_mnt.append({"key": d, "val": d})
-                    elif m.type in ("cgroup", "cgroup2"):
-                        for dest, _ in _cgroup_binds(spec, m, paths):
-                            ext_mnt.append({"key": dest, "val": dest})
-                for p in spec.masked_paths:
-                    try:
-                        s = os.stat("/proc/%d/root%s" % (pid, p))
-                    except FileNotFoundError:
-                        continue
-                    if (s.st_mode & 0o170000) != 0o040000:
-                        ext_mnt.append({"key": p, "val": "/dev/null"})
-                for d in _devices(spec):
-                    ext_mnt.append({"key": d, "val": d})
-                o["ext_mnt"] = ext_mnt
+                o["ext_mnt"] = dump_ext_mounts(spec, rootfs, pid, paths)
                 descs = []
                 for i in range(3):
                     try:
@@ -708,20 +734,7 @@ def restore(g, opts, cid):
         if join:
             o["join_ns"] = join
 
-        ext_mnt = []
-        paths = cg.paths
-        for m in spec.mounts:
-            if _is_bind(m):
-                src = m.source if m.source.startswith("/") else os.path.join(bundle, m.source)
-                ext_mnt.append({"key": _secure_dest(spec.root_path, m.destination), "val": src})
-            elif m.type in ("cgroup", "cgroup2"):
-                for dest, src in _cgroup_binds(spec, m, paths):
-                    ext_mnt.append({"key": dest, "val": src})
-        if spec.masked_paths:
-            ext_mnt.append({"key": "/dev/null", "val": "/dev/null"})
-        for d in _devices(spec):
-            ext_mnt.append({"key": d, "val": d})
-        o["ext_mnt"] = ext_mnt
+        o["ext_mnt"] = restore_ext_mounts(spec, cg.paths)
         if mode is not None:
             o["manage_cgroups_mode"] = mode
         for i, d in enumerate(descs[:3]):

@@ -15,13 +15,13 @@ STAMP := $(VENV)/.installed
 # Debian packages: build + test dependencies, and the reference tools we compare with.
 APT_PKGS := gcc libc6-dev python3-venv python3-dev libseccomp-dev busybox-static runc crun containerd \
             docker-registry skopeo umoci strace hyperfine iproute2 util-linux \
-            apache2-utils openssl uidmap passwd
+            apache2-utils openssl uidmap passwd criu
 # callers tested for real; without their recommends (podman's pull in systemd)
 APT_NORECOMMENDS := podman conmon
 
 PY_SOURCES := $(shell find pyrunc pyimage csrc -name '*.py' -o -name '*.c' -o -name '*.h' | grep -v _gen) pyproject.toml
 
-.PHONY: all install deps vm-deps native test test-unit test-integration test-image test-cgroup2 test-lsm demo bench bench-image conformance test-runc-bats clean bench-seccomp
+.PHONY: all install deps vm-deps native test test-unit test-integration test-image test-cgroup2 test-lsm test-criu demo bench bench-image conformance test-runc-bats clean bench-seccomp
 
 all: install
 
@@ -99,6 +99,16 @@ test-cgroup2: deps vm-deps install
 test-lsm: deps vm-deps install
 	$(VM) -m apparmor -t $(VM_TIMEOUT) -w $(CURDIR) -C $(CURDIR) -- $(PY) -m pytest -q -rs tests/lsm
 	$(VM) -m selinux -t $(VM_TIMEOUT) -w $(CURDIR) -C $(CURDIR) -- $(PY) -m pytest -q -rs tests/lsm
+
+# checkpoint/restore: criu cannot work on this machine's kernel (`criu check` fails on
+# its vdso), so the tests run in the VM on Debian's kernel, against pyrunc and runc; the
+# time of each checkpoint and restore goes to $(CRIU_TIMINGS)
+CRIU_TIMINGS ?= $(CURDIR)/.criu-timings
+test-criu: deps vm-deps install
+	rm -f $(CRIU_TIMINGS)
+	$(VM) -m cgroup2 -t $(VM_TIMEOUT) -w $(CURDIR) -C $(CURDIR) -e CRIU_TIMINGS=$(CRIU_TIMINGS) -- \
+	  $(PY) -m pytest -q -rs tests/criu tests/unit/test_criu_rpc.py
+	@cat $(CRIU_TIMINGS) 2>/dev/null || true
 
 demo: deps install
 	@sh tests/demo.sh

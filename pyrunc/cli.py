@@ -15,7 +15,8 @@ COMMANDS = {
     "create": "create", "start": "start", "run": "run", "state": "state", "kill": "kill",
     "delete": "delete", "list": "list_", "spec": "spec",
 }
-for _extra in ("exec", "ps", "pause", "resume", "update", "events", "features", "validate"):
+for _extra in ("exec", "ps", "pause", "resume", "update", "events", "features", "validate",
+               "checkpoint", "restore"):
     COMMANDS[_extra] = _extra + "_" if _extra == "exec" else _extra
 
 # flag -> (dest, takes a value)

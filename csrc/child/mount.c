@@ -1002,10 +1002,33 @@ void prc_mount_console(int sync_fd, int slave)
     close(rootfd);
 }
 
+/*
+ * runc's reOpenDevNull: a stdio fd that is the caller's /dev/null (create and run -d
+ * are often given </dev/null) belongs to a mount of the host's namespace.  Reopen it
+ * from the container's own /dev/null, as runc does: an fd on a mount outside the
+ * container's namespace is something criu cannot checkpoint ("Can't lookup mount").
+ */
+static void reopen_dev_null(int sync_fd)
+{
+    struct stat null_st, st;
+    if (stat("/dev/null", &null_st) < 0 || !S_ISCHR(null_st.st_mode))
+        return;
+    for (int fd = 0; fd < 3; fd++) {
+        if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != null_st.st_rdev)
+            continue;
+        int n = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (n < 0 || dup3(n, fd, 0) < 0)
+            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "reopen /dev/null as stdio", NULL);
+        close(n);
+    }
+}
+
 /* after the create hooks: pivot_root, then what must be done from inside */
 void prc_finish_rootfs(const struct prc_plan *plan, int sync_fd)
 {
     pivot(plan, sync_fd);
+    if (own_mount_ns(plan))
+        reopen_dev_null(sync_fd);
     /*
      * The new "/" (the rootfs bind) took its parent's propagation: slave, or private
      * when the parent was made private for a shared "/".  rootfsPropagation shared or

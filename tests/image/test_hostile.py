@@ -165,8 +165,7 @@ def test_config_over_4mib_is_refused_by_its_descriptor(pyimage, registry, tmp_pa
     ref = push_parts(registry.address, "hostile/bigcfg:1", [lay], config={"config": {"Env": big_env(500000)}})
     line = assert_one_line_error(pyimage("bundle", *mode_args(shared), ref, tmp_path / "b", check=False),
                                  "config sha256:", mf.OCI_CONFIG, "more than the 4 MiB limit")
-    size = json.loads(pyimage("inspect", "--remote", ref, check=False).stdout or "{}") if False else None
-    assert " bytes" in line and size is None
+    assert " bytes, more than" in line
     assert_nothing_left(pyimage, tmp_path / "b")
 
 

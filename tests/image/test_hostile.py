@@ -165,8 +165,7 @@ def test_config_over_4mib_is_refused_by_its_descriptor(pyimage, registry, tmp_pa
     ref = push_parts(registry.address, "hostile/bigcfg:1", [lay], config={"config": {"Env": big_env(500000)}})
     line = assert_one_line_error(pyimage("bundle", *mode_args(shared), ref, tmp_path / "b", check=False),
                                  "config sha256:", mf.OCI_CONFIG, "more than the 4 MiB limit")
-    size = json.loads(pyimage("inspect", "--remote", ref, check=False).stdout or "{}") if False else None
-    assert " bytes" in line and size is None
+    assert " bytes, more than" in line
     assert_nothing_left(pyimage, tmp_path / "b")
 
 
@@ -558,15 +557,17 @@ def test_unprintable_names_and_media_types_are_escaped(pyimage, registry, tmp_pa
     assert line
 
 
+@pytest.mark.parametrize("shared", MODES)
 @pytest.mark.parametrize("what", ["config", "layer"])
-def test_descriptor_larger_than_the_blob_says_so(pyimage, registry, tmp_path, what):
+def test_descriptor_larger_than_the_blob_says_so(pyimage, registry, tmp_path, what, shared):
     lay = tar_layer(bi.Layer().file("a", os.urandom(20000)))
 
     def grow(man):
         d = man["config"] if what == "config" else man["layers"][0]
         d["size"] += 100
     ref = push_parts(registry.address, "hostile/size-%s:1" % what, [lay], edit=grow)
-    line = assert_one_line_error(pyimage("bundle", ref, tmp_path / "b", check=False), "its descriptor says")
+    line = assert_one_line_error(pyimage("bundle", *mode_args(shared), ref, tmp_path / "b", check=False),
+                                 "its descriptor says")
     assert "truncated" not in line and "connection" not in line
     assert_nothing_left(pyimage, tmp_path / "b")
 

@@ -10,6 +10,7 @@ As runc: a profile or label for an LSM that is not on is ignored (callers ask fo
 them only on hosts with that LSM), and SELinux without a loaded policy counts as off
 (its only context is then "kernel").  Imported only when a config names a label.
 """
+import errno
 import os
 
 from pyrunc.errors import ConfigError
@@ -70,7 +71,7 @@ def check_context(label, what):
         os.write(fd, label.encode())
     except OSError as err:
         raise ConfigError("apply selinux %s %s: %s" % (
-            what, label, "invalid context" if err.errno == 22 else os.strerror(err.errno).lower())) from None
+            what, label, "invalid context" if err.errno == errno.EINVAL else os.strerror(err.errno).lower())) from None
     finally:
         os.close(fd)
 

@@ -399,3 +399,38 @@ def test_manage_cgroups_mode(rt, bundle, tmp_path, mode):
         with open("/sys/fs/cgroup%s/pids.max" % cg[3:]) as f:
             assert f.read().strip() == "55"
     _cleanup(rt, bundle)
+
+
+@pytest.mark.skipif(not shutil.which("ip") or not shutil.which("unshare"), reason="needs iproute2 and util-linux")
+def test_namespaces_joined_by_path(rt, bundle, tmp_path):
+    """a network namespace joined by path is external to criu (inherited back at
+    restore), a uts namespace joined by path is joined again (join_ns)"""
+    netns = "criu-" + bundle.id
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    holder = subprocess.Popen(["unshare", "--uts", "sh", "-c", "hostname joined-uts && exec sleep 1000"])
+    try:
+        uts = "/proc/%d/ns/uts" % holder.pid
+        deadline = time.monotonic() + 10
+        while os.stat(uts).st_ino == os.stat("/proc/self/ns/uts").st_ino and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        nss = [n for n in bundle.config["linux"]["namespaces"] if n["type"] not in ("network", "uts")]
+        nss += [{"type": "network", "path": "/run/netns/" + netns}, {"type": "uts", "path": uts}]
+        bundle.config["linux"]["namespaces"] = nss
+        bundle.config.pop("hostname", None)
+        _start_counter(rt, bundle)
+        img = str(tmp_path / "img")
+        rt("checkpoint", "--image-path", img, bundle.id)
+        before = _count(bundle)
+        rt("restore", "-d", "--image-path", img, "--bundle", bundle.path, bundle.id, stdout=subprocess.DEVNULL)
+        _wait_count(bundle, before + 3)
+        pid = rt.state(bundle.id)["pid"]
+        assert os.stat("/proc/%d/ns/net" % pid).st_ino == os.stat("/run/netns/" + netns).st_ino
+        assert os.stat("/proc/%d/ns/uts" % pid).st_ino == os.stat(uts).st_ino
+        assert rt("exec", bundle.id, "hostname").stdout.strip() == "joined-uts"
+        _cleanup(rt, bundle)
+    finally:
+        rt("delete", "--force", bundle.id, check=False)
+        holder.kill()
+        holder.wait()
+        subprocess.run(["ip", "netns", "del", netns])

@@ -35,6 +35,7 @@ def criu_elapsed(log):
 
 def main(rounds):
     base = tempfile.mkdtemp(prefix="bench-criu-")
+    os.chdir(base)  # runc and criu leave logs in the working directory
     rootfs = os.path.join(base, "rootfs0")
     make_rootfs(rootfs)
     # criu builds its kernel-feature cache (/run/criu.kdat) on its first run: not ours to time

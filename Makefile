@@ -21,7 +21,7 @@ APT_NORECOMMENDS := podman conmon
 
 PY_SOURCES := $(shell find pyrunc pyimage csrc -name '*.py' -o -name '*.c' -o -name '*.h' | grep -v _gen) pyproject.toml
 
-.PHONY: all install deps vm-deps native test test-unit test-integration test-image test-cgroup2 test-lsm test-criu demo bench bench-image conformance test-runc-bats clean bench-seccomp
+.PHONY: all install deps vm-deps native test test-unit test-integration test-image test-cgroup2 test-lsm test-criu bench-criu demo bench bench-image conformance test-runc-bats clean bench-seccomp
 
 all: install
 
@@ -109,6 +109,10 @@ test-criu: deps vm-deps install
 	$(VM) -m cgroup2 -t $(VM_TIMEOUT) -w $(CURDIR) -C $(CURDIR) -e CRIU_TIMINGS=$(CRIU_TIMINGS) -- \
 	  $(PY) -m pytest -q -rs tests/criu tests/unit/test_criu_rpc.py
 	@cat $(CRIU_TIMINGS) 2>/dev/null || true
+
+# checkpoint/restore/delete timings, pyrunc against runc, in the same VM
+bench-criu: deps vm-deps install
+	$(VM) -m cgroup2 -t $(VM_TIMEOUT) -w $(CURDIR) -C $(CURDIR) -- $(PY) bench/bench_criu.py 4
 
 demo: deps install
 	@sh tests/demo.sh

@@ -498,7 +498,6 @@ def checkpoint(g, opts, cid):
                         descs.append("/dev/null")
                 _write(os.path.join(image, DESCRIPTORS), jsonfast.dumps(descs).encode())
 
-            extra = []
             if status_fd >= 0 and opts.lazy_pages and version < 31500:
                 o["status_fd"] = status_fd  # older criu writes to it itself
 
@@ -509,7 +508,7 @@ def checkpoint(g, opts, cid):
                     except OSError as err:
                         _log.get().warn("write to status fd: %s" % os.strerror(err.errno).lower())
 
-            s = Session(criu, os.path.join(work, "dump.log"), extra_fds=extra)
+            s = Session(criu, os.path.join(work, "dump.log"))
             try:
                 s.request({"type": rtype, "opts": o}, notify)
             finally:

@@ -368,3 +368,69 @@ def test_failed_restore_leaves_nothing(rt, bundle, tmp_path):
     assert not os.path.exists(os.path.join(rt.root, bundle.id))
     assert mounts_under(rt.root) == []
     assert_no_leftovers(bundle)
+
+
+@pytest.mark.parametrize("mode", ["full", "strict"])
+def test_manage_cgroups_mode(rt, bundle, tmp_path, mode):
+    """runc 1.1.5 ignores --manage-cgroups-mode on restore (fixed in runc 1.2, commit
+    ff3b4f3b "restore: fix ignoring --manage-cgroups-mode"); pyrunc passes it on, as
+    runc 1.2 does.  criu's strict mode then refuses the cgroup the runtime made for
+    the restore ("Abort restore of existing cgroups"): one line, nothing left."""
+    img = str(tmp_path / "img")
+    bundle.config["linux"].setdefault("resources", {})["pids"] = {"limit": 55}
+    _start_counter(rt, bundle)
+    rt("checkpoint", "--manage-cgroups-mode", mode, "--image-path", img, bundle.id)
+    before = _count(bundle)
+    p = rt("restore", "-d", "--manage-cgroups-mode", mode, "--image-path", img, "--bundle", bundle.path,
+           bundle.id, stdout=subprocess.DEVNULL, check=False)
+    if mode == "strict" and rt.name == "pyrunc":
+        err = p.stderr.strip()
+        assert p.returncode == 1 and err.startswith("criu refused RESTORE: cg: Abort restore of existing cgroups"), err
+        assert bundle.id not in rt.ids() and not os.path.exists(os.path.join(rt.root, bundle.id))
+        assert_no_leftovers(bundle)
+        return
+    assert p.returncode == 0, p.stderr
+    _wait_count(bundle, before + 3)
+    pid = rt.state(bundle.id)["pid"]
+    with open("/proc/%d/cgroup" % pid) as f:
+        cg = f.read().strip()
+    assert bundle.id in cg
+    if cg.startswith("0::"):
+        with open("/sys/fs/cgroup%s/pids.max" % cg[3:]) as f:
+            assert f.read().strip() == "55"
+    _cleanup(rt, bundle)
+
+
+@pytest.mark.skipif(not shutil.which("ip") or not shutil.which("unshare"), reason="needs iproute2 and util-linux")
+def test_namespaces_joined_by_path(rt, bundle, tmp_path):
+    """a network namespace joined by path is external to criu (inherited back at
+    restore), a uts namespace joined by path is joined again (join_ns)"""
+    netns = "criu-" + bundle.id
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    holder = subprocess.Popen(["unshare", "--uts", "sh", "-c", "hostname joined-uts && exec sleep 1000"])
+    try:
+        uts = "/proc/%d/ns/uts" % holder.pid
+        deadline = time.monotonic() + 10
+        while os.stat(uts).st_ino == os.stat("/proc/self/ns/uts").st_ino and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        nss = [n for n in bundle.config["linux"]["namespaces"] if n["type"] not in ("network", "uts")]
+        nss += [{"type": "network", "path": "/run/netns/" + netns}, {"type": "uts", "path": uts}]
+        bundle.config["linux"]["namespaces"] = nss
+        bundle.config.pop("hostname", None)
+        _start_counter(rt, bundle)
+        img = str(tmp_path / "img")
+        rt("checkpoint", "--image-path", img, bundle.id)
+        before = _count(bundle)
+        rt("restore", "-d", "--image-path", img, "--bundle", bundle.path, bundle.id, stdout=subprocess.DEVNULL)
+        _wait_count(bundle, before + 3)
+        pid = rt.state(bundle.id)["pid"]
+        assert os.stat("/proc/%d/ns/net" % pid).st_ino == os.stat("/run/netns/" + netns).st_ino
+        assert os.stat("/proc/%d/ns/uts" % pid).st_ino == os.stat(uts).st_ino
+        assert rt("exec", bundle.id, "hostname").stdout.strip() == "joined-uts"
+        _cleanup(rt, bundle)
+    finally:
+        rt("delete", "--force", bundle.id, check=False)
+        holder.kill()
+        holder.wait()
+        subprocess.run(["ip", "netns", "del", netns])

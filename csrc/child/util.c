@@ -145,7 +145,17 @@ int prc_openat2(int dirfd, const char *path, int flags, uint64_t resolve)
     memset(&how, 0, sizeof(how));
     how.flags = (uint64_t) flags;
     how.resolve = resolve;
-    return (int) PRC_RETRY(syscall(SYS_openat2, dirfd, path, &how, sizeof(how)));
+    /*
+     * With RESOLVE_IN_ROOT or RESOLVE_BENEATH, a ".." walked while any mount or rename
+     * happens anywhere on the host fails with EAGAIN (the kernel cannot prove it stayed
+     * inside): an image's relative symlinks would then fail a create at random on a busy
+     * host.  Retry a bounded number of times, as libpathrs and securejoin do.
+     */
+    for (int tries = 0;; tries++) {
+        int fd = (int) PRC_RETRY(syscall(SYS_openat2, dirfd, path, &how, sizeof(how)));
+        if (fd >= 0 || errno != EAGAIN || tries == 64)
+            return fd;
+    }
 }
 
 /*

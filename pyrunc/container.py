@@ -11,7 +11,7 @@ from pyrunc import _os as os
 
 from pyrunc import log as _log
 from pyrunc import state as _state
-from pyrunc.errors import InitError, NotFoundError, PyruncError, StateError
+from pyrunc.errors import InitError, PyruncError, StateError
 
 SIGKILL = 9
 

@@ -318,15 +318,19 @@ def release_init(cdir, pid):
     """`start`: read the fifo the created init writes one byte to, then exec's"""
     import select
 
-    try:
-        fd = os.open(FIFO, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=cdir.fd)
-    except FileNotFoundError:
-        raise StateError("cannot start an already running container") from None
+    # The pidfd first: opening the fifo releases the init, which may exec, exit and be
+    # reaped by its parent (a shim, conmon) before a pidfd_open after it, and a start
+    # that succeeded would report "stopped" (seen under containerd and podman with
+    # short commands on a loaded machine).
     try:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
-        os.close(fd)
         raise StateError("cannot start a container that has stopped") from None
+    try:
+        fd = os.open(FIFO, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=cdir.fd)
+    except FileNotFoundError:
+        os.close(pidfd)
+        raise StateError("cannot start an already running container") from None
     try:
         # The init opens the fifo for writing (blocking until a reader exists: us)
         # and writes one byte.  If it dies instead, its pidfd becomes readable.

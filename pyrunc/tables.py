@@ -135,19 +135,19 @@ def _signals():
     return table, _signal.NSIG
 
 
-SIGNALS, NSIG = _signals()
-
-
 def parse_signal(text):
-    """runc's rules: a number, a name, SIG-prefixed, any case ("9", "KILL", "sigkill", "usr1")."""
+    """runc's rules: a number, a name, SIG-prefixed, any case ("9", "KILL", "sigkill", "usr1").
+    The table is built here, not at import: create imports this module for its other
+    tables and has no signal to parse."""
+    table, nsig = _signals()
     if text.isdigit():
         num = int(text)
-        if 0 <= num < NSIG:
+        if 0 <= num < nsig:
             return num
     else:
         name = text.upper()
         if name.startswith("SIG"):
             name = name[3:]
-        if name in SIGNALS:
-            return SIGNALS[name]
+        if name in table:
+            return table[name]
     raise ValueError('unknown signal "%s"' % text)

@@ -9,17 +9,27 @@ NARGS = (1, 1)
 
 
 def run(g, opts, args):
-    from pyrunc.container import Container
+    from pyrunc import state as _state
     from pyrunc.errors import NotFoundError
 
+    # what Container.load does, without importing the Container class yet: containerd's
+    # shim runs `delete --force` again after every delete, on a container now gone
     try:
-        c = Container.load(g.root, args[0])
+        cdir = _state.ContainerDir.open(g.root, args[0])
+        try:
+            st = cdir.read()
+        except BaseException:
+            cdir.close()
+            raise
     except NotFoundError:
         if opts.force:
             # idempotent cleanup: podman and containerd delete --force after a failed create
             _remove_leftover(g.root, args[0])
             return 0
         raise
+    from pyrunc.container import Container
+
+    c = Container(g.root, args[0], cdir, st)
     try:
         c.delete(force=opts.force)
     finally:
@@ -34,10 +44,10 @@ def _remove_leftover(root, cid):
     from pyrunc.state import check_id
 
     check_id(cid)
-    path = os.path.join(root, cid)
+    path = os.join(root, cid)
     try:
         for name in os.listdir(path):
-            os.unlink(os.path.join(path, name))
+            os.unlink(os.join(path, name))
         os.rmdir(path)
     except (FileNotFoundError, NotADirectoryError):
         pass

@@ -69,7 +69,7 @@ class User:
             cmd = ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup] + cmd
         # files, not pipes: a container init inherits create's stdout and stderr
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            p = subprocess.run(cmd, cwd=cwd, env=env or self.env(), stdin=subprocess.DEVNULL,
+            p = subprocess.run(cmd, cwd=cwd or "/", env=env or self.env(), stdin=subprocess.DEVNULL,
                                stdout=out, stderr=err, timeout=timeout)
             out.seek(0)
             err.seek(0)

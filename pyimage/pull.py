@@ -563,6 +563,13 @@ class Pipeline:
                 if item is None:
                     return None
                 if isinstance(item, BaseException):
+                    # a decoder stopped because its feed failed: the download thread
+                    # records why right after (feed.fail comes first), so wait for
+                    # that cause rather than report a bare "stopped"
+                    deadline = time.monotonic() + 5
+                    while not self.errors and time.monotonic() < deadline \
+                            and any(t.is_alive() for t in self.threads):
+                        time.sleep(0.01)
                     if self.errors:
                         raise self.errors[0]
                     raise LayerError("pull %s: layer %d stopped" % (self.img.ref, i + 1))

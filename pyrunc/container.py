@@ -115,6 +115,7 @@ class Container:
             if binds >= 0 and _mounts_at(spec.root_path) > binds:
                 _detach_rootfs(spec.root_path)
             raise
+        _spec.flush_warnings()
         return self
 
     def _create(self, spec, undo, *, pid_file, console_socket, no_pivot, preserve_fds,
@@ -145,7 +146,8 @@ class Container:
             from pyrunc import seccomp as _seccomp
 
             seccomp = _seccomp.prepare(spec.seccomp, self.root)
-            if seccomp.skipped:
+            # None: a profile asking for nothing (no defaultAction, no syscalls), as runc
+            if seccomp is not None and seccomp.skipped:
                 # as runc: names this libseccomp does not know are left out, said at debug
                 _log.get().debug("seccomp: syscalls unknown to libseccomp skipped: %s"
                                  % ", ".join(seccomp.skipped))

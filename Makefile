@@ -19,7 +19,7 @@ APT_PKGS := gcc libc6-dev python3-venv python3-dev libseccomp-dev busybox-static
 
 PY_SOURCES := $(shell find pyrunc pyimage csrc -name '*.py' -o -name '*.c' -o -name '*.h' | grep -v _gen) pyproject.toml
 
-.PHONY: all install deps native test test-unit test-integration test-image test-cgroup2 demo bench bench-image conformance clean bench-seccomp
+.PHONY: all install deps native test fuzz test-unit test-integration test-image test-cgroup2 demo bench bench-image conformance clean bench-seccomp
 
 all: install
 
@@ -48,6 +48,13 @@ native: install
 
 test: deps install
 	$(PY) -m pytest -q tests
+
+# more mutated configs than `make test` runs (tests/robust/test_fuzz_config.py);
+# FUZZ_SEED picks another seed, FUZZ_CASES another count
+FUZZ_CASES ?= 3000
+FUZZ_SEED ?= pyrunc-fuzz-2
+fuzz: deps install
+	PYRUNC_FUZZ_CASES=$(FUZZ_CASES) PYRUNC_FUZZ_SEED=$(FUZZ_SEED) $(PY) -m pytest -q tests/robust/test_fuzz_config.py
 
 test-unit: install
 	$(PY) -m pytest -q tests/unit

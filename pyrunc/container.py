@@ -33,10 +33,14 @@ class Container:
     # ---- loading ----
 
     @classmethod
-    def load(cls, root, cid, lock=True):
-        cdir = _state.ContainerDir.open(root, cid, lock=lock)
+    def load(cls, root, cid, lock=True, force=False):
+        """lock: wait for the container's lock, but never for a dead create: the
+        clone of a killed `create` (the init before its exec) shares the locked open
+        file and would hold the lock forever.  force (delete --force): wait at most
+        FORCE_WAIT for a live holder too, then go on without the lock."""
+        cdir = _state.ContainerDir.open(root, cid, lock=False)
         try:
-            st = cdir.read()
+            st = _lock(cdir, force) if lock else cdir.read()
         except BaseException:
             cdir.close()
             raise
@@ -49,6 +53,9 @@ class Container:
         self.cdir.close()
 
     def status(self):
+        if self.st.get("creating"):
+            # a create in progress, or one that was killed: it will never finish
+            return "creating" if _creator_alive(self.st) else "stopped"
         return _state.status_of(self.st, self.cdir)
 
     def oci_state(self, status=None):
@@ -137,6 +144,16 @@ class Container:
 
         cg = create_manager(spec.cgroups_path, self.id, systemd=systemd_cgroup)
         undo.cgroups = cg
+        # Crash safety: state.json says what is about to be made before it is made,
+        # so that `delete --force` after a SIGKILL of this create at any moment finds
+        # the cgroups (here: the directories that do not exist yet), then the init's
+        # pid (below, before GO), and removes them.  "creating" marks the record as
+        # unfinished, "creator" lets later commands tell a live create from a dead one.
+        rec = {"ociVersion": spec.oci_version, "id": self.id, "pid": 0, "bundle": spec.bundle,
+               "rootfs": spec.root_path, "created": _state.now_rfc3339(), "annotations": {},
+               "namespaces": sorted(spec.namespaces), "systemd": systemd_cgroup,
+               "creating": True, "creator": _self_id(), "cgroup": _planned_cgroups(cg)}
+        cdir.write(rec)
         cg.create()
         # always: runc applies its default device rules even without linux.resources
         cg.set(spec.resources or {})
@@ -190,6 +207,12 @@ class Container:
         start = _state.proc_start_time(pid)
         if start is None:
             raise InitError("container init exited before it started")
+        # the pid as soon as it is known: until GO the init only waits (and exits on
+        # EOF if we die), so from here `delete --force` can always find it
+        rec["pid"] = pid
+        rec["init_start"] = start[1]
+        rec["cgroup"] = cg.to_state()
+        cdir.write(rec)
 
         if spec.namespaces.get("user", 1) is None:
             _write_id_maps(pid, spec)
@@ -220,6 +243,8 @@ class Container:
             "hooks": _hooks_raw(spec),
             "namespaces": sorted(spec.namespaces),
             "systemd": systemd_cgroup,
+            "creating": True,
+            "creator": rec["creator"],
         }
         self.st = st
         ch.send(_sync.MSG_GO)
@@ -274,13 +299,16 @@ class Container:
         if console is not None:
             console.close()
             undo.console = None
-        cdir.write(st)
         if pid_file:
             _state.write_pid_file(pid_file, pid)
+        # unlock before the final state: were we killed in between, the init (our
+        # clone, blocked on the fifo) would otherwise hold the lock forever
+        cdir.unlock()
+        del st["creating"], st["creator"]
+        cdir.write(st)
         undo.pid = 0
         undo.cgroups = None
         undo.dir_made = False
-        cdir.unlock()
         if not run_mode:
             ch.close()
             self.channel = None
@@ -328,6 +356,8 @@ class Container:
             status = self.status()
             if status == "stopped":
                 raise StateError("cannot start a container that has stopped")
+            if status == "creating":
+                raise StateError("cannot start a container that is still being created")
             if status != "created":
                 raise StateError("cannot start an already running container")
             self._start_hooks()
@@ -393,9 +423,19 @@ class Container:
 
     def delete(self, force=False):
         status = self.status()
-        if status in ("running", "paused") and not force:
+        if status in ("running", "paused", "creating") and not force:
             raise StateError("cannot delete container %s that is not stopped: %s" % (self.id, status))
         cg = self._cgroups() if self.st.get("cgroup") else None
+        if self.st.get("creating"):
+            # a create that was killed (or, with --force, one still running): take
+            # away everything its record names; no hooks, it never was created
+            self._kill_and_wait(cg, all_processes=True)
+            if cg is not None:
+                cg.destroy()
+            if "mount" not in self.st.get("namespaces", ("mount",)):
+                _detach_rootfs(self.st["rootfs"])
+            self.cdir.remove()
+            return
         if status != "stopped":
             # a created container is deleted as runc does (containerd relies on it)
             if status == "paused" and cg is not None:
@@ -416,15 +456,98 @@ class Container:
             _detach_rootfs(self.st["rootfs"])
         self.cdir.remove()
 
-    def _kill_and_wait(self, cg):
-        pid = self.st["pid"]
+    def _kill_and_wait(self, cg, all_processes=False):
+        pid = self.st.get("pid", 0)
+        if cg is not None:
+            # a frozen task does not die of SIGKILL until thawed: thaw first, whoever
+            # froze it (pause, a killed kill --all), so that the wait below ends
+            try:
+                if cg.paused():
+                    cg.thaw()
+            except (OSError, PyruncError):
+                pass
+        if pid > 0:
+            try:
+                _signal_pid(pid, self.st.get("init_start"), SIGKILL)
+            except StateError:
+                pass
+        if cg is not None and (all_processes or "pid" not in self.st.get("namespaces", ())):
+            try:
+                cg.kill_all(SIGKILL)
+            except (OSError, PyruncError):
+                pass  # destroy() kills again what is left, and says what failed
+        if pid > 0:
+            _wait_gone(pid, self.st.get("init_start"), timeout=2.0)
+
+
+FORCE_WAIT = 1.0
+
+
+def _self_id():
+    """[our pid, our start time]: who is creating (see _creator_alive)"""
+    info = _state.proc_start_time(os.getpid())
+    return [os.getpid(), info[1] if info else 0]
+
+
+def _creator_alive(st):
+    c = st.get("creator") or (0, 0)
+    info = _state.proc_start_time(c[0]) if c[0] > 0 else None
+    return info is not None and info[1] == c[1] and info[0] not in ("Z", "X")
+
+
+def _planned_cgroups(cg):
+    """the cgroup record before create(): each hierarchy's directories that do not
+    exist yet, i.e. what create() is about to make (what destroy() removes)"""
+    hs = getattr(cg, "hs", None)
+    if not hs or getattr(cg, "prefix", None) is None or not hasattr(hs[0], "rel"):
+        return cg.to_state()  # another kind of manager (systemd): its own record
+    saved = [h.made for h in hs]
+    try:
+        for h in hs:
+            parts = h.rel.split("/")
+            missing = []
+            for i in range(len(parts), 0, -1):
+                p = "/".join(parts[:i])
+                if os.path.lexists(h.mnt + "/" + p):
+                    break
+                missing.append(p)
+            h.made = list(reversed(missing))
+        return cg.to_state()
+    finally:
+        for h, m in zip(hs, saved):
+            h.made = m
+
+
+def _lock(cdir, force):
+    """take the container's lock and return its state (see Container.load)"""
+    import fcntl
+    import time
+
+    try:
+        fcntl.flock(cdir.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return cdir.read()
+    except BlockingIOError:
+        pass
+    deadline = time.monotonic() + FORCE_WAIT
+    delay = 0.001
+    while True:
         try:
-            _signal_pid(pid, self.st["init_start"], SIGKILL)
-        except StateError:
+            st = cdir.read()
+        except NotFoundError:
+            st = None  # a create between mkdir and its first record: it is alive
+        if st is not None and st.get("creating") and not _creator_alive(st):
+            return st  # the lock is held by orphans of a killed create: go on
+        if force and time.monotonic() > deadline:
+            if st is None:
+                raise NotFoundError("container does not exist: %s" % cdir.id)
+            return st
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+        try:
+            fcntl.flock(cdir.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return cdir.read()
+        except BlockingIOError:
             pass
-        if cg is not None and "pid" not in self.st.get("namespaces", ()):
-            cg.kill_all(SIGKILL)
-        _wait_gone(pid, self.st["init_start"])
 
 
 def _mounts_at(path):

@@ -104,6 +104,8 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
             raise StateError("cannot exec in a stopped container")
         if status == "paused":
             raise StateError("cannot exec in a paused container")
+        if status == "creating":
+            raise StateError("cannot exec in a container that is still being created")
         bundle_raw = _bundle_config(c.st["bundle"])
         if proc is None:
             base = bundle_raw.get("process") or {}

@@ -13,7 +13,7 @@ def run(g, opts, args):
     from pyrunc.errors import NotFoundError
 
     try:
-        c = Container.load(g.root, args[0])
+        c = Container.load(g.root, args[0], force=opts.force)
     except NotFoundError:
         if opts.force:
             # idempotent cleanup: podman and containerd delete --force after a failed create

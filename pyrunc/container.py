@@ -143,6 +143,7 @@ class Container:
         from pyrunc.cgroups import create_manager
 
         cg = create_manager(spec.cgroups_path, self.id, systemd=systemd_cgroup)
+        _check_existing_cgroup(cg)
         undo.cgroups = cg
         # Crash safety: state.json says what is about to be made before it is made,
         # so that `delete --force` after a SIGKILL of this create at any moment finds
@@ -429,7 +430,7 @@ class Container:
         if self.st.get("creating"):
             # a create that was killed (or, with --force, one still running): take
             # away everything its record names; no hooks, it never was created
-            self._kill_and_wait(cg, all_processes=True)
+            self._kill_and_wait(cg, all_processes=_made_leaf(self.st.get("cgroup")))
             if cg is not None:
                 cg.destroy()
             if "mount" not in self.st.get("namespaces", ("mount",)):
@@ -481,6 +482,45 @@ class Container:
 
 
 FORCE_WAIT = 1.0
+
+
+def _check_existing_cgroup(cg):
+    """runc 1.1's checks of a cgroup that exists before create: a frozen one is
+    refused (the init would hang in it, and `run` with it), a non-empty one is
+    warned about and used"""
+    hs = getattr(cg, "hs", None)
+    if not hs or not hasattr(hs[0], "rel"):
+        return
+    if not any(os.path.isdir(h.path) for h in hs):
+        return  # the usual case: one stat per hierarchy
+    from pyrunc import spec as _spec
+    from pyrunc.cgroups import CgroupError
+
+    try:
+        frozen = cg.paused()
+    except (CgroupError, OSError):
+        frozen = False  # not in the freezer hierarchy: nothing there can be frozen
+    finally:
+        for h in hs:
+            h.close()  # create() opens what it made itself
+    if frozen:
+        raise PyruncError("container's cgroup unexpectedly frozen")
+    try:
+        n = len(cg.pids())
+    except (CgroupError, OSError):
+        n = 0
+    if n:
+        # runc 1.1 adds that this will be refused in 1.2; we only warn, as 1.1 does
+        _spec._warn("container's cgroup is not empty: %d process(es) found" % n)
+
+
+def _made_leaf(cgstate):
+    """whether create made the container's own cgroup directory (then every process
+    in it is the container's); not for a cgroup that existed before"""
+    try:
+        return any(h[1] in h[4] for h in cgstate["h"])
+    except (KeyError, TypeError, IndexError):
+        return False
 
 
 def _self_id():

@@ -374,18 +374,32 @@ class Container:
     def _open_fifo(self):
         import select
 
-        try:
-            fd = os.open(_state.FIFO, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=self.cdir.fd)
-        except FileNotFoundError:
-            raise StateError("cannot start an already running container") from None
+        # The pidfd first, the fifo second.  The init cannot get past its open of the
+        # fifo until we open it for reading, so right now it is either waiting there
+        # or dead: the pidfd (checked against the recorded start time, so a reused pid
+        # cannot pass) pins the right process.  The other order had a race (the
+        # cri-o report): once the fifo is open, the init writes its byte, execs, and
+        # a short program can exit and be reaped by its subreaper before our
+        # pidfd_open, which then said "stopped" for a container that had started.
         try:
             pidfd = os.pidfd_open(self.st["pid"])
         except ProcessLookupError:
-            os.close(fd)
             raise StateError("cannot start a container that has stopped") from None
+        try:
+            info = _state.proc_start_time(self.st["pid"])
+            if info is None or info[1] != self.st.get("init_start") or info[0] in ("Z", "X"):
+                raise StateError("cannot start a container that has stopped")
+            try:
+                fd = os.open(_state.FIFO, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=self.cdir.fd)
+            except FileNotFoundError:
+                raise StateError("cannot start an already running container") from None
+        except BaseException:
+            os.close(pidfd)
+            raise
         try:
             # The init opens the fifo for writing (blocking until a reader exists: us)
             # and writes one byte.  If it dies instead, its pidfd becomes readable.
+            # The byte wins: read it even when the init has exited since.
             poller = select.poll()
             poller.register(fd, select.POLLIN)
             poller.register(pidfd, select.POLLIN)

@@ -114,3 +114,49 @@ def test_kill_at_random_moment(kill_bundle, tmp_path, index):
             break
         time.sleep(0.01)
     assert left == [], (what, left)
+
+
+def test_state_and_delete_force_during_a_live_create(kill_bundle, tmp_path):
+    """a create that waits in a createRuntime hook: `state` says creating, and
+    `delete --force` does not wait for it longer than its bound"""
+    root = str(tmp_path / "state")
+    cid = "kc-live-%d" % os.getpid()
+    _config(kill_bundle, cid, 0)
+    with open(os.path.join(kill_bundle, "config.json")) as f:
+        cfg = json.load(f)
+    cfg["hooks"] = {"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "3"]}]}
+    with open(os.path.join(kill_bundle, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    with tempfile.TemporaryFile() as out:
+        p = subprocess.Popen([PYRUNC, "--root", root, "create", "--bundle", kill_bundle, cid],
+                             stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        try:
+            deadline = time.monotonic() + 10
+            status = None
+            while time.monotonic() < deadline:
+                rc, o, _ = _run(root, "state", cid)
+                if rc == 0:
+                    status = json.loads(o)["status"]
+                    if json.loads(o)["pid"]:
+                        break
+                time.sleep(0.02)
+            assert status == "creating"
+            t = time.monotonic()
+            rc, _, err = _run(root, "delete", "--force", cid)
+            assert rc == 0, err
+            assert time.monotonic() - t < 1.0 + DELETE_BOUND
+            assert cgroup_dirs(cid) == [], (err, open(os.path.join(root, cid, "state.json")).read() if os.path.exists(os.path.join(root, cid, "state.json")) else "-")
+            # the create sees its init die and fails cleanly
+            rc = p.wait(timeout=10)
+            out.seek(0)
+            assert rc == 1, (out.read(), _run(root, "state", cid))
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    rc, _, err = _run(root, "delete", "--force", cid)
+    assert rc == 0, err
+    assert not os.path.exists(os.path.join(root, cid))
+    assert cgroup_dirs(cid) == []
+    assert mounts_under(kill_bundle) == []
+    assert processes_in(os.path.join(kill_bundle, "rootfs"), cid) == []

@@ -21,7 +21,7 @@ APT_NORECOMMENDS := podman conmon
 
 PY_SOURCES := $(shell find pyrunc pyimage csrc -name '*.py' -o -name '*.c' -o -name '*.h' | grep -v _gen) pyproject.toml
 
-.PHONY: all install deps vm-deps native test test-unit test-integration test-image test-cgroup2 test-lsm test-criu bench-criu demo bench bench-image conformance test-runc-bats clean bench-seccomp
+.PHONY: all install deps vm-deps native test fuzz test-unit test-integration test-image test-cgroup2 test-lsm test-criu bench-criu demo bench bench-image conformance test-runc-bats clean bench-seccomp
 
 all: install
 
@@ -56,6 +56,13 @@ native: install
 
 test: deps install
 	$(PY) -m pytest -q tests
+
+# more mutated configs than `make test` runs (tests/robust/test_fuzz_config.py);
+# FUZZ_SEED picks another seed, FUZZ_CASES another count
+FUZZ_CASES ?= 3000
+FUZZ_SEED ?= pyrunc-fuzz-2
+fuzz: deps install
+	PYRUNC_FUZZ_CASES=$(FUZZ_CASES) PYRUNC_FUZZ_SEED=$(FUZZ_SEED) $(PY) -m pytest -q tests/robust/test_fuzz_config.py
 
 test-unit: install
 	$(PY) -m pytest -q tests/unit

@@ -33,10 +33,14 @@ class Container:
     # ---- loading ----
 
     @classmethod
-    def load(cls, root, cid, lock=True):
-        cdir = _state.ContainerDir.open(root, cid, lock=lock)
+    def load(cls, root, cid, lock=True, force=False):
+        """lock: wait for the container's lock, but never for a dead create: the
+        clone of a killed `create` (the init before its exec) shares the locked open
+        file and would hold the lock forever.  force (delete --force): wait at most
+        FORCE_WAIT for a live holder too, then go on without the lock."""
+        cdir = _state.ContainerDir.open(root, cid, lock=False)
         try:
-            st = cdir.read()
+            st = _state.lock_state(cdir, force) if lock else cdir.read()
         except BaseException:
             cdir.close()
             raise
@@ -102,6 +106,7 @@ class Container:
             if binds >= 0 and _mounts_at(spec.root_path) > binds:
                 _detach_rootfs(spec.root_path)
             raise
+        _spec.flush_warnings()
         return self
 
     def _create(self, spec, undo, *, pid_file, console_socket, no_pivot, preserve_fds,
@@ -122,10 +127,19 @@ class Container:
         from pyrunc.cgroups import create_manager
 
         cg = create_manager(spec.cgroups_path, self.id, systemd=systemd_cgroup)
+        _check_existing_cgroup(cg)
         undo.cgroups = cg
+        # Crash safety: state.json says what is about to be made before it is made,
+        # so that `delete --force` after a SIGKILL of this create at any moment finds
+        # the cgroups (here: the directories that do not exist yet), then the init's
+        # pid (below, before GO), and removes them.  "creating" marks the record as
+        # unfinished, "creator" lets later commands tell a live create from a dead one.
+        rec = {"ociVersion": spec.oci_version, "id": self.id, "pid": 0, "bundle": spec.bundle,
+               "rootfs": spec.root_path, "created": _state.now_rfc3339(), "annotations": {},
+               "namespaces": sorted(spec.namespaces), "systemd": systemd_cgroup,
+               "creating": True, "creator": _state.self_id(), "cgroup": _planned_cgroups(cg)}
+        cdir.write(rec)
         cg.create()
-        if any(not h.made for h in getattr(cg, "hs", ())):
-            _check_existing_cgroup(cg)
         # always: runc applies its default device rules even without linux.resources
         cg.set(spec.resources or {})
 
@@ -134,7 +148,8 @@ class Container:
             from pyrunc import seccomp as _seccomp
 
             seccomp = _seccomp.prepare(spec.seccomp, self.root)
-            if seccomp.skipped:
+            # None: a profile asking for nothing (no defaultAction, no syscalls), as runc
+            if seccomp is not None and seccomp.skipped:
                 # as runc: names this libseccomp does not know are left out, said at debug
                 _log.get().debug("seccomp: syscalls unknown to libseccomp skipped: %s"
                                  % ", ".join(seccomp.skipped))
@@ -185,6 +200,12 @@ class Container:
         start = _state.proc_start_time(pid)
         if start is None:
             raise InitError("container init exited before it started")
+        # the pid as soon as it is known: until GO the init only waits (and exits on
+        # EOF if we die), so from here `delete --force` can always find it
+        rec["pid"] = pid
+        rec["init_start"] = start[1]
+        rec["cgroup"] = cg.to_state()
+        cdir.write(rec)
 
         if spec.namespaces.get("user", 1) is None:
             _write_id_maps(pid, spec)
@@ -215,6 +236,8 @@ class Container:
             "hooks": _hooks_raw(spec),
             "namespaces": sorted(spec.namespaces),
             "systemd": systemd_cgroup,
+            "creating": True,
+            "creator": rec["creator"],
         }
         self.st = st
         ch.send(_sync.MSG_GO)
@@ -275,13 +298,16 @@ class Container:
         if console is not None:
             console.close()
             undo.console = None
-        cdir.write(st)
         if pid_file:
             _state.write_pid_file(pid_file, pid)
+        # unlock before the final state: were we killed in between, the init (our
+        # clone, blocked on the fifo) would otherwise hold the lock forever
+        cdir.unlock()
+        del st["creating"], st["creator"]
+        cdir.write(st)
         undo.pid = 0
         undo.cgroups = None
         undo.dir_made = False
-        cdir.unlock()
         if not run_mode:
             ch.close()
             self.channel = None
@@ -346,7 +372,7 @@ class Container:
         else:
             _state.check_startable(self.st, self.cdir)
             self._start_hooks()
-            _state.release_init(self.cdir, self.st["pid"])
+            _state.release_init(self.cdir, self.st["pid"], self.st.get("init_start"))
         hs = self.st.get("hooks", {}).get("poststart")
         if hs:
             try:
@@ -372,9 +398,19 @@ class Container:
 
     def delete(self, force=False):
         status = self.status()
-        if status in ("running", "paused") and not force:
+        if status in ("running", "paused", "creating") and not force:
             raise StateError("cannot delete container %s that is not stopped: %s" % (self.id, status))
         cg = self._cgroups() if self.st.get("cgroup") else None
+        if self.st.get("creating"):
+            # a create that was killed (or, with --force, one still running): take
+            # away everything its record names; no hooks, it never was created
+            self._kill_and_wait(cg, all_processes=_made_leaf(self.st.get("cgroup")))
+            if cg is not None:
+                cg.destroy()
+            if "mount" not in self.st.get("namespaces", ("mount",)):
+                _detach_rootfs(self.st["rootfs"])
+            self.cdir.remove()
+            return
         if status != "stopped":
             # a created container is deleted as runc does (containerd relies on it)
             if status == "paused" and cg is not None:
@@ -395,26 +431,94 @@ class Container:
             _detach_rootfs(self.st["rootfs"])
         self.cdir.remove()
 
-    def _kill_and_wait(self, cg):
-        pid = self.st["pid"]
-        try:
-            _signal_pid(pid, self.st["init_start"], SIGKILL)
-        except StateError:
-            pass
-        if cg is not None and "pid" not in self.st.get("namespaces", ()):
-            cg.kill_all(SIGKILL)
-        _wait_gone(pid, self.st["init_start"])
+    def _kill_and_wait(self, cg, all_processes=False):
+        pid = self.st.get("pid", 0)
+        if cg is not None:
+            # a frozen task does not die of SIGKILL until thawed: thaw first, whoever
+            # froze it (pause, a killed kill --all), so that the wait below ends
+            try:
+                if cg.paused():
+                    cg.thaw()
+            except (OSError, PyruncError):
+                pass
+        if pid > 0:
+            try:
+                _signal_pid(pid, self.st.get("init_start"), SIGKILL)
+            except StateError:
+                pass
+        if cg is not None and (all_processes or "pid" not in self.st.get("namespaces", ())):
+            try:
+                cg.kill_all(SIGKILL)
+            except (OSError, PyruncError):
+                pass  # destroy() kills again what is left, and says what failed
+        if pid > 0:
+            _wait_gone(pid, self.st.get("init_start"), timeout=2.0)
 
 
 def _check_existing_cgroup(cg):
-    """A cgroup directory that was there before us (a shared cgroupsPath): refuse a
-    frozen one, whose processes (ours included, once it joins) would stop on the spot
-    and hang create; warn when other processes are in it, as runc does."""
-    if cg.paused():
+    """runc 1.1's checks of a cgroup that exists before create: a frozen one is
+    refused (the init would hang in it, and `run` with it), a non-empty one is
+    warned about and used"""
+    hs = getattr(cg, "hs", None)
+    if not hs or not hasattr(hs[0], "rel"):
+        return
+    if not any(os.isdir(h.path) for h in hs):
+        return  # the usual case: one stat per hierarchy
+    from pyrunc import spec as _spec
+    from pyrunc.cgroups import CgroupError
+
+    try:
+        frozen = cg.paused()
+    except (CgroupError, OSError):
+        frozen = False  # not in the freezer hierarchy: nothing there can be frozen
+    finally:
+        for h in hs:
+            h.close()  # create() opens what it made itself
+    if frozen:
         raise PyruncError("container's cgroup unexpectedly frozen")
-    n = len(cg.pids())
+    try:
+        n = len(cg.pids())
+    except (CgroupError, OSError):
+        n = 0
     if n:
-        _log.get().warn("container's cgroup is not empty: %d process(es) found" % n)
+        # runc 1.1 adds that this will be refused in 1.2; we only warn, as 1.1 does
+        _spec._warn("container's cgroup is not empty: %d process(es) found" % n)
+
+
+def _made_leaf(cgstate):
+    """whether create made the container's own cgroup directory (then every process
+    in it is the container's); not for a cgroup that existed before"""
+    try:
+        return any(h[1] in h[4] for h in cgstate["h"])
+    except (KeyError, TypeError, IndexError):
+        return False
+
+
+
+def _planned_cgroups(cg):
+    """the cgroup record before create(): each hierarchy's directories that do not
+    exist yet, i.e. what create() is about to make (what destroy() removes)"""
+    hs = getattr(cg, "hs", None)
+    if not hs or getattr(cg, "prefix", None) is None or not hasattr(hs[0], "rel"):
+        return cg.to_state()  # another kind of manager (systemd): its own record
+    saved = [h.made for h in hs]
+    try:
+        for h in hs:
+            parts = h.rel.split("/")
+            missing = []
+            for i in range(len(parts), 0, -1):
+                p = "/".join(parts[:i])
+                try:
+                    os.lstat(h.mnt + "/" + p)
+                    break
+                except OSError:
+                    pass
+                missing.append(p)
+            h.made = list(reversed(missing))
+        return cg.to_state()
+    finally:
+        for h, m in zip(hs, saved):
+            h.made = m
 
 
 def _mounts_at(path):

@@ -62,15 +62,67 @@ def loads(text):
     except StopIteration as err:
         raise JSONError("unexpected character at %s" % _lineno(text, err.value)) from None
     except ValueError as err:  # json.JSONDecodeError comes from the pure-Python module
-        msg = str(err).split(":")[0].lower()
-        pos = getattr(err, "pos", None)
-        where = _lineno(text, pos) if pos is not None else "?"
-        raise JSONError("%s at %s" % (msg, where)) from None
+        raise _decode_error(err, text) from None
+    except SystemError:
+        # _json reports most syntax errors (an unterminated string, a missing comma)
+        # by raising json.decoder.JSONDecodeError, which it looks up in sys.modules
+        # only: when json.decoder was never imported (our hot path) it returns NULL
+        # with no exception set, and the interpreter turns that into a SystemError.
+        # Only on this error path: scan again with a stand-in json.decoder.
+        raise _rescan_error(text, i) from None
+    except RecursionError:
+        raise JSONError("nesting too deep") from None
     while end < n and text[end] in _WS:
         end += 1
     if end != n:
         raise JSONError("extra data at %s" % _lineno(text, end))
     return obj
+
+
+def _decode_error(err, text):
+    if isinstance(err, _DecodeError):
+        msg = err.args[0].lower()  # "unterminated string starting at"
+        if msg.endswith(" at"):
+            msg = msg[:-3]
+    else:  # the real JSONDecodeError: "msg: line L column C (char N)"
+        msg = str(err).split(": line")[0].lower()
+    pos = getattr(err, "pos", None)
+    where = _lineno(text, pos) if pos is not None else "?"
+    return JSONError("%s at %s" % (msg, where))
+
+
+class _DecodeError(ValueError):
+    """what _json raises through the stand-in json.decoder: (msg, doc, pos)"""
+
+    def __init__(self, msg, doc, pos):
+        super().__init__(msg)
+        self.pos = pos
+
+
+def _rescan_error(text, i):
+    import sys
+
+    mods = sys.modules
+    if "json.decoder" in mods:  # the real one: the SystemError had another cause
+        return JSONError("invalid document")
+    stand_in = type(sys)("json.decoder")
+    stand_in.JSONDecodeError = _DecodeError
+    mods["json.decoder"] = stand_in
+    try:
+        _scan(text, i)
+    except StopIteration as err:
+        return JSONError("unexpected character at %s" % _lineno(text, err.value))
+    except ValueError as err:
+        return _decode_error(err, text)
+    except RecursionError:
+        return JSONError("nesting too deep")
+    except Exception:
+        pass
+    finally:
+        # never leave it there: a later `import json` must find the real module
+        if mods.get("json.decoder") is stand_in:
+            del mods["json.decoder"]
+    return JSONError("invalid document")
 
 
 _enc = _json.encode_basestring

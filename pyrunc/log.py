@@ -34,11 +34,11 @@ class Log:
         if level == "debug" and not self.debug_on:
             return
         if self.fd >= 0:
-            os.write(self.fd, self._record(level, msg).encode())
+            os.write(self.fd, self._record(level, msg).encode("utf-8", "replace"))
         elif level != "error":
             # no --log: warnings and debug go to stderr as records (runc's default
             # --log is /dev/stderr); errors are printed once, plainly, by error()
-            os.write(2, self._record(level, msg).encode())
+            os.write(2, self._record(level, msg).encode("utf-8", "replace"))
 
     def debug(self, msg):
         self.write("debug", msg)
@@ -49,10 +49,12 @@ class Log:
     def error(self, msg):
         """the error record, and the plain message on stderr"""
         if self.fd >= 0:
-            os.write(self.fd, self._record("error", msg).encode())
+            os.write(self.fd, self._record("error", msg).encode("utf-8", "replace"))
         elif self.json:
-            os.write(2, self._record("error", msg).encode())
+            os.write(2, self._record("error", msg).encode("utf-8", "replace"))
             return
+        # one line, whatever a config string quoted in the message holds
+        msg = msg.replace("\r", "\\r").replace("\n", "\\n")
         try:
             os.write(2, (msg + "\n").encode("utf-8", "replace"))
         except OSError:

@@ -56,7 +56,9 @@ class Plan:
         """a C string that lives as long as the plan"""
         if text is None:
             return ffi.NULL
-        buf = ffi.new("char[]", text.encode() if isinstance(text, str) else text)
+        # surrogateescape: command-line words that are not UTF-8 (exec ID CMD ...) go
+        # back to their bytes; config strings were checked (spec.check_strings)
+        buf = ffi.new("char[]", text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text)
         self.keep.append(buf)
         return buf
 

@@ -28,13 +28,17 @@ def process_from_file(path):
     return _parse_process(raw, path)
 
 
-def _parse_process(raw, where):
+def _parse_process(raw, where, check_text=True):
     saved = _spec.CONFIG
     _spec.CONFIG = where
     try:
-        return _spec._process({"process": raw})
+        if check_text:
+            _spec.check_strings(raw, ("process",))
+        proc = _spec._process({"process": raw})
     finally:
         _spec.CONFIG = saved
+    _spec.flush_warnings()
+    return proc
 
 
 def process_from_flags(base, args, opts):
@@ -81,7 +85,9 @@ def process_from_flags(base, args, opts):
         raw["apparmorProfile"] = opts.apparmor
     if opts.process_label is not None:
         raw["selinuxLabel"] = opts.process_label
-    return _parse_process(raw, "exec")
+    # command-line words cannot hold a NUL, and bytes that are not UTF-8 arrive as
+    # surrogate escapes that plan.py turns back into those bytes: no text check
+    return _parse_process(raw, "exec", check_text=False)
 
 
 def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket=None,
@@ -100,6 +106,8 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
             raise StateError("cannot exec in a stopped container")
         if status == "paused" and not ignore_paused:
             raise StateError("cannot exec in a paused container")
+        if status == "creating":
+            raise StateError("cannot exec in a container that is still being created")
         bundle_raw = _bundle_config(c.st["bundle"])
         if proc is None:
             base = bundle_raw.get("process") or {}

@@ -18,6 +18,31 @@ def _err(path, msg):
     return ConfigError("%s: %s: %s" % (CONFIG, path, msg))
 
 
+# Warnings about the config wait until the command has succeeded (flush_warnings):
+# a create that then fails prints exactly one line, its error, not a warning first.
+_PENDING = []
+
+
+def _warn(msg):
+    _PENDING.append(msg)
+
+
+def flush_warnings():
+    if _PENDING:
+        from pyrunc import log as _log
+
+        for msg in _PENDING:
+            _log.get().warn(msg)
+        del _PENDING[:]
+
+
+def _quote(text):
+    """a config string in a message: one line, printable"""
+    if text.isprintable() and text:
+        return text
+    return repr(text)
+
+
 def _obj(d, key, path, required=False):
     v = d.get(key)
     if v is None:
@@ -145,10 +170,15 @@ def load(bundle):
         raise ConfigError("%s: invalid JSON: %s" % (CONFIG, err)) from None
     if not isinstance(raw, dict):
         raise ConfigError("%s: must be a JSON object" % CONFIG)
-    return parse(raw, bundle)
+    # a NUL or a lone surrogate can only come from a \u escape (strict JSON refuses raw
+    # control characters, and UTF-8 cannot carry a surrogate): most configs have none,
+    # and skip the walk over every string
+    return parse(raw, bundle, check_text=b"\\u" in data)
 
 
-def parse(raw, bundle):
+def parse(raw, bundle, check_text=True):
+    if check_text:
+        check_strings(raw)
     s = Spec()
     s.raw = raw
     s.bundle = bundle
@@ -197,7 +227,7 @@ def parse(raw, bundle):
             hp = _str(h, "path", p, required=True)
             if not hp.startswith("/"):
                 raise _err(p + "path", "must be an absolute path")
-            timeout = _int(h, "timeout", p)
+            timeout = _int(h, "timeout", p, None, None, 2 ** 31 - 1)
             if timeout is not None and timeout <= 0:
                 raise _err(p + "timeout", "must be positive")
             lst.append(Hook(hp, _strlist(h, "args", p), _strlist(h, "env", p), timeout))
@@ -223,11 +253,13 @@ def parse(raw, bundle):
     if (s.uid_mappings or s.gid_mappings) and "user" not in s.namespaces:
         raise _err("linux.uidMappings", "user namespace mappings need a user namespace")
     s.time_offsets = _obj(linux, "timeOffsets", "linux.")
+    check_time_offsets(s.time_offsets)
     if s.time_offsets and "time" not in s.namespaces:
         raise _err("linux.timeOffsets", "time offsets need a time namespace")
     s.devices = _devices(linux)
     s.cgroups_path = _str(linux, "cgroupsPath", "linux.") or None
     s.resources = _obj(linux, "resources", "linux.")
+    check_resources(s.resources)
     s.rootfs_propagation = _str(linux, "rootfsPropagation", "linux.") or None
     s.mount_label = _str(linux, "mountLabel", "linux.") or None
     s.masked_paths = _strlist(linux, "maskedPaths", "linux.")
@@ -324,8 +356,9 @@ def _process(raw):
     p = Process()
     p.terminal = _bool(proc, "terminal", "process.")
     cs = _obj(proc, "consoleSize", "process.")
-    p.console_size = (_int(cs, "height", "process.consoleSize.", 0, 0),
-                      _int(cs, "width", "process.consoleSize.", 0, 0)) if cs else None
+    # struct winsize: unsigned short
+    p.console_size = (_int(cs, "height", "process.consoleSize.", 0, 0, 0xFFFF),
+                      _int(cs, "width", "process.consoleSize.", 0, 0, 0xFFFF)) if cs else None
     user = _obj(proc, "user", "process.")
     p.uid = _int(user, "uid", "process.user.", 0, 0, 0xFFFFFFFE)
     p.gid = _int(user, "gid", "process.user.", 0, 0, 0xFFFFFFFE)
@@ -358,10 +391,8 @@ def _process(raw):
                 # or granted MUST be logged as a warning, and the runtime SHOULD NOT
                 # fail; runc does the same.  (runtime-tools' process_capabilities_fail
                 # still expects a failure: it predates that wording.)
-                from pyrunc import log as _log
-
-                _log.get().warn("config.json: process.capabilities.%s: unknown capability %s ignored"
-                                % (kind, name))
+                _warn("%s: process.capabilities.%s: unknown capability %s ignored"
+                      % (CONFIG, kind, _quote(name)))
                 continue
             mask |= 1 << num
         p.caps[kind] = mask
@@ -474,12 +505,203 @@ def _devices(linux):
         dev.type = _str(d, "type", p, required=True)
         if dev.type not in ("c", "b", "u", "p"):
             raise _err(p + "type", 'must be one of "c", "b", "u", "p"')
-        dev.major = _int(d, "major", p, 0, 0)
-        dev.minor = _int(d, "minor", p, 0, 0)
+        # struct prc_device: unsigned int major, minor, uid, gid
+        dev.major = _int(d, "major", p, 0, 0, 0xFFFFFFFF)
+        dev.minor = _int(d, "minor", p, 0, 0, 0xFFFFFFFF)
         if dev.type != "p" and (d.get("major") is None or d.get("minor") is None):
             raise _err(p + "major", "major and minor are required for this device type")
         dev.file_mode = _int(d, "fileMode", p, 0o666, 0, 0o7777)
-        dev.uid = _int(d, "uid", p, 0, 0)
-        dev.gid = _int(d, "gid", p, 0, 0)
+        dev.uid = _int(d, "uid", p, 0, 0, 0xFFFFFFFF)
+        dev.gid = _int(d, "gid", p, 0, 0, 0xFFFFFFFF)
         out.append(dev)
     return out
+
+
+# ---- what C and the kernel can take (kept apart from the field parsers above) ----
+
+def _path_text(parts):
+    out = ""
+    for p in parts:
+        if isinstance(p, int):
+            out += "[%d]" % p
+        else:
+            out += ("." if out else "") + _quote(p)
+    return out or "<document>"
+
+
+def _bad_text(text):
+    """why a string cannot reach C unchanged, or None"""
+    if "\x00" in text:
+        # C stops at the NUL: it would act on a shorter string than the one checked
+        return "must not contain a NUL byte"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must not contain a lone surrogate (invalid unicode)"
+    return None
+
+
+def check_strings(raw, base=()):
+    """Every string and key of a parsed JSON document, at any depth: refuse a NUL byte
+    and a lone surrogate, naming the field.  Iterative, so a deep document cannot
+    exhaust the stack; parents are kept as (parent index, key) and a path is only
+    built for the error."""
+    links = [None]          # node index -> (parent index, key)
+    stack = [(raw, 0)]
+    while stack:
+        value, idx = stack.pop()
+        if isinstance(value, dict):
+            items = value.items()
+        elif isinstance(value, list):
+            items = enumerate(value)
+        else:
+            if isinstance(value, str):
+                why = _bad_text(value)
+                if why:
+                    raise _err(_path_text(base + _path_of(links, idx)), why)
+            continue
+        for k, v in items:
+            if isinstance(k, str):
+                why = _bad_text(k)
+                if why:
+                    raise _err(_path_text(base + _path_of(links, idx) + (k,)), "key " + why)
+            if isinstance(v, (dict, list, str)):
+                links.append((idx, k))
+                stack.append((v, len(links) - 1))
+
+
+def _path_of(links, idx):
+    parts = []
+    while idx:
+        idx, key = links[idx]
+        parts.append(key)
+    return tuple(reversed(parts))
+
+
+# linux.resources: the type of each field that pyrunc writes somewhere, as the
+# runtime-spec's Go types give them (the kernel checks the values themselves, but a
+# value must be of the right kind and fit what the cgroup file takes)
+_I64 = (-2 ** 63, 2 ** 63 - 1)
+_U64 = (0, 2 ** 64 - 1)
+_U32 = (0, 2 ** 32 - 1)
+_U16 = (0, 2 ** 16 - 1)
+_BOOL = "bool"
+_STR = "str"
+_RES_FIELDS = {
+    "memory": {"limit": _I64, "reservation": _I64, "swap": _I64, "kernel": _I64, "kernelTCP": _I64,
+               "swappiness": _U64, "disableOOMKiller": _BOOL, "useHierarchy": _BOOL,
+               "checkBeforeUpdate": _BOOL},
+    "cpu": {"shares": _U64, "quota": _I64, "burst": _U64, "period": _U64, "realtimeRuntime": _I64,
+            "realtimePeriod": _U64, "cpus": _STR, "mems": _STR, "idle": _I64},
+    "pids": {"limit": _I64},
+    "blockIO": {"weight": _U16, "leafWeight": _U16},
+    "network": {"classID": _U32},
+}
+_RES_LISTS = {
+    # section.key -> fields of each entry
+    ("blockIO", "weightDevice"): {"major": _I64, "minor": _I64, "weight": _U16, "leafWeight": _U16},
+    ("blockIO", "throttleReadBpsDevice"): {"major": _I64, "minor": _I64, "rate": _U64},
+    ("blockIO", "throttleWriteBpsDevice"): {"major": _I64, "minor": _I64, "rate": _U64},
+    ("blockIO", "throttleReadIOPSDevice"): {"major": _I64, "minor": _I64, "rate": _U64},
+    ("blockIO", "throttleWriteIOPSDevice"): {"major": _I64, "minor": _I64, "rate": _U64},
+    ("network", "priorities"): {"name": _STR, "priority": _U32},
+}
+_RES_DEVICE = {"allow": _BOOL, "type": _STR, "major": _I64, "minor": _I64, "access": _STR}
+
+
+def _typed(d, key, kind, path):
+    v = d.get(key)
+    if v is None:
+        return
+    if kind is _BOOL:
+        if not isinstance(v, bool):
+            raise _err(path + key, "must be a boolean")
+    elif kind is _STR:
+        if not isinstance(v, str):
+            raise _err(path + key, "must be a string")
+    else:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise _err(path + key, "must be an integer")
+        if not kind[0] <= v <= kind[1]:
+            raise _err(path + key, "out of range")
+
+
+def check_resources(res, where="linux.resources"):
+    """types and ranges of linux.resources (also `update --resources`, with another
+    `where`); errors name the field"""
+    if not isinstance(res, dict):
+        raise _err(where, "must be an object")
+    p = where + "." if where else ""
+    for sec, fields in _RES_FIELDS.items():
+        d = res.get(sec)
+        if d is None:
+            continue
+        if not isinstance(d, dict):
+            raise _err(p + sec, "must be an object")
+        for key, kind in fields.items():
+            _typed(d, key, kind, "%s%s." % (p, sec))
+    for (sec, key), fields in _RES_LISTS.items():
+        d = res.get(sec)
+        if not d:
+            continue
+        lst = d.get(key)
+        if lst is None:
+            continue
+        if not isinstance(lst, list):
+            raise _err("%s%s.%s" % (p, sec, key), "must be an array")
+        for i, e in enumerate(lst):
+            ep = "%s%s.%s[%d]" % (p, sec, key, i)
+            if not isinstance(e, dict):
+                raise _err(ep, "must be an object")
+            for f, kind in fields.items():
+                _typed(e, f, kind, ep + ".")
+    devs = res.get("devices")
+    if devs is not None:
+        if not isinstance(devs, list):
+            raise _err(p + "devices", "must be an array")
+        for i, e in enumerate(devs):
+            ep = "%sdevices[%d]" % (p, i)
+            if not isinstance(e, dict):
+                raise _err(ep, "must be an object")
+            for f, kind in _RES_DEVICE.items():
+                _typed(e, f, kind, ep + ".")
+    hp = res.get("hugepageLimits")
+    if hp is not None:
+        if not isinstance(hp, list):
+            raise _err(p + "hugepageLimits", "must be an array")
+        for i, e in enumerate(hp):
+            ep = "%shugepageLimits[%d]" % (p, i)
+            if not isinstance(e, dict):
+                raise _err(ep, "must be an object")
+            _typed(e, "pageSize", _STR, ep + ".")
+            _typed(e, "limit", _U64, ep + ".")
+    rdma = res.get("rdma")
+    if rdma is not None:
+        if not isinstance(rdma, dict):
+            raise _err(p + "rdma", "must be an object")
+        for name, e in rdma.items():
+            ep = "%srdma.%s" % (p, _quote(name))
+            if not isinstance(e, dict):
+                raise _err(ep, "must be an object")
+            _typed(e, "hcaHandles", _U32, ep + ".")
+            _typed(e, "hcaObjects", _U32, ep + ".")
+    u = res.get("unified")
+    if u is not None:
+        if not isinstance(u, dict):
+            raise _err(p + "unified", "must be an object")
+        for k, v in u.items():
+            if not isinstance(v, str):
+                raise _err("%sunified.%s" % (p, _quote(k)), "must be a string")
+
+
+def check_time_offsets(offs):
+    """linux.timeOffsets: {monotonic|boottime: {secs: int64, nanosecs: uint32}}"""
+    for clock, off in offs.items():
+        p = "linux.timeOffsets.%s" % _quote(clock)
+        if clock not in ("monotonic", "boottime"):
+            raise _err(p, "unknown clock (want monotonic or boottime)")
+        if not isinstance(off, dict):
+            raise _err(p, "must be an object")
+        _typed(off, "secs", _I64, p + ".")
+        _typed(off, "nanosecs", (0, 999999999), p + ".")

@@ -129,17 +129,12 @@ class ContainerDir:
             # lock, so a locked open never sees this) or one that crashed
             raise NotFoundError("container does not exist: %s" % self.id) from None
         try:
-            # one read of the size fstat gives (usually a few KiB); chunks are joined
-            # once, as appending to bytes would be quadratic for a big state.json (a
-            # config with large annotations)
-            chunks = []
-            n = os.fstat(fd).st_size + 1
-            while True:
-                chunk = os.read(fd, n)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                n = 1 << 16
+            # one read of the whole file (its size from fstat), then whatever a
+            # concurrent writer added: chunks joined once, linear in the size (a
+            # growing bytes object was quadratic: a 64 MiB state took minutes)
+            chunks = [os.read(fd, os.fstat(fd).st_size + 1)]
+            while chunks[-1]:
+                chunks.append(os.read(fd, 1 << 20))
             data = b"".join(chunks)
         finally:
             os.close(fd)
@@ -201,7 +196,11 @@ def _flock(fd, lock):
 
 
 def status_of(state, cdir):
-    """created | running | paused | stopped, from the init process and the fifo"""
+    """creating | created | running | paused | stopped, from the init process and the
+    fifo; an unfinished record is "creating" while its create lives, else "stopped"
+    (a killed create, which `delete --force` removes)"""
+    if state.get("creating"):
+        return "creating" if creator_alive(state) else "stopped"
     pid = state.get("pid", 0)
     if pid <= 0:
         return "stopped"
@@ -310,11 +309,13 @@ def check_startable(st, cdir):
     status = status_of(st, cdir)
     if status == "stopped":
         raise StateError("cannot start a container that has stopped")
+    if status == "creating":
+        raise StateError("cannot start a container that is still being created")
     if status != "created":
         raise StateError("cannot start an already running container")
 
 
-def release_init(cdir, pid):
+def release_init(cdir, pid, start=None):
     """`start`: read the fifo the created init writes one byte to, then exec's"""
     import select
 
@@ -326,6 +327,13 @@ def release_init(cdir, pid):
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
         raise StateError("cannot start a container that has stopped") from None
+    if start is not None:
+        # the pidfd pins a process: the init (its start time as recorded), not a
+        # process that reused its pid since the status check
+        info = proc_start_time(pid)
+        if info is None or info[1] != start or info[0] in ("Z", "X"):
+            os.close(pidfd)
+            raise StateError("cannot start a container that has stopped")
     try:
         fd = os.open(FIFO, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=cdir.fd)
     except FileNotFoundError:
@@ -392,3 +400,56 @@ def write_pid_file(path, pid):
     finally:
         os.close(fd)
     os.rename(tmp, path)
+
+
+# ---- a create in progress, or killed half-way (see Container._create) ----
+
+FORCE_WAIT = 1.0
+
+
+def self_id():
+    """[our pid, our start time]: who is creating (see creator_alive)"""
+    info = proc_start_time(os.getpid())
+    return [os.getpid(), info[1] if info else 0]
+
+
+def creator_alive(st):
+    """whether the `create` that wrote this unfinished record still runs"""
+    c = st.get("creator") or (0, 0)
+    info = proc_start_time(c[0]) if c[0] > 0 else None
+    return info is not None and info[1] == c[1] and info[0] not in ("Z", "X")
+
+
+def lock_state(cdir, force):
+    """Take the container's lock and return its state.  Never wait for a dead create:
+    the clone of a killed `create` (the init before its exec) shares the locked open
+    file and would hold the lock forever.  force (delete --force): wait at most
+    FORCE_WAIT for a live holder too, then go on without the lock."""
+    import fcntl
+    import time
+
+    try:
+        fcntl.flock(cdir.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return cdir.read()
+    except BlockingIOError:
+        pass
+    deadline = time.monotonic() + FORCE_WAIT
+    delay = 0.001
+    while True:
+        try:
+            st = cdir.read()
+        except NotFoundError:
+            st = None  # a create between mkdir and its first record: it is alive
+        if st is not None and st.get("creating") and not creator_alive(st):
+            return st  # the lock is held by orphans of a killed create: go on
+        if force and time.monotonic() > deadline:
+            if st is None:
+                raise NotFoundError("container does not exist: %s" % cdir.id)
+            return st
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+        try:
+            fcntl.flock(cdir.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return cdir.read()
+        except BlockingIOError:
+            pass

@@ -12,24 +12,19 @@ def run(g, opts, args):
     from pyrunc import state as _state
     from pyrunc.errors import NotFoundError
 
-    # what Container.load does, without importing the Container class yet: containerd's
-    # shim runs `delete --force` again after every delete, on a container now gone
     try:
-        cdir = _state.ContainerDir.open(g.root, args[0])
-        try:
-            st = cdir.read()
-        except BaseException:
-            cdir.close()
-            raise
+        # a cheap look first: containerd's shim runs `delete --force` again after every
+        # delete, on a container now gone, and then Container is never imported
+        _state.ContainerDir.open(g.root, args[0], lock=False).close()
+        from pyrunc.container import Container
+
+        c = Container.load(g.root, args[0], force=opts.force)
     except NotFoundError:
         if opts.force:
             # idempotent cleanup: podman and containerd delete --force after a failed create
             _remove_leftover(g.root, args[0])
             return 0
         raise
-    from pyrunc.container import Container
-
-    c = Container(g.root, args[0], cdir, st)
     try:
         c.delete(force=opts.force)
     finally:

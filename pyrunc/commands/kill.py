@@ -34,9 +34,9 @@ def run(g, opts, args):
         return 0
     # the init only: pyrunc.state does it, without the Container class (Container.kill
     # calls the same function)
-    cdir = _state.ContainerDir.open(g.root, args[0])
+    cdir = _state.ContainerDir.open(g.root, args[0], lock=False)
     try:
-        _state.kill_init(cdir.read(), cdir, sig)
+        _state.kill_init(_state.lock_state(cdir, False), cdir, sig)
     finally:
         cdir.close()
     return 0

@@ -10,15 +10,15 @@ NARGS = (1, 1)
 def run(g, opts, args):
     from pyrunc import state as _state
 
-    cdir = _state.ContainerDir.open(g.root, args[0])
+    cdir = _state.ContainerDir.open(g.root, args[0], lock=False)
     try:
-        st = cdir.read()
+        st = _state.lock_state(cdir, False)
         hooks = st.get("hooks") or {}
         if not hooks.get("startContainer") and not hooks.get("poststart"):
             # no hooks to run (nearly every container): pyrunc.state does what
             # Container.start does then, without importing the Container class
             _state.check_startable(st, cdir)
-            _state.release_init(cdir, st["pid"])
+            _state.release_init(cdir, st["pid"], st.get("init_start"))
             cdir.close()
             return 0
     except BaseException:

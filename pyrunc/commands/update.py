@@ -46,9 +46,9 @@ def ram_bytes(flag, text):
         if not num or num.startswith(("-", "+")):
             raise ValueError
         value = float(num) if "." in num else int(num)
-    except ValueError:
+        return int(value * _UNITS[unit])
+    except (ValueError, OverflowError):  # also "inf.0", "nan.0"
         raise UsageError("invalid value %r for flag %s: not a size (e.g. 512k, 100m, 1.5g)" % (text, flag)) from None
-    return int(value * _UNITS[unit])
 
 
 def _int(flag, text, lo=None):
@@ -130,6 +130,19 @@ def check_json(r, where):
     u = r.get("unified")
     if u is not None and (not isinstance(u, dict) or not all(isinstance(v, str) for v in u.values())):
         raise UsageError("%s: unified: must be an object of strings" % where)
+    # then what create checks: every string (NUL, surrogates), every type and range
+    from pyrunc import spec as _spec
+    from pyrunc.errors import ConfigError
+
+    saved = _spec.CONFIG
+    _spec.CONFIG = where
+    try:
+        _spec.check_strings(r)
+        _spec.check_resources(r, "")
+    except ConfigError as err:
+        raise UsageError(str(err)) from None
+    finally:
+        _spec.CONFIG = saved
 
 
 def run(g, opts, args):
@@ -157,12 +170,13 @@ def run(g, opts, args):
         except OSError as err:
             raise PyruncError("update: read %s: %s" % (opts.resources, os.strerror(err.errno).lower())) from None
         try:
-            new = jsonfast.loads(data.decode())
+            new = jsonfast.loads(data)
         except (ValueError, UnicodeDecodeError) as err:
             raise UsageError("update: %s: invalid JSON: %s" % (where, err)) from None
         check_json(new, "update: " + where)
     else:
         new = from_flags(opts)
+        check_json(new, "update")
     c = Container.load(g.root, args[0])
     try:
         if c.status() == "stopped":

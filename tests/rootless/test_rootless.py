@@ -298,7 +298,7 @@ def test_delegated_cgroup2_subtree_limits(user, ubundle, delegated):
     def fn(cfg):
         cfg["linux"]["resources"] = {"pids": {"limit": 17}}
         cfg["process"]["args"] = ["cat", "/sys/fs/cgroup/pids.max"]
-        cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] != "/sys"]
+        cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] not in ("/sys", "/sys/fs/cgroup")]
         cfg["mounts"].append({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
                               "options": ["nosuid", "noexec", "nodev", "ro"]})
         cfg["linux"]["namespaces"].append({"type": "cgroup"})

@@ -643,39 +643,10 @@ def check_resources(res, where="linux.resources"):
             _typed(d, key, kind, "%s%s." % (p, sec))
     for (sec, key), fields in _RES_LISTS.items():
         d = res.get(sec)
-        if not d:
-            continue
-        lst = d.get(key)
-        if lst is None:
-            continue
-        if not isinstance(lst, list):
-            raise _err("%s%s.%s" % (p, sec, key), "must be an array")
-        for i, e in enumerate(lst):
-            ep = "%s%s.%s[%d]" % (p, sec, key, i)
-            if not isinstance(e, dict):
-                raise _err(ep, "must be an object")
-            for f, kind in fields.items():
-                _typed(e, f, kind, ep + ".")
-    devs = res.get("devices")
-    if devs is not None:
-        if not isinstance(devs, list):
-            raise _err(p + "devices", "must be an array")
-        for i, e in enumerate(devs):
-            ep = "%sdevices[%d]" % (p, i)
-            if not isinstance(e, dict):
-                raise _err(ep, "must be an object")
-            for f, kind in _RES_DEVICE.items():
-                _typed(e, f, kind, ep + ".")
-    hp = res.get("hugepageLimits")
-    if hp is not None:
-        if not isinstance(hp, list):
-            raise _err(p + "hugepageLimits", "must be an array")
-        for i, e in enumerate(hp):
-            ep = "%shugepageLimits[%d]" % (p, i)
-            if not isinstance(e, dict):
-                raise _err(ep, "must be an object")
-            _typed(e, "pageSize", _STR, ep + ".")
-            _typed(e, "limit", _U64, ep + ".")
+        if d:
+            _typed_list(d.get(key), "%s%s.%s" % (p, sec, key), fields)
+    _typed_list(res.get("devices"), p + "devices", _RES_DEVICE)
+    _typed_list(res.get("hugepageLimits"), p + "hugepageLimits", {"pageSize": _STR, "limit": _U64})
     rdma = res.get("rdma")
     if rdma is not None:
         if not isinstance(rdma, dict):
@@ -693,6 +664,20 @@ def check_resources(res, where="linux.resources"):
         for k, v in u.items():
             if not isinstance(v, str):
                 raise _err("%sunified.%s" % (p, _quote(k)), "must be a string")
+
+
+def _typed_list(lst, path, fields):
+    """an optional array of objects whose fields have the given kinds"""
+    if lst is None:
+        return
+    if not isinstance(lst, list):
+        raise _err(path, "must be an array")
+    for i, e in enumerate(lst):
+        ep = "%s[%d]" % (path, i)
+        if not isinstance(e, dict):
+            raise _err(ep, "must be an object")
+        for f, kind in fields.items():
+            _typed(e, f, kind, ep + ".")
 
 
 def check_time_offsets(offs):

@@ -148,6 +148,23 @@ static void cat(char *dst, const char *src)
 }
 
 /* the init's error record for the parent, then exit as the init would (1) */
+/* "<pre><text>: errno <err>\n" on stderr, for failures with no parent to tell */
+static void say_errno(const char *pre, long prelen, const char *text, long len, unsigned long err)
+{
+    static const char mid[] = ": errno ";
+    char num[24];
+    int i = 23;
+    num[i] = '\n';
+    do {
+        num[--i] = (char) ('0' + err % 10);
+        err /= 10;
+    } while (err && i > 12);
+    sys3(NR_write, 2, (long) pre, prelen);
+    sys3(NR_write, 2, (long) text, len);
+    sys3(NR_write, 2, (long) mid, sizeof(mid) - 1);
+    sys3(NR_write, 2, (long) (num + i), 24 - i);
+}
+
 static __attribute__((noreturn)) void fail(long sync_fd, long err, const char *what, const char *obj)
 {
     report.type = PRC_MSG_ERROR;
@@ -168,19 +185,7 @@ static __attribute__((noreturn)) void fail(long sync_fd, long err, const char *w
     if (r < 0 && r != -EPIPE_ && r != -ECONNRESET_) {
         /* no way to the parent: a line on stderr, at least */
         static const char pre[] = "pyrunc: ";
-        char num[24];
-        int i = 23;
-        unsigned long e = (unsigned long) err;
-        num[i] = '\n';
-        do {
-            num[--i] = (char) ('0' + e % 10);
-            e /= 10;
-        } while (e && i > 12);
-        static const char mid[] = ": errno ";
-        sys3(NR_write, 2, (long) pre, sizeof(pre) - 1);
-        sys3(NR_write, 2, (long) report.text, (long) slen(report.text));
-        sys3(NR_write, 2, (long) mid, sizeof(mid) - 1);
-        sys3(NR_write, 2, (long) (num + i), 24 - i);
+        say_errno(pre, sizeof(pre) - 1, report.text, (long) slen(report.text), (unsigned long) err);
     }
     sys3(NR_exit_group, 1, 0, 0);
     __builtin_unreachable();
@@ -221,19 +226,7 @@ static void set_label(char **argv)
     long n = fd < 0 ? fd : sys3(NR_write, fd, (long) argv[4], len);
     if (n != len) {
         /* nobody to report to but stderr: the sync socket is not ours here */
-        char num[24];
-        int i = 23;
-        unsigned long e = (unsigned long) (n < 0 ? -n : 5 /* EIO */);
-        num[i] = '\n';
-        do {
-            num[--i] = (char) ('0' + e % 10);
-            e /= 10;
-        } while (e && i > 12);
-        static const char mid[] = ": errno ";
-        sys3(NR_write, 2, (long) what, sizeof(what) - 1);
-        sys3(NR_write, 2, (long) argv[4], len);
-        sys3(NR_write, 2, (long) mid, sizeof(mid) - 1);
-        sys3(NR_write, 2, (long) (num + i), 24 - i);
+        say_errno(what, sizeof(what) - 1, argv[4], len, (unsigned long) (n < 0 ? -n : 5 /* EIO */));
         sys3(NR_exit_group, 127, 0, 0);
     }
     sys3(NR_close, fd, 0, 0);

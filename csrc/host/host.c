@@ -42,6 +42,18 @@ int prc_stub_memfd(void)
     return fd;
 }
 
+/*
+ * Atomically swap two names in one directory (renameat2 RENAME_EXCHANGE).  Replacing
+ * state.json with a plain rename costs ~85 us on ext4 here: rename over an existing
+ * file makes ext4 (auto_da_alloc) start writeback of the new file's data, and the
+ * later unlink of that file waits for it.  An exchange is not a replacement, so
+ * neither happens; the old content is then unlinked under the temporary name.
+ */
+int prc_rename_exchange(int dirfd, const char *a, const char *b)
+{
+    return syscall(SYS_renameat2, dirfd, a, dirfd, b, 2 /* RENAME_EXCHANGE */) < 0 ? -errno : 0;
+}
+
 int prc_pidfd_open(int pid)
 {
     int fd = (int) syscall(SYS_pidfd_open, pid, 0);

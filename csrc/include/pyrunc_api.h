@@ -265,6 +265,8 @@ int prc_sync_recv(int sock, struct prc_msg *msg, int *fd);
 
 /* small host helpers */
 int prc_pidfd_open(int pid);
+/* swap the names a and b in dirfd (renameat2 RENAME_EXCHANGE): 0 or -errno */
+int prc_rename_exchange(int dirfd, const char *a, const char *b);
 /* a user namespace fd with these uid_map / gid_map texts (for idmapped mounts), or -errno */
 int prc_userns_fd(const char *uid_map, const char *gid_map);
 /* a detached copy of source (recursive: rbind) with MOUNT_ATTR_IDMAP from userns_fd

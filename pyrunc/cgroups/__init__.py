@@ -460,6 +460,8 @@ class Manager:
         errors = []
         for h in self.hs:
             if not h.made:
+                if h.rel:
+                    self._rmdir_existing(h)
                 h.close()
                 continue
             try:
@@ -484,6 +486,17 @@ class Manager:
             h.close()
         if errors:
             raise CgroupError(errors[0])
+
+    def _rmdir_existing(self, h):
+        """The container's cgroup existed before create (a caller made it): removed
+        when empty, as runc removes every path of its cgroup manager on delete (its
+        bats suite's rt-period test leaves a cgroup with a real-time budget behind
+        otherwise, and the next run of the test fails).  Never waited for, never
+        killed: what is still in it is not necessarily the container's."""
+        try:
+            fs.rmdir(h.open_root(self.prefix), h.rel, h.mnt if self.prefix else None)
+        except (CgroupError, OSError):
+            pass
 
     def _rmdir(self, rootfd, h, rel):
         """None when rel is gone (or is a parent another container now uses), else

@@ -82,7 +82,13 @@ def podman(tmp_path_factory, registry_image):
                 # conmon's own cgroup (<parent>/conmon) is podman's, and stays
                 subs = [n for n in os.listdir(top) if n.startswith("libpod-")]
                 forced += ["cgroup %s/%s" % (top, n) for n in subs]
-                subprocess.run(["find", top, "-depth", "-type", "d", "-delete"], stderr=subprocess.DEVNULL)
+                if os.path.ismount(os.path.join("/sys/fs/cgroup", ctrl)):
+                    subprocess.run(["find", top, "-depth", "-type", "d", "-delete"], stderr=subprocess.DEVNULL)
+                else:
+                    # a controller with no hierarchy mounted here (hugetlb, net_cls...):
+                    # conmon still makes its directory and a cgroup.procs *file* in the
+                    # /sys/fs/cgroup tmpfs, which rmdir alone cannot remove
+                    shutil.rmtree(top, ignore_errors=True)
         # podman makes /run/containers/networks whatever --network-config-dir says
         if not had_run_containers:
             shutil.rmtree("/run/containers", ignore_errors=True)

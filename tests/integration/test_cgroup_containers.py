@@ -74,10 +74,16 @@ def test_memory_limit_visible_inside_and_hog_is_oom_killed(runtime, bundle):
     # tail keeps the last 10 "lines" of a stream without newlines: the whole stream
     bundle.args("sh", "-c", "cat %s; head -c 200000000 /dev/zero | tail; echo rc=$?" % f)
     r = runtime.run("run", "-b", bundle.path, bundle.id)
-    assert r.returncode == 0, r.stderr
     lines = r.stdout.split()
-    assert lines[0] == str(limit)
-    assert lines[-1] == "rc=137"  # 128 + SIGKILL: the OOM killer
+    assert lines[0] == str(limit), (r.stdout, r.stderr)
+    if r.returncode == 137 and r.stderr == "":
+        # under load the memcg can still be over its limit when the shell runs on
+        # after tail's death (the OOM reaper has not freed tail's pages yet): the
+        # killer then takes the shell, the init, too; still the limit at work
+        assert lines == [str(limit)], r.stdout
+    else:
+        assert r.returncode == 0, r.stderr
+        assert lines[-1] == "rc=137"  # 128 + SIGKILL: the OOM killer
     assert runtime.run("delete", bundle.id).returncode in (0, 1)
 
 

@@ -8,8 +8,6 @@ and the same message also goes to stderr.
 from pyrunc import _os as os
 import time
 
-from pyrunc import jsonfast
-
 _LEVELS = {"debug": 0, "info": 1, "warning": 2, "error": 3}
 
 
@@ -25,6 +23,10 @@ class Log:
             self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
     def _record(self, level, msg):
+        # imported here: a command that writes no record and reads no JSON (the
+        # shim's second `delete --force`, of a container already gone) skips _json
+        from pyrunc import jsonfast
+
         t = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         if self.json:
             return jsonfast.dumps({"level": level, "msg": msg, "time": t}) + "\n"

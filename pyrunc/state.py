@@ -7,7 +7,6 @@ temporary file and renamed, so a reader never sees half of it.
 """
 from pyrunc import _os as os
 
-from pyrunc import jsonfast
 from pyrunc.errors import NotFoundError, PyruncError, StateError
 
 DEFAULT_ROOT = "/run/pyrunc"
@@ -142,12 +141,18 @@ class ContainerDir:
             data = b"".join(chunks)
         finally:
             os.close(fd)
+        # imported here, not at the top: `delete --force` of a container that is
+        # gone (the shim's second delete) reads no JSON, and _json is a shared library
+        from pyrunc import jsonfast
+
         try:
             return jsonfast.loads(data)
         except jsonfast.JSONError as err:
             raise StateError("read state of %s: %s" % (self.id, err)) from None
 
     def write(self, state):
+        from pyrunc import jsonfast
+
         data = jsonfast.dumps(state).encode()
         tmp = ".state.json.%d" % os.getpid()
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600, dir_fd=self.fd)

@@ -455,7 +455,10 @@ class Manager:
         """Remove every directory create() made, deepest first.  Idempotent.  The
         container's own directory may still hold exiting tasks (EBUSY): whatever is
         left is killed once and removal retried for up to ~1 s.  A parent we made that
-        another container now uses is left in place."""
+        another container now uses is left in place.  (pyrunc/cgremove.py: the same
+        removal for `delete`, from the state record alone.)"""
+        from pyrunc import cgremove
+
         fake = self.prefix
         errors = []
         for h in self.hs:
@@ -472,17 +475,11 @@ class Manager:
             if h.dir is not None:
                 os.close(h.dir.fd)
                 h.dir = None
-            left = []
-            for rel in reversed(h.made):
-                if left:
-                    left.append(rel)  # its child stays, so does it
-                    continue
-                err = self._rmdir(rootfd, h, rel)
-                if err:
-                    errors.append(err)
-                    left.append(rel)
-            left.reverse()
-            h.made = left
+            h.made, err = cgremove.remove_made(
+                rootfd, h.mnt, h.rel, h.made, self._kill_left,
+                (lambda fd, rel, mnt=h.mnt: fs.rmdir(fd, rel, mnt)) if fake else None)
+            if err:
+                errors.append(err)
             h.close()
         if errors:
             raise CgroupError(errors[0])
@@ -498,38 +495,8 @@ class Manager:
         except (CgroupError, OSError):
             pass
 
-    def _rmdir(self, rootfd, h, rel):
-        """None when rel is gone (or is a parent another container now uses), else
-        the error message"""
-        fake = self.prefix
-        delay = 0.001
-        waited = 0.0
-        killed = False
-        while True:
-            try:
-                fs.rmdir(rootfd, rel, h.mnt if fake else None)
-                return None
-            except FileNotFoundError:
-                return None
-            except OSError as err:
-                e = err.errno
-            if rel != h.rel:
-                return None  # a parent we made, now shared with another container: keep it
-            if e in (16, 39) and not fake and _rmdir_children(rootfd, rel):  # EBUSY, ENOTEMPTY
-                continue  # sub-cgroups the container made were removed: retry
-            if e != 16 or fake or waited > 1.0:
-                return "remove cgroup %s/%s: %s" % (h.mnt, rel, fs.strerror(e))
-            if not killed:
-                killed = True
-                try:
-                    self.kill_all(9)
-                except (CgroupError, OSError):
-                    pass
-            import time
-
-            time.sleep(delay)
-            waited += delay
-            delay = min(delay * 2, 0.1)
+    def _kill_left(self):
+        self.kill_all(9)
 
     # ---- resources ----
 
@@ -802,25 +769,3 @@ class Manager:
 
         return stats.oom_kills(self)
 
-
-def _rmdir_children(rootfd, rel):
-    """remove the sub-cgroups below rel (a container with a writable cgroupfs makes
-    some), deepest first; True if any was removed"""
-    try:
-        fd = os.open(rel, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=rootfd)
-    except OSError:
-        return False
-    try:
-        names = [e.name for e in os.scandir(fd) if e.is_dir(follow_symlinks=False)]
-    finally:
-        os.close(fd)
-    removed = False
-    for n in names:
-        child = rel + "/" + n
-        _rmdir_children(rootfd, child)
-        try:
-            os.rmdir(child, dir_fd=rootfd)
-            removed = True
-        except OSError:
-            pass
-    return removed

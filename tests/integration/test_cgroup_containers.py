@@ -385,3 +385,48 @@ def test_init_is_cloned_into_its_cgroup2(runtime, bundle, tmp_path):
     # clone3 into the cgroup succeeded (a kernel without it would return an error and
     # pyrunc would fall back to a cgroup.procs write)
     assert calls and "= -1" not in calls[0], calls
+
+
+def _dirs(rel):
+    """the directory rel in every hierarchy (cgroup2 alone: one)"""
+    base = "/sys/fs/cgroup"
+    found = [os.path.join(base, rel)] if UNIFIED else [os.path.join(base, c, rel) for c in os.listdir(base)]
+    return [p for p in found if os.path.isdir(p)]
+
+
+def test_delete_of_stopped_removes_sub_cgroups_and_made_parents(runtime, bundle):
+    """`delete` of a stopped container (pyrunc/cgremove.py, from the state record,
+    without the cgroups package): the sub-cgroups made below its cgroup (exec --cgroup
+    users, a writable cgroupfs) go too; a parent create made goes with its maker,
+    unless another container still uses it (then it stays, as with runc)"""
+    from tests.conftest import new_id
+
+    shared, alone = ("%s/%s" % (CGROUP_PARENT, new_id("p")) for _ in range(2))
+    # the first makes `shared`, the second joins it; the third makes `alone`
+    cids = [(bundle.id, shared), (new_id(), shared), (new_id(), alone)]
+    bundle.args("sleep", "100")
+    pids = {}
+    try:
+        for cid, parent in cids:
+            bundle.config["linux"]["cgroupsPath"] = "/%s/%s" % (parent, cid)
+            bundle.save()
+            runtime.run("run", "-d", "-b", bundle.path, cid, check=True)
+            pids[cid] = runtime.state(cid)["pid"]
+        n = len(_dirs(shared))
+        assert n
+        for cid, parent in (cids[0], cids[2]):
+            for d in _dirs("%s/%s" % (parent, cid)):
+                os.makedirs(os.path.join(d, "sub", "deeper"))
+        for cid, parent in cids:
+            os.kill(pids[cid], 9)
+            assert wait_for(lambda: runtime.state(cid)["status"] == "stopped")
+            r = runtime.run("delete", cid)
+            assert r.returncode == 0 and r.stderr == "", r.stderr
+            assert _dirs("%s/%s" % (parent, cid)) == []
+            assert len(_dirs(shared)) == n  # used by the second, then made by nobody left
+        assert _dirs(alone) == []
+    finally:
+        for cid, _ in cids:
+            runtime.run("delete", "--force", cid)
+        for d in _dirs(shared) + _dirs(alone):
+            os.rmdir(d)

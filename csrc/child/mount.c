@@ -441,45 +441,125 @@ static void do_mount(const struct prc_plan *plan, int sync_fd, int rootfd, const
     close(fd);
 }
 
-static void make_device(int sync_fd, int rootfd, const struct prc_device *d)
+/*
+ * The node a device path names, split into its directory (created inside the root as
+ * needed, an O_PATH fd) and its last component, which the caller handles itself so
+ * that a symlink there is never followed.  "." and ".." are no node of their own (and
+ * ".." from the root's top is outside it).
+ */
+static int device_dir(int sync_fd, int rootfd, const char *path, const char **name)
 {
-    if (d->bind) {
-        /* in a user namespace mknod is not allowed: bind the host's node instead */
-        int fd = mkpath_in_root(rootfd, d->path, 1, RESOLVE_FLAGS);
-        if (fd < 0)
-            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "create device `", d->path, "`", NULL);
-        char target[64];
-        fdpath(target, sizeof(target), fd);
-        if (mount(d->path, target, NULL, MS_BIND, NULL) < 0)
-            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "bind device `", d->path, "`", NULL);
-        close(fd);
-        return;
-    }
-    /* split into parent directory and name */
     char parent[PRC_PATH_MAX];
-    prc_strlcpy(parent, d->path, sizeof(parent));
+    prc_strlcpy(parent, path, sizeof(parent));
     char *slash = strrchr(parent, '/');
     if (!slash || !slash[1])
-        prc_fail(sync_fd, PRC_STAGE_DEVICES, EINVAL, "device path `", d->path, "`", NULL);
-    const char *name = d->path + (slash - parent) + 1;
+        prc_fail(sync_fd, PRC_STAGE_DEVICES, EINVAL, "device path `", path, "`", NULL);
+    *name = path + (slash - parent) + 1;
+    if (strcmp(*name, ".") == 0 || strcmp(*name, "..") == 0)
+        prc_fail(sync_fd, PRC_STAGE_DEVICES, EINVAL, "device path `", path, "`", NULL);
     if (slash == parent)
         parent[1] = '\0';
     else
         *slash = '\0';
     int dirfd = mkpath_in_root(rootfd, parent, 0, RESOLVE_FLAGS);
     if (dirfd < 0)
-        prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "create directory of device `", d->path, "`", NULL);
-    if (mknodat(dirfd, name, d->mode, makedev(d->major, d->minor)) < 0) {
-        if (errno != EEXIST)
-            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "mknod `", d->path, "`", NULL);
-        /* an existing node (e.g. /dev is not a tmpfs) is left alone, as runc does */
+        prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "create directory of device `", path, "`", NULL);
+    return dirfd;
+}
+
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+
+/*
+ * chmod the inode an O_PATH fd holds, never a name: fchmod refuses an O_PATH fd
+ * (EBADF), fchmodat2 (Linux 6.6) takes it with AT_EMPTY_PATH.  Older kernels: the fd's
+ * magic link in the runtime's /proc (before pivot_root: the host's procfs), which
+ * names that very inode, not a path looked up again.  Never called on a symlink.
+ */
+static int chmod_fd(int fd, mode_t mode)
+{
+    if (syscall(SYS_fchmodat2, fd, "", mode, AT_EMPTY_PATH) == 0)
+        return 0;
+    if (errno != ENOSYS && errno != EINVAL)
+        return -1;
+    char p[64];
+    fdpath(p, sizeof(p), fd);
+    return chmod(p, mode);
+}
+
+/* owner first (a chown clears set-id bits, even of a device node), then the mode */
+static int chown_chmod_fd(int fd, uid_t uid, gid_t gid, mode_t mode)
+{
+    if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) < 0)
+        return -1;
+    return chmod_fd(fd, mode);
+}
+
+static void make_device(int sync_fd, int rootfd, const struct prc_device *d)
+{
+    const char *name;
+    int dirfd = device_dir(sync_fd, rootfd, d->path, &name);
+    if (d->bind) {
+        /*
+         * In a user namespace mknod is not allowed: the host's node is bound onto a file
+         * of the rootfs.  The last component is opened without following it: an image's
+         * symlink there (even one staying inside the root, /dev/full -> /etc/shadow) is
+         * refused, not bound through, and a directory cannot take a device.  The bind
+         * goes from a detached clone of the host's node onto the fd itself.
+         */
+        int fd = (int) PRC_RETRY(openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+        if (fd < 0 && errno == ENOENT) {
+            /* O_EXCL: nothing that appeared meanwhile is opened for writing */
+            int w = (int) PRC_RETRY(openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644));
+            if (w < 0 && errno != EEXIST)
+                prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "create device `", d->path, "`", NULL);
+            if (w >= 0)
+                close(w);
+            fd = (int) PRC_RETRY(openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+        }
+        if (fd < 0)
+            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "create device `", d->path, "`", NULL);
+        int t = fd_type(fd);
+        if (t == S_IFLNK || t == S_IFDIR)
+            prc_fail(sync_fd, PRC_STAGE_DEVICES, 0, "bind device `", d->path, "`: ",
+                     t == S_IFLNK ? "a symlink in the container (never followed)" : "a directory in the container",
+                     NULL);
+        int tree = (int) syscall(SYS_open_tree, AT_FDCWD, d->path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (tree < 0 || attach_tree(tree, fd) < 0)
+            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "bind device `", d->path, "`", NULL);
+        close(fd);
         close(dirfd);
         return;
     }
-    /* mknod applies the umask: set the exact mode, then the owner */
-    if (fchmodat(dirfd, name, d->mode & 07777, 0) < 0 ||
-        fchownat(dirfd, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0)
+    dev_t dev = makedev(d->major, d->minor);
+    if (mknodat(dirfd, name, d->mode, dev) < 0) {
+        if (errno != EEXIST)
+            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "mknod `", d->path, "`", NULL);
+        /* an existing entry (e.g. /dev is not a tmpfs) is left alone, as runc does: never
+           chmod'ed or chown'ed, whatever it is (a symlink, a hard link to a host file) */
+        close(dirfd);
+        return;
+    }
+    /*
+     * mknod applied the umask: the exact mode and the owner are set through an fd of
+     * the node, proven to be the node just made.  By name (fchmodat follows a final
+     * symlink; any *at call follows a hard link) a node swapped meanwhile, by someone
+     * sharing the image's /dev, would pass the device's mode and owner to a host file.
+     */
+    int fd = (int) PRC_RETRY(openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (fd < 0)
+        prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "open the new node `", d->path, "`", NULL);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "stat the new node `", d->path, "`", NULL);
+    if ((st.st_mode & S_IFMT) != (d->mode & S_IFMT) ||
+        ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && st.st_rdev != dev))
+        prc_fail(sync_fd, PRC_STAGE_DEVICES, 0, "mknod `", d->path, "`: replaced by another file while being "
+                 "made (its owner and mode are left alone)", NULL);
+    if (chown_chmod_fd(fd, d->uid, d->gid, d->mode & 07777) < 0)
         prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "set owner and mode of `", d->path, "`", NULL);
+    close(fd);
     close(dirfd);
 }
 

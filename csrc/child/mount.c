@@ -594,31 +594,42 @@ static void make_symlink(int sync_fd, int rootfd, const struct prc_kv *l)
  * A terminal container gets the pty slave bound on /dev/console (runc does; getty and
  * init systems expect it).  The node is made now, before pivot_root and before a
  * read-only root, in the container's own /dev reached without any symlink: an empty
- * file, or the image's regular file or character device.  Anything else (a symlink, to
- * a host file or not) is refused rather than bound through (the CVE-2025-52565 class).
- * prc_mount_console checks it again on the fd it binds onto.
+ * file, or the image's regular file or character device, whose owner and mode are
+ * left as they are (nothing is chmod'ed or chown'ed but the file made here, through its
+ * fd).  Anything else (a symlink, to a host file or not) is refused rather than bound
+ * through (the CVE-2025-52565 class).  Which inode it is goes to console_id:
+ * prc_mount_console binds onto that one only, not onto whatever a hook or someone
+ * sharing the image's /dev put at the path meanwhile (a hard link to a host file).
  */
+static struct { dev_t dev; ino_t ino; } console_id;
+
 static void make_console(int sync_fd, int rootfd)
 {
     int dev = mkpath_in_root(rootfd, "/dev", 0, RESOLVE_STRICT);
     if (dev < 0 || fd_type(dev) != S_IFDIR)
         prc_fail(sync_fd, PRC_STAGE_DEVICES, dev < 0 ? errno : ENOTDIR,
                  "create `/dev/console`: open the container's `/dev` without following symlinks", NULL);
+    struct stat st;
     int fd = (int) PRC_RETRY(openat(dev, "console", O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0666));
     if (fd >= 0) {
         if (fchmod(fd, 0666) < 0)      /* the umask applied */
             prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "chmod `/dev/console`", NULL);
-        close(fd);
     } else if (errno == EEXIST) {
-        struct stat st;
-        if (fstatat(dev, "console", &st, AT_SYMLINK_NOFOLLOW) < 0)
-            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "stat `/dev/console`", NULL);
-        if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))
+        fd = (int) PRC_RETRY(openat(dev, "console", O_PATH | O_NOFOLLOW | O_CLOEXEC));
+        if (fd < 0)
+            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "open `/dev/console`", NULL);
+        int t = fd_type(fd);
+        if (t != S_IFREG && t != S_IFCHR)
             prc_fail(sync_fd, PRC_STAGE_DEVICES, 0, "create `/dev/console`: the container's `/dev/console` "
                      "is not a regular file or character device (a symlink is never followed)", NULL);
     } else {
         prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "create `/dev/console`", NULL);
     }
+    if (fstat(fd, &st) < 0)
+        prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "stat `/dev/console`", NULL);
+    console_id.dev = st.st_dev;
+    console_id.ino = st.st_ino;
+    close(fd);
     close(dev);
 }
 
@@ -1062,8 +1073,8 @@ int prc_open_image_file(const char *path)
 /*
  * Bind the pty slave onto /dev/console (made by make_console before pivot_root), from
  * the slave's fd to the console's fd: the console is opened inside the root with no
- * symlink anywhere, checked to be a regular file or character device, and never
- * reached through a path again.
+ * symlink anywhere, checked to be a regular file or character device and the very
+ * inode make_console made or checked, and never reached through a path again.
  */
 void prc_mount_console(int sync_fd, int slave)
 {
@@ -1071,10 +1082,17 @@ void prc_mount_console(int sync_fd, int slave)
     int fd = prc_openat2(rootfd, "/dev/console", O_PATH | O_NOFOLLOW | O_CLOEXEC, RESOLVE_STRICT);
     if (fd < 0)
         prc_fail(sync_fd, PRC_STAGE_TERMINAL, errno, "open `/dev/console`", NULL);
-    int t = fd_type(fd);
-    if (t != S_IFREG && t != S_IFCHR)
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        prc_fail(sync_fd, PRC_STAGE_TERMINAL, errno, "stat `/dev/console`", NULL);
+    if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))
         prc_fail(sync_fd, PRC_STAGE_TERMINAL, 0, "bind the console on `/dev/console`: not a regular file or "
                  "character device (a symlink is never followed)", NULL);
+    /* the inode make_console made or checked, not one put there since (by a hook, or by
+       anyone sharing the image's /dev: a hard link to a host file passes the type check) */
+    if (st.st_dev != console_id.dev || st.st_ino != console_id.ino)
+        prc_fail(sync_fd, PRC_STAGE_TERMINAL, 0, "bind the console on `/dev/console`: replaced since it was "
+                 "made (never bound onto)", NULL);
     int tree = clone_tree(slave, 0);
     if (tree < 0 || attach_tree(tree, fd) < 0)
         prc_fail(sync_fd, PRC_STAGE_TERMINAL, errno, "bind the console on `/dev/console`", NULL);

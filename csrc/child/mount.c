@@ -50,6 +50,35 @@ static void fdpath(char *buf, size_t size, int fd)
     prc_strlcat(buf, num, size);
 }
 
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+
+/*
+ * chmod the inode an O_PATH fd holds, never a name: fchmod refuses an O_PATH fd
+ * (EBADF), fchmodat2 (Linux 6.6) takes it with AT_EMPTY_PATH.  Older kernels: the fd's
+ * magic link in the runtime's /proc (before pivot_root: the host's procfs), which
+ * names that very inode, not a path looked up again.  Never called on a symlink.
+ */
+static int chmod_fd(int fd, mode_t mode)
+{
+    if (syscall(SYS_fchmodat2, fd, "", mode, AT_EMPTY_PATH) == 0)
+        return 0;
+    if (errno != ENOSYS && errno != EINVAL)
+        return -1;
+    char p[64];
+    fdpath(p, sizeof(p), fd);
+    return chmod(p, mode);
+}
+
+/* owner first (a chown clears set-id bits, even of a device node), then the mode */
+static int chown_chmod_fd(int fd, uid_t uid, gid_t gid, mode_t mode)
+{
+    if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) < 0)
+        return -1;
+    return chmod_fd(fd, mode);
+}
+
 /*
  * Resolve `path` inside the root `rootfd`, creating what is missing: directories, and
  * the last component as an empty file when want_file.  Returns an O_PATH fd or -1
@@ -248,13 +277,32 @@ static int copy_tree(int src, int dst, int depth)
             }
             if (r < 0)
                 return -1;
-            /* owner before mode (chown clears set-id bits); a symlink has no mode */
-            if (fchownat(dst, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+            /*
+             * Owner, mode and times go through an fd of the entry just made, proven to be
+             * of the type made, never by name: without a mount namespace the tmpfs is in
+             * the host's mount table, and an entry swapped meanwhile for a symlink
+             * (fchmodat follows it) would pass them on to a host file.
+             */
+            int e = (int) PRC_RETRY(openat(dst, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+            if (e < 0)
                 return -1;
-            if (!S_ISLNK(st.st_mode) && fchmodat(dst, name, st.st_mode & 07777, 0) < 0)
-                return -1;
+            struct stat made;
             struct timespec ts[2] = { st.st_atim, st.st_mtim };
-            if (utimensat(dst, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+            if (fstat(e, &made) < 0 || (made.st_mode & S_IFMT) != (st.st_mode & S_IFMT)) {
+                close(e);
+                errno = EEXIST;     /* replaced by something else */
+                return -1;
+            }
+            /* owner before mode (chown clears set-id bits); a symlink has no mode */
+            r = fchownat(e, "", st.st_uid, st.st_gid, AT_EMPTY_PATH);
+            if (r == 0 && !S_ISLNK(st.st_mode))
+                r = chmod_fd(e, st.st_mode & 07777);
+            if (r == 0)
+                r = utimensat(e, "", ts, AT_EMPTY_PATH);
+            int saved = errno;
+            close(e);
+            errno = saved;
+            if (r < 0)
                 return -1;
         }
     }
@@ -465,35 +513,6 @@ static int device_dir(int sync_fd, int rootfd, const char *path, const char **na
     if (dirfd < 0)
         prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "create directory of device `", path, "`", NULL);
     return dirfd;
-}
-
-#ifndef SYS_fchmodat2
-#define SYS_fchmodat2 452
-#endif
-
-/*
- * chmod the inode an O_PATH fd holds, never a name: fchmod refuses an O_PATH fd
- * (EBADF), fchmodat2 (Linux 6.6) takes it with AT_EMPTY_PATH.  Older kernels: the fd's
- * magic link in the runtime's /proc (before pivot_root: the host's procfs), which
- * names that very inode, not a path looked up again.  Never called on a symlink.
- */
-static int chmod_fd(int fd, mode_t mode)
-{
-    if (syscall(SYS_fchmodat2, fd, "", mode, AT_EMPTY_PATH) == 0)
-        return 0;
-    if (errno != ENOSYS && errno != EINVAL)
-        return -1;
-    char p[64];
-    fdpath(p, sizeof(p), fd);
-    return chmod(p, mode);
-}
-
-/* owner first (a chown clears set-id bits, even of a device node), then the mode */
-static int chown_chmod_fd(int fd, uid_t uid, gid_t gid, mode_t mode)
-{
-    if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) < 0)
-        return -1;
-    return chmod_fd(fd, mode);
 }
 
 static void make_device(int sync_fd, int rootfd, const struct prc_device *d)
@@ -1108,17 +1127,37 @@ void prc_mount_console(int sync_fd, int slave)
  */
 static void reopen_dev_null(int sync_fd)
 {
+    /*
+     * The container's /dev/null, reached inside the root with no symlink at all and
+     * proven on an O_PATH fd to be the null device before anything opens it: with a
+     * plain path, an image's /dev/null swapped between the check and the open for a
+     * link through /proc/<pid>/root (no pid namespace) would hand the container's stdio
+     * a read-write fd of a host file.  Not the null device: stdio is left as it is.
+     */
+    int rootfd = open_root(sync_fd, PRC_STAGE_DEVICES);
     struct stat null_st, st;
-    if (stat("/dev/null", &null_st) < 0 || !S_ISCHR(null_st.st_mode))
+    int p = prc_openat2(rootfd, "/dev/null", O_PATH | O_NOFOLLOW | O_CLOEXEC, RESOLVE_STRICT);
+    if (p < 0 || fstat(p, &null_st) < 0 || !S_ISCHR(null_st.st_mode) || null_st.st_rdev != makedev(1, 3)) {
+        if (p >= 0)
+            close(p);
+        close(rootfd);
         return;
+    }
     for (int fd = 0; fd < 3; fd++) {
         if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != null_st.st_rdev)
             continue;
-        int n = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (n < 0 || dup3(n, fd, 0) < 0)
+        int n = prc_openat2(rootfd, "/dev/null", O_RDWR | O_NOFOLLOW | O_CLOEXEC, RESOLVE_STRICT);
+        if (n < 0)
+            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "reopen /dev/null as stdio", NULL);
+        /* the node checked above, not one swapped in meanwhile */
+        if (fstat(n, &st) < 0 || st.st_dev != null_st.st_dev || st.st_ino != null_st.st_ino)
+            prc_fail(sync_fd, PRC_STAGE_DEVICES, 0, "reopen /dev/null as stdio: replaced while being opened", NULL);
+        if (dup3(n, fd, 0) < 0)
             prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "reopen /dev/null as stdio", NULL);
         close(n);
     }
+    close(p);
+    close(rootfd);
 }
 
 /* after the create hooks: pivot_root, then what must be done from inside */

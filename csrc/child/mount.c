@@ -245,7 +245,19 @@ static int copy_tree(int src, int dst, int depth)
                     close(d2);
                 errno = saved;
             } else if (S_ISREG(st.st_mode)) {
-                int s2 = (int) PRC_RETRY(openat(src, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+                /*
+                 * O_NONBLOCK: the entry seen as a regular file may be a fifo by now (the
+                 * image's directory is the host's, anyone sharing it can swap it), whose
+                 * open would block the init for good; what was opened must be the file
+                 * that was looked at.
+                 */
+                struct stat ost;
+                int s2 = (int) PRC_RETRY(openat(src, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+                if (s2 >= 0 && (fstat(s2, &ost) < 0 || ost.st_dev != st.st_dev || ost.st_ino != st.st_ino)) {
+                    close(s2);
+                    s2 = -1;
+                    errno = EEXIST;     /* replaced by something else */
+                }
                 int d2 = s2 < 0 ? -1 : (int) PRC_RETRY(openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
                 if (s2 < 0 || d2 < 0)
                     r = -1;

@@ -12,6 +12,7 @@ import re
 import shutil
 import stat
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -54,15 +55,29 @@ class LogRacer(threading.Thread):
             time.sleep(0.005)
 
 
-def strace_run(runtime, bundle, log, syscalls, path=None, stdin=subprocess.DEVNULL):
+def strace_run(runtime, bundle, log, syscalls, path=None, stdin=subprocess.DEVNULL, timeout=60):
     """pyrunc run with `syscalls` (of every process, only those on `path` if given)
-    returning 0.3 s late, logged to `log`"""
+    returning 0.3 s late, logged to `log`; returncode None when it had to be killed"""
     cmd = ["strace", "-f", "-qq", "-o", log, "-e", "trace=" + syscalls,
            "-e", "inject=%s:delay_exit=300000" % syscalls]
     if path:
         cmd += ["-P", path]
     cmd += [PYRUNC, "--root", runtime.root, "run", "-b", bundle.path, bundle.id]
-    return subprocess.run(cmd, stdin=stdin, capture_output=True, text=True, timeout=60)
+    # regular files, not pipes: a container init left blocked holds them open
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        p = subprocess.Popen(cmd, stdin=stdin, stdout=out, stderr=err, text=True)
+        hung = False
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            hung = True
+            # the init is in a session of its own: delete --force ends it, then strace
+            runtime.run("delete", "--force", bundle.id)
+            p.kill()
+            p.wait()
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(cmd, None if hung else p.returncode, out.read(), err.read())
 
 
 def test_tmpcopyup_entry_swapped_for_symlink(runtime, bundle, tmp_path):
@@ -141,3 +156,35 @@ def test_devnull_reopen_swapped_for_host_file(runtime, bundle, tmp_path):
     assert content == CANARY_TEXT, "the container's stdin was the host canary: %r" % content
     if r.returncode:
         failed_cleanly(runtime, bundle, r, "/dev/null")
+
+
+def test_tmpcopyup_source_swapped_for_fifo(runtime, bundle, tmp_path):
+    # the image's /data/f was a regular file when tmpcopyup looked at it, and a fifo when
+    # it opened it to copy: the init must not block in that open (create would hang
+    # forever, holding the container's lock).  Own mount namespace: the tmpfs is only
+    # there, the host still sees (and swaps) the image's file below it.
+    data = bundle.rootfs + "/data"
+    os.mkdir(data)
+    with open(data + "/f", "w") as f:
+        f.write("image file\n")
+    bundle.config["mounts"].append({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+                                    "options": ["tmpcopyup"]})
+    bundle.args("/bin/true")
+    log = str(tmp_path / "strace.log")
+
+    def swap():
+        os.unlink(data + "/f")
+        os.mkfifo(data + "/f")
+
+    # the type check of the entry (fstatat in the image's /data) returned: swap now
+    racer = LogRacer(log, r'newfstatat\(\d+, "f", \{st_mode=S_IFREG', swap)
+    racer.start()
+    try:
+        r = strace_run(runtime, bundle, log, "newfstatat", path=data, timeout=20)
+    finally:
+        racer.stop = True
+        racer.join()
+    assert racer.swapped, (r.stderr, open(log).read()[-2000:])
+    assert r.returncode is not None, "create blocked in the open of a fifo"
+    if r.returncode:
+        failed_cleanly(runtime, bundle, r, "/data")

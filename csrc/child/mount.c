@@ -50,6 +50,35 @@ static void fdpath(char *buf, size_t size, int fd)
     prc_strlcat(buf, num, size);
 }
 
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+
+/*
+ * chmod the inode an O_PATH fd holds, never a name: fchmod refuses an O_PATH fd
+ * (EBADF), fchmodat2 (Linux 6.6) takes it with AT_EMPTY_PATH.  Older kernels: the fd's
+ * magic link in the runtime's /proc (before pivot_root: the host's procfs), which
+ * names that very inode, not a path looked up again.  Never called on a symlink.
+ */
+static int chmod_fd(int fd, mode_t mode)
+{
+    if (syscall(SYS_fchmodat2, fd, "", mode, AT_EMPTY_PATH) == 0)
+        return 0;
+    if (errno != ENOSYS && errno != EINVAL)
+        return -1;
+    char p[64];
+    fdpath(p, sizeof(p), fd);
+    return chmod(p, mode);
+}
+
+/* owner first (a chown clears set-id bits, even of a device node), then the mode */
+static int chown_chmod_fd(int fd, uid_t uid, gid_t gid, mode_t mode)
+{
+    if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) < 0)
+        return -1;
+    return chmod_fd(fd, mode);
+}
+
 /*
  * Resolve `path` inside the root `rootfd`, creating what is missing: directories, and
  * the last component as an empty file when want_file.  Returns an O_PATH fd or -1
@@ -216,7 +245,19 @@ static int copy_tree(int src, int dst, int depth)
                     close(d2);
                 errno = saved;
             } else if (S_ISREG(st.st_mode)) {
-                int s2 = (int) PRC_RETRY(openat(src, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+                /*
+                 * O_NONBLOCK: the entry seen as a regular file may be a fifo by now (the
+                 * image's directory is the host's, anyone sharing it can swap it), whose
+                 * open would block the init for good; what was opened must be the file
+                 * that was looked at.
+                 */
+                struct stat ost;
+                int s2 = (int) PRC_RETRY(openat(src, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+                if (s2 >= 0 && (fstat(s2, &ost) < 0 || ost.st_dev != st.st_dev || ost.st_ino != st.st_ino)) {
+                    close(s2);
+                    s2 = -1;
+                    errno = EEXIST;     /* replaced by something else */
+                }
                 int d2 = s2 < 0 ? -1 : (int) PRC_RETRY(openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
                 if (s2 < 0 || d2 < 0)
                     r = -1;
@@ -248,13 +289,32 @@ static int copy_tree(int src, int dst, int depth)
             }
             if (r < 0)
                 return -1;
-            /* owner before mode (chown clears set-id bits); a symlink has no mode */
-            if (fchownat(dst, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+            /*
+             * Owner, mode and times go through an fd of the entry just made, proven to be
+             * of the type made, never by name: without a mount namespace the tmpfs is in
+             * the host's mount table, and an entry swapped meanwhile for a symlink
+             * (fchmodat follows it) would pass them on to a host file.
+             */
+            int e = (int) PRC_RETRY(openat(dst, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+            if (e < 0)
                 return -1;
-            if (!S_ISLNK(st.st_mode) && fchmodat(dst, name, st.st_mode & 07777, 0) < 0)
-                return -1;
+            struct stat made;
             struct timespec ts[2] = { st.st_atim, st.st_mtim };
-            if (utimensat(dst, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+            if (fstat(e, &made) < 0 || (made.st_mode & S_IFMT) != (st.st_mode & S_IFMT)) {
+                close(e);
+                errno = EEXIST;     /* replaced by something else */
+                return -1;
+            }
+            /* owner before mode (chown clears set-id bits); a symlink has no mode */
+            r = fchownat(e, "", st.st_uid, st.st_gid, AT_EMPTY_PATH);
+            if (r == 0 && !S_ISLNK(st.st_mode))
+                r = chmod_fd(e, st.st_mode & 07777);
+            if (r == 0)
+                r = utimensat(e, "", ts, AT_EMPTY_PATH);
+            int saved = errno;
+            close(e);
+            errno = saved;
+            if (r < 0)
                 return -1;
         }
     }
@@ -441,45 +501,96 @@ static void do_mount(const struct prc_plan *plan, int sync_fd, int rootfd, const
     close(fd);
 }
 
-static void make_device(int sync_fd, int rootfd, const struct prc_device *d)
+/*
+ * The node a device path names, split into its directory (created inside the root as
+ * needed, an O_PATH fd) and its last component, which the caller handles itself so
+ * that a symlink there is never followed.  "." and ".." are no node of their own (and
+ * ".." from the root's top is outside it).
+ */
+static int device_dir(int sync_fd, int rootfd, const char *path, const char **name)
 {
-    if (d->bind) {
-        /* in a user namespace mknod is not allowed: bind the host's node instead */
-        int fd = mkpath_in_root(rootfd, d->path, 1, RESOLVE_FLAGS);
-        if (fd < 0)
-            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "create device `", d->path, "`", NULL);
-        char target[64];
-        fdpath(target, sizeof(target), fd);
-        if (mount(d->path, target, NULL, MS_BIND, NULL) < 0)
-            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "bind device `", d->path, "`", NULL);
-        close(fd);
-        return;
-    }
-    /* split into parent directory and name */
     char parent[PRC_PATH_MAX];
-    prc_strlcpy(parent, d->path, sizeof(parent));
+    prc_strlcpy(parent, path, sizeof(parent));
     char *slash = strrchr(parent, '/');
     if (!slash || !slash[1])
-        prc_fail(sync_fd, PRC_STAGE_DEVICES, EINVAL, "device path `", d->path, "`", NULL);
-    const char *name = d->path + (slash - parent) + 1;
+        prc_fail(sync_fd, PRC_STAGE_DEVICES, EINVAL, "device path `", path, "`", NULL);
+    *name = path + (slash - parent) + 1;
+    if (strcmp(*name, ".") == 0 || strcmp(*name, "..") == 0)
+        prc_fail(sync_fd, PRC_STAGE_DEVICES, EINVAL, "device path `", path, "`", NULL);
     if (slash == parent)
         parent[1] = '\0';
     else
         *slash = '\0';
     int dirfd = mkpath_in_root(rootfd, parent, 0, RESOLVE_FLAGS);
     if (dirfd < 0)
-        prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "create directory of device `", d->path, "`", NULL);
-    if (mknodat(dirfd, name, d->mode, makedev(d->major, d->minor)) < 0) {
-        if (errno != EEXIST)
-            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "mknod `", d->path, "`", NULL);
-        /* an existing node (e.g. /dev is not a tmpfs) is left alone, as runc does */
+        prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "create directory of device `", path, "`", NULL);
+    return dirfd;
+}
+
+static void make_device(int sync_fd, int rootfd, const struct prc_device *d)
+{
+    const char *name;
+    int dirfd = device_dir(sync_fd, rootfd, d->path, &name);
+    if (d->bind) {
+        /*
+         * In a user namespace mknod is not allowed: the host's node is bound onto a file
+         * of the rootfs.  The last component is opened without following it: an image's
+         * symlink there (even one staying inside the root, /dev/full -> /etc/shadow) is
+         * refused, not bound through, and a directory cannot take a device.  The bind
+         * goes from a detached clone of the host's node onto the fd itself.
+         */
+        int fd = (int) PRC_RETRY(openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+        if (fd < 0 && errno == ENOENT) {
+            /* O_EXCL: nothing that appeared meanwhile is opened for writing */
+            int w = (int) PRC_RETRY(openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644));
+            if (w < 0 && errno != EEXIST)
+                prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "create device `", d->path, "`", NULL);
+            if (w >= 0)
+                close(w);
+            fd = (int) PRC_RETRY(openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+        }
+        if (fd < 0)
+            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "create device `", d->path, "`", NULL);
+        int t = fd_type(fd);
+        if (t == S_IFLNK || t == S_IFDIR)
+            prc_fail(sync_fd, PRC_STAGE_DEVICES, 0, "bind device `", d->path, "`: ",
+                     t == S_IFLNK ? "a symlink in the container (never followed)" : "a directory in the container",
+                     NULL);
+        int tree = (int) syscall(SYS_open_tree, AT_FDCWD, d->path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (tree < 0 || attach_tree(tree, fd) < 0)
+            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "bind device `", d->path, "`", NULL);
+        close(fd);
         close(dirfd);
         return;
     }
-    /* mknod applies the umask: set the exact mode, then the owner */
-    if (fchmodat(dirfd, name, d->mode & 07777, 0) < 0 ||
-        fchownat(dirfd, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0)
+    dev_t dev = makedev(d->major, d->minor);
+    if (mknodat(dirfd, name, d->mode, dev) < 0) {
+        if (errno != EEXIST)
+            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "mknod `", d->path, "`", NULL);
+        /* an existing entry (e.g. /dev is not a tmpfs) is left alone, as runc does: never
+           chmod'ed or chown'ed, whatever it is (a symlink, a hard link to a host file) */
+        close(dirfd);
+        return;
+    }
+    /*
+     * mknod applied the umask: the exact mode and the owner are set through an fd of
+     * the node, proven to be the node just made.  By name (fchmodat follows a final
+     * symlink; any *at call follows a hard link) a node swapped meanwhile, by someone
+     * sharing the image's /dev, would pass the device's mode and owner to a host file.
+     */
+    int fd = (int) PRC_RETRY(openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (fd < 0)
+        prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "open the new node `", d->path, "`", NULL);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "stat the new node `", d->path, "`", NULL);
+    if ((st.st_mode & S_IFMT) != (d->mode & S_IFMT) ||
+        ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && st.st_rdev != dev))
+        prc_fail(sync_fd, PRC_STAGE_DEVICES, 0, "mknod `", d->path, "`: replaced by another file while being "
+                 "made (its owner and mode are left alone)", NULL);
+    if (chown_chmod_fd(fd, d->uid, d->gid, d->mode & 07777) < 0)
         prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "set owner and mode of `", d->path, "`", NULL);
+    close(fd);
     close(dirfd);
 }
 
@@ -514,31 +625,42 @@ static void make_symlink(int sync_fd, int rootfd, const struct prc_kv *l)
  * A terminal container gets the pty slave bound on /dev/console (runc does; getty and
  * init systems expect it).  The node is made now, before pivot_root and before a
  * read-only root, in the container's own /dev reached without any symlink: an empty
- * file, or the image's regular file or character device.  Anything else (a symlink, to
- * a host file or not) is refused rather than bound through (the CVE-2025-52565 class).
- * prc_mount_console checks it again on the fd it binds onto.
+ * file, or the image's regular file or character device, whose owner and mode are
+ * left as they are (nothing is chmod'ed or chown'ed but the file made here, through its
+ * fd).  Anything else (a symlink, to a host file or not) is refused rather than bound
+ * through (the CVE-2025-52565 class).  Which inode it is goes to console_id:
+ * prc_mount_console binds onto that one only, not onto whatever a hook or someone
+ * sharing the image's /dev put at the path meanwhile (a hard link to a host file).
  */
+static struct { dev_t dev; ino_t ino; } console_id;
+
 static void make_console(int sync_fd, int rootfd)
 {
     int dev = mkpath_in_root(rootfd, "/dev", 0, RESOLVE_STRICT);
     if (dev < 0 || fd_type(dev) != S_IFDIR)
         prc_fail(sync_fd, PRC_STAGE_DEVICES, dev < 0 ? errno : ENOTDIR,
                  "create `/dev/console`: open the container's `/dev` without following symlinks", NULL);
+    struct stat st;
     int fd = (int) PRC_RETRY(openat(dev, "console", O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0666));
     if (fd >= 0) {
         if (fchmod(fd, 0666) < 0)      /* the umask applied */
             prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "chmod `/dev/console`", NULL);
-        close(fd);
     } else if (errno == EEXIST) {
-        struct stat st;
-        if (fstatat(dev, "console", &st, AT_SYMLINK_NOFOLLOW) < 0)
-            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "stat `/dev/console`", NULL);
-        if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))
+        fd = (int) PRC_RETRY(openat(dev, "console", O_PATH | O_NOFOLLOW | O_CLOEXEC));
+        if (fd < 0)
+            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "open `/dev/console`", NULL);
+        int t = fd_type(fd);
+        if (t != S_IFREG && t != S_IFCHR)
             prc_fail(sync_fd, PRC_STAGE_DEVICES, 0, "create `/dev/console`: the container's `/dev/console` "
                      "is not a regular file or character device (a symlink is never followed)", NULL);
     } else {
         prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "create `/dev/console`", NULL);
     }
+    if (fstat(fd, &st) < 0)
+        prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "stat `/dev/console`", NULL);
+    console_id.dev = st.st_dev;
+    console_id.ino = st.st_ino;
+    close(fd);
     close(dev);
 }
 
@@ -982,8 +1104,8 @@ int prc_open_image_file(const char *path)
 /*
  * Bind the pty slave onto /dev/console (made by make_console before pivot_root), from
  * the slave's fd to the console's fd: the console is opened inside the root with no
- * symlink anywhere, checked to be a regular file or character device, and never
- * reached through a path again.
+ * symlink anywhere, checked to be a regular file or character device and the very
+ * inode make_console made or checked, and never reached through a path again.
  */
 void prc_mount_console(int sync_fd, int slave)
 {
@@ -991,10 +1113,17 @@ void prc_mount_console(int sync_fd, int slave)
     int fd = prc_openat2(rootfd, "/dev/console", O_PATH | O_NOFOLLOW | O_CLOEXEC, RESOLVE_STRICT);
     if (fd < 0)
         prc_fail(sync_fd, PRC_STAGE_TERMINAL, errno, "open `/dev/console`", NULL);
-    int t = fd_type(fd);
-    if (t != S_IFREG && t != S_IFCHR)
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        prc_fail(sync_fd, PRC_STAGE_TERMINAL, errno, "stat `/dev/console`", NULL);
+    if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))
         prc_fail(sync_fd, PRC_STAGE_TERMINAL, 0, "bind the console on `/dev/console`: not a regular file or "
                  "character device (a symlink is never followed)", NULL);
+    /* the inode make_console made or checked, not one put there since (by a hook, or by
+       anyone sharing the image's /dev: a hard link to a host file passes the type check) */
+    if (st.st_dev != console_id.dev || st.st_ino != console_id.ino)
+        prc_fail(sync_fd, PRC_STAGE_TERMINAL, 0, "bind the console on `/dev/console`: replaced since it was "
+                 "made (never bound onto)", NULL);
     int tree = clone_tree(slave, 0);
     if (tree < 0 || attach_tree(tree, fd) < 0)
         prc_fail(sync_fd, PRC_STAGE_TERMINAL, errno, "bind the console on `/dev/console`", NULL);
@@ -1010,17 +1139,37 @@ void prc_mount_console(int sync_fd, int slave)
  */
 static void reopen_dev_null(int sync_fd)
 {
+    /*
+     * The container's /dev/null, reached inside the root with no symlink at all and
+     * proven on an O_PATH fd to be the null device before anything opens it: with a
+     * plain path, an image's /dev/null swapped between the check and the open for a
+     * link through /proc/<pid>/root (no pid namespace) would hand the container's stdio
+     * a read-write fd of a host file.  Not the null device: stdio is left as it is.
+     */
+    int rootfd = open_root(sync_fd, PRC_STAGE_DEVICES);
     struct stat null_st, st;
-    if (stat("/dev/null", &null_st) < 0 || !S_ISCHR(null_st.st_mode))
+    int p = prc_openat2(rootfd, "/dev/null", O_PATH | O_NOFOLLOW | O_CLOEXEC, RESOLVE_STRICT);
+    if (p < 0 || fstat(p, &null_st) < 0 || !S_ISCHR(null_st.st_mode) || null_st.st_rdev != makedev(1, 3)) {
+        if (p >= 0)
+            close(p);
+        close(rootfd);
         return;
+    }
     for (int fd = 0; fd < 3; fd++) {
         if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != null_st.st_rdev)
             continue;
-        int n = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (n < 0 || dup3(n, fd, 0) < 0)
+        int n = prc_openat2(rootfd, "/dev/null", O_RDWR | O_NOFOLLOW | O_CLOEXEC, RESOLVE_STRICT);
+        if (n < 0)
+            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "reopen /dev/null as stdio", NULL);
+        /* the node checked above, not one swapped in meanwhile */
+        if (fstat(n, &st) < 0 || st.st_dev != null_st.st_dev || st.st_ino != null_st.st_ino)
+            prc_fail(sync_fd, PRC_STAGE_DEVICES, 0, "reopen /dev/null as stdio: replaced while being opened", NULL);
+        if (dup3(n, fd, 0) < 0)
             prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "reopen /dev/null as stdio", NULL);
         close(n);
     }
+    close(p);
+    close(rootfd);
 }
 
 /* after the create hooks: pivot_root, then what must be done from inside */

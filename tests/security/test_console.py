@@ -185,3 +185,72 @@ def test_console_without_mount_namespace(runtime, bundle):
     assert rc == 0, (err, out)
     check_console_is_stdin(out)
     assert out.split()[3] == "0", out
+
+
+# ---- what is at /dev/console: never chmod/chown/bound through, and the node made ----
+
+def canary_meta(path):
+    st = os.lstat(path)
+    return st.st_mode, st.st_uid, st.st_gid, open(path).read()
+
+
+def test_console_hard_link_to_host_file(runtime, bundle, tmp_path):
+    # the image's /dev/console is a second name of a host file (same filesystem); no
+    # mount namespace, so the console bind is made in the host's namespace: the file's
+    # mode, owner and content stay, nothing is mounted on its host path, and the
+    # container's console is its pty (the bind covers the image's name, not the file)
+    canary = make_canary_file(tmp_path)
+    os.chmod(canary, 0o640)
+    os.chown(canary, 4321, 4321)
+    before = canary_meta(canary)
+    drop_mounts(bundle, "/dev")
+    set_namespaces(bundle, "pid", "network", "ipc")
+    os.link(canary, bundle.rootfs + "/dev/console")
+    try:
+        rc, out, err = run_terminal(runtime, bundle, CHECK)
+        after = canary_meta(canary)
+        ok = canary_intact(canary)
+    finally:
+        unmount_all(canary)
+    assert after == before and ok, (before, after)
+    assert rc == 0, err
+    check_console_is_stdin(out)
+
+
+SWAPS = {
+    "symlink-absolute": 'rm -f "$0" && ln -s "$1" "$0"',
+    "symlink-magic": 'rm -f "$0" && ln -s "/proc/$PPID/root$1" "$0"',
+    "hardlink": 'mv -f "$2" "$0"',  # a second name of the canary, made beforehand
+    "dir": 'rm -f "$0" && mkdir "$0"',
+    "fifo": 'rm -f "$0" && mkfifo "$0"',
+}
+
+
+@pytest.mark.parametrize("swap", sorted(SWAPS))
+def test_console_replaced_after_it_was_made(runtime, bundle, tmp_path, swap):
+    # a createRuntime hook stands for whoever shares the image's /dev: between the
+    # console node being made (before pivot_root) and the pty being bound on it, it is
+    # replaced.  What pyrunc binds onto must be the node it made, or create fails.
+    canary = make_canary_file(tmp_path)
+    os.chmod(canary, 0o640)
+    before = canary_meta(canary)
+    drop_mounts(bundle, "/dev")
+    set_namespaces(bundle, "network", "ipc")
+    console = bundle.rootfs + "/dev/console"
+    # the rootfs is a mount of its own by then: a hard link is made now, moved in later
+    link = bundle.rootfs + "/tmp/canary-link"
+    os.link(canary, link)
+    bundle.config["hooks"] = {"createRuntime": [{"path": "/bin/sh", "args": [
+        "sh", "-c", SWAPS[swap], console, canary, link]}]}
+    bundle.save()
+    try:
+        rc, out, err = run_terminal(runtime, bundle, CHECK)
+        after = canary_meta(canary)
+        ok = canary_intact(canary)
+    finally:
+        unmount_all(canary)
+        runtime.run("delete", "--force", bundle.id)
+    assert after == before and ok, (before, after, err)
+    # refused with one line, whatever replaced it: only the node made is bound onto
+    assert rc == 1, (rc, out, err)
+    assert len(err.splitlines()) == 1 and "/dev/console" in err, err

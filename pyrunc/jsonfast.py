@@ -7,6 +7,7 @@ grammar, same errors), and the encoder below only has to handle the plain data p
 writes (dicts, lists, str, int, float, bool, None).
 """
 import _json
+import sys
 
 __all__ = ["loads", "dumps", "JSONError"]
 
@@ -19,20 +20,12 @@ def _nan(name):
     return {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}[name]
 
 
-class _Context:
-    # the attributes _json.make_scanner reads from its context object
-    strict = True
-    object_hook = None
-    object_pairs_hook = None
-    parse_float = float
-    parse_int = int
-    parse_constant = staticmethod(_nan)
-
-    def __init__(self):
-        self.memo = {}
-
-
-_scan = _json.make_scanner(_Context())
+# the attributes _json.make_scanner reads from its context object, on an instance of
+# types.SimpleNamespace (sys.implementation's type: no `types` import): every command
+# imports this module, and a class statement costs ~0.1 million instructions
+_scan = _json.make_scanner(type(sys.implementation)(
+    strict=True, object_hook=None, object_pairs_hook=None, parse_float=float, parse_int=int,
+    parse_constant=_nan))
 _WS = " \t\n\r"
 
 
@@ -80,7 +73,7 @@ def loads(text):
 
 
 def _decode_error(err, text):
-    if isinstance(err, _DecodeError):
+    if _DecodeError is not None and isinstance(err, _DecodeError):
         msg = err.args[0].lower()  # "unterminated string starting at"
         if msg.endswith(" at"):
             msg = msg[:-3]
@@ -91,22 +84,28 @@ def _decode_error(err, text):
     return JSONError("%s at %s" % (msg, where))
 
 
-class _DecodeError(ValueError):
-    """what _json raises through the stand-in json.decoder: (msg, doc, pos)"""
+def _decode_error_class():
+    """what _json raises through the stand-in json.decoder: (msg, doc, pos); made on
+    the error path only (a class costs every command ~0.1 million instructions)"""
+    global _DecodeError
 
-    def __init__(self, msg, doc, pos):
-        super().__init__(msg)
-        self.pos = pos
+    class _DecodeError(ValueError):
+        def __init__(self, msg, doc, pos):
+            super().__init__(msg)
+            self.pos = pos
+
+    return _DecodeError
+
+
+_DecodeError = None
 
 
 def _rescan_error(text, i):
-    import sys
-
     mods = sys.modules
     if "json.decoder" in mods:  # the real one: the SystemError had another cause
         return JSONError("invalid document")
     stand_in = type(sys)("json.decoder")
-    stand_in.JSONDecodeError = _DecodeError
+    stand_in.JSONDecodeError = _DecodeError or _decode_error_class()
     mods["json.decoder"] = stand_in
     try:
         _scan(text, i)

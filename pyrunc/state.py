@@ -170,10 +170,9 @@ class ContainerDir:
             if r == 0:
                 os.unlink(tmp, dir_fd=self.fd)
                 return
-            # ENOENT: no record yet; EINVAL: a filesystem without RENAME_EXCHANGE
-            if r not in (-2, -22):
-                os.unlink(tmp, dir_fd=self.fd)
-                raise OSError(-r, os.strerror(-r), STATE_FILE)
+            # ENOENT: no record yet; EINVAL, EOPNOTSUPP, ENOSYS: a filesystem or
+            # kernel without RENAME_EXCHANGE.  Whatever it was, the plain rename below
+            # still replaces the record atomically (and says what fails, if anything)
         os.rename(tmp, STATE_FILE, src_dir_fd=self.fd, dst_dir_fd=self.fd)
         self.written = True
 

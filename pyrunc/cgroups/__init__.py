@@ -423,9 +423,9 @@ class Manager:
             ctrls, sep, path = spec.rpartition(":")
             # relative to the container's cgroup, and never above it (an absolute
             # path is clamped at the container's cgroup, as "/" names it)
-            if path and os.path.normpath(path).split("/")[0] == "..":
+            if path and os.normpath(path).split("/")[0] == "..":
                 raise CgroupError("exec --cgroup %s: %s is not a sub cgroup path" % (spec, path))
-            rel = os.path.normpath("/" + path).lstrip("/") if path else ""
+            rel = os.normpath("/" + path).lstrip("/") if path else ""
             if not sep:
                 for h in self.hs:
                     out[h] = rel
@@ -462,38 +462,29 @@ class Manager:
         fake = self.prefix
         errors = []
         for h in self.hs:
-            if not h.made:
-                if h.rel:
-                    self._rmdir_existing(h)
+            if not h.made and not h.rel:
                 h.close()
                 continue
             try:
                 rootfd = h.open_root(fake)
             except CgroupError as err:
-                errors.append(str(err))
+                if h.made:
+                    errors.append(str(err))
+                continue
+            rmdir = (lambda fd, rel, mnt=h.mnt: fs.rmdir(fd, rel, mnt)) if fake else None
+            if not h.made:
+                cgremove.remove_existing(rootfd, h.rel, rmdir)
+                h.close()
                 continue
             if h.dir is not None:
                 os.close(h.dir.fd)
                 h.dir = None
-            h.made, err = cgremove.remove_made(
-                rootfd, h.mnt, h.rel, h.made, self._kill_left,
-                (lambda fd, rel, mnt=h.mnt: fs.rmdir(fd, rel, mnt)) if fake else None)
+            h.made, err = cgremove.remove_made(rootfd, h.mnt, h.rel, h.made, self._kill_left, rmdir)
             if err:
                 errors.append(err)
             h.close()
         if errors:
             raise CgroupError(errors[0])
-
-    def _rmdir_existing(self, h):
-        """The container's cgroup existed before create (a caller made it): removed
-        when empty, as runc removes every path of its cgroup manager on delete (its
-        bats suite's rt-period test leaves a cgroup with a real-time budget behind
-        otherwise, and the next run of the test fails).  Never waited for, never
-        killed: what is still in it is not necessarily the container's."""
-        try:
-            fs.rmdir(h.open_root(self.prefix), h.rel, h.mnt if self.prefix else None)
-        except (CgroupError, OSError):
-            pass
 
     def _kill_left(self):
         self.kill_all(9)

@@ -13,6 +13,7 @@ removed below the leaf; EBUSY while the last tasks exit retried for a while.
 from pyrunc import _os as os
 
 from pyrunc.errors import PyruncError
+from pyrunc.state import open_cgroup_mount
 
 EBUSY = 16
 ENOTEMPTY = 39
@@ -104,23 +105,21 @@ def destroy(record, kill):
     for mnt, rel, _, _, made, dev, _ in record["h"]:
         if not made and not rel:
             continue
-        # _H.open_root: the mount must still be the cgroupfs create saw.  A cgroup
+        # the mount must still be the cgroupfs create saw (as _H.open_root).  A cgroup
         # that existed before create is removed quietly (remove_existing): a mount
         # that changed is no error for it either, as in Manager.destroy
         try:
-            fd = os.open(mnt, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            fd = open_cgroup_mount(mnt, dev)
         except OSError as err:
             if made:
                 error = error or "open cgroup mount %s: %s" % (mnt, os.strerror(err.errno).lower())
             continue
+        if fd < 0:
+            if made:
+                error = error or ("open cgroup mount %s: it is no longer the cgroup filesystem "
+                                  "/proc/self/mountinfo listed" % mnt)
+            continue
         try:
-            if dev is not None:
-                st_dev = os.fstat(fd).st_dev
-                if (os.major(st_dev), os.minor(st_dev)) != tuple(dev):
-                    if made:
-                        error = error or ("open cgroup mount %s: it is no longer the cgroup filesystem "
-                                          "/proc/self/mountinfo listed" % mnt)
-                    continue
             if made:
                 error = error or remove_made(fd, mnt, rel, made, kill)[1]
             else:

@@ -288,13 +288,10 @@ def paused(cg):
     if h is None:
         return False
     mnt, rel, version, _, _, dev, _ = h
-    mnt = cg.get("prefix", "") + mnt
-    fd = os.open(mnt, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    fd = open_cgroup_mount(cg.get("prefix", "") + mnt, None if cg.get("prefix") else dev)
+    if fd < 0:
+        return False  # Manager: CgroupError, which status_of takes as not paused
     try:
-        if dev and not cg.get("prefix"):
-            st_dev = os.fstat(fd).st_dev
-            if (os.major(st_dev), os.minor(st_dev)) != tuple(dev):
-                return False  # Manager: CgroupError, which status_of takes as not paused
         name = "freezer.state" if version == 1 else "cgroup.freeze"
         try:
             f = os.open(rel + "/" + name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=fd)
@@ -307,6 +304,19 @@ def paused(cg):
     finally:
         os.close(fd)
     return text.strip() == (b"FROZEN" if version == 1 else b"1")
+
+
+def open_cgroup_mount(mnt, dev):
+    """An O_PATH fd of the cgroup mount `mnt` of a state record, or -1 when it is no
+    longer the cgroupfs create saw (dev: its device numbers as recorded; None: not
+    checked), as cgroups._H.open_root checks it.  OSError when it cannot be opened."""
+    fd = os.open(mnt, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    if dev is not None:
+        st_dev = os.fstat(fd).st_dev
+        if (os.major(st_dev), os.minor(st_dev)) != tuple(dev):
+            os.close(fd)
+            return -1
+    return fd
 
 
 def oci_state(cid, st, status):

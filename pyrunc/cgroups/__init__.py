@@ -33,6 +33,7 @@ from pyrunc import _os as os
 
 from pyrunc.cgroups import fs
 from pyrunc.cgroups.fs import CgroupError
+from pyrunc.state import open_cgroup_mount
 
 __all__ = ["CgroupError", "Manager", "create_manager", "load_manager"]
 
@@ -146,15 +147,12 @@ class _H:
         if self.rootfd >= 0:
             return self.rootfd
         try:
-            fd = os.open(self.mnt, fs.O_PATH_DIR)
+            fd = open_cgroup_mount(self.mnt, None if fake else self.dev)
         except OSError as err:
             raise CgroupError("open cgroup mount %s: %s" % (self.mnt, fs.strerror(err.errno)), err.errno) from None
-        if not fake and self.dev is not None:
-            st = os.fstat(fd)
-            if (os.major(st.st_dev), os.minor(st.st_dev)) != tuple(self.dev):
-                os.close(fd)
-                raise CgroupError("open cgroup mount %s: it is no longer the cgroup filesystem "
-                                  "/proc/self/mountinfo listed" % self.mnt)
+        if fd < 0:
+            raise CgroupError("open cgroup mount %s: it is no longer the cgroup filesystem "
+                              "/proc/self/mountinfo listed" % self.mnt)
         self.rootfd = fd
         return fd
 

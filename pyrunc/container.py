@@ -127,7 +127,9 @@ class Container:
         from pyrunc.cgroups import create_manager
 
         cg = create_manager(spec.cgroups_path, self.id, systemd=systemd_cgroup)
-        _check_existing_cgroup(cg)
+        planned, existing = _planned_cgroups(cg)
+        if existing:
+            _check_existing_cgroup(cg)
         undo.cgroups = cg
         # Crash safety: state.json says what is about to be made before it is made,
         # so that `delete --force` after a SIGKILL of this create at any moment finds
@@ -137,7 +139,7 @@ class Container:
         rec = {"ociVersion": spec.oci_version, "id": self.id, "pid": 0, "bundle": spec.bundle,
                "rootfs": spec.root_path, "created": _state.now_rfc3339(), "annotations": {},
                "namespaces": sorted(spec.namespaces), "systemd": systemd_cgroup,
-               "creating": True, "creator": _state.self_id(), "cgroup": _planned_cgroups(cg)}
+               "creating": True, "creator": _state.self_id(), "cgroup": planned}
         cdir.write(rec)
         cg.create()
         # always: runc applies its default device rules even without linux.resources
@@ -456,14 +458,10 @@ class Container:
 
 
 def _check_existing_cgroup(cg):
-    """runc 1.1's checks of a cgroup that exists before create: a frozen one is
-    refused (the init would hang in it, and `run` with it), a non-empty one is
-    warned about and used"""
-    hs = getattr(cg, "hs", None)
-    if not hs or not hasattr(hs[0], "rel"):
-        return
-    if not any(os.isdir(h.path) for h in hs):
-        return  # the usual case: one stat per hierarchy
+    """runc 1.1's checks of a cgroup that exists before create (_planned_cgroups
+    found it): a frozen one is refused (the init would hang in it, and `run` with
+    it), a non-empty one is warned about and used"""
+    hs = cg.hs
     from pyrunc import spec as _spec
     from pyrunc.cgroups import CgroupError
 
@@ -494,14 +492,15 @@ def _made_leaf(cgstate):
         return False
 
 
-
 def _planned_cgroups(cg):
-    """the cgroup record before create(): each hierarchy's directories that do not
-    exist yet, i.e. what create() is about to make (what destroy() removes)"""
+    """(the cgroup record before create(): each hierarchy's directories that do not
+    exist yet, i.e. what create() is about to make (what destroy() removes); whether
+    the container's own cgroup exists already in some hierarchy)"""
     hs = getattr(cg, "hs", None)
     if not hs or getattr(cg, "prefix", None) is None or not hasattr(hs[0], "rel"):
-        return cg.to_state()  # another kind of manager (systemd): its own record
+        return cg.to_state(), False  # another kind of manager (systemd): its own record
     saved = [h.made for h in hs]
+    existing = False
     try:
         for h in hs:
             parts = h.rel.split("/")
@@ -514,8 +513,9 @@ def _planned_cgroups(cg):
                 except OSError:
                     pass
                 missing.append(p)
+            existing = existing or not missing
             h.made = list(reversed(missing))
-        return cg.to_state()
+        return cg.to_state(), existing
     finally:
         for h, m in zip(hs, saved):
             h.made = m

@@ -31,6 +31,13 @@ def make_canary_dir(tmp_path, name="canary-dir"):
     return path
 
 
+def canary_meta(path):
+    """what an attack on a canary file would change: its type and mode, owner, content"""
+    st = os.lstat(path)
+    with open(path) as f:
+        return st.st_mode, st.st_uid, st.st_gid, f.read()
+
+
 def via_magic(host_path):
     """an absolute link target that reaches host_path through a /proc/<pid>/root magic link"""
     return "/proc/%d/root%s" % (os.getpid(), host_path)

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from tests.conftest import PYRUNC, requires_root
-from tests.security.mountattack import (canary_intact, drop_mounts, failed_cleanly, image_link,
+from tests.security.mountattack import (canary_intact, canary_meta, drop_mounts, failed_cleanly, image_link,
                                         make_canary_file, set_namespaces, unmount_all, via_dotdot,
                                         via_magic)
 
@@ -188,11 +188,6 @@ def test_console_without_mount_namespace(runtime, bundle):
 
 
 # ---- what is at /dev/console: never chmod/chown/bound through, and the node made ----
-
-def canary_meta(path):
-    st = os.lstat(path)
-    return st.st_mode, st.st_uid, st.st_gid, open(path).read()
-
 
 def test_console_hard_link_to_host_file(runtime, bundle, tmp_path):
     # the image's /dev/console is a second name of a host file (same filesystem); no

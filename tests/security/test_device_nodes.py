@@ -21,7 +21,7 @@ import threading
 import pytest
 
 from tests.conftest import PYRUNC, requires_root
-from tests.security.mountattack import (CANARY_TEXT, drop_mounts, failed_cleanly, image_link,
+from tests.security.mountattack import (CANARY_TEXT, canary_meta, drop_mounts, failed_cleanly, image_link,
                                         make_canary_file, set_namespaces)
 
 pytestmark = requires_root
@@ -31,11 +31,6 @@ IN_CREATE = 0x100
 CANARY_MODE = 0o640
 DEVICE = {"path": "/dev/racedev", "type": "c", "major": 1, "minor": 3,
           "fileMode": 0o4777, "uid": 4321, "gid": 4321}
-
-
-def canary_meta(path):
-    st = os.lstat(path)
-    return stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, open(path).read()
 
 
 class Swapper(threading.Thread):

@@ -950,6 +950,29 @@ static int open_protected(int sync_fd, int stage, int rootfd, const char *p, con
 }
 
 /*
+ * An O_PATH fd of the container's /dev/null, reached inside the root with no symlink
+ * on the way, and its stat; -1 with errno set, ENODEV when it is not the character
+ * device 1:3.  What masks are made from and what stdio is reopened from.
+ */
+static int null_node(int rootfd, struct stat *st)
+{
+    int fd = prc_openat2(rootfd, "/dev/null", O_PATH | O_NOFOLLOW | O_CLOEXEC, RESOLVE_STRICT);
+    if (fd < 0)
+        return -1;
+    int e = 0;
+    if (fstat(fd, st) < 0)
+        e = errno;
+    else if (!S_ISCHR(st->st_mode) || st->st_rdev != makedev(1, 3))
+        e = ENODEV;
+    if (e) {
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+/*
  * The container's /dev/null, proven to be the null device before anything is masked
  * with it (the CVE-2025-31133 class: with no /dev tmpfs the image's own /dev/null, a
  * symlink to /proc/sys/kernel/domainname, made every masked file a writable view of
@@ -958,15 +981,13 @@ static int open_protected(int sync_fd, int stage, int rootfd, const char *p, con
  */
 static int open_dev_null(int sync_fd, int rootfd)
 {
-    int fd = prc_openat2(rootfd, "/dev/null", O_PATH | O_NOFOLLOW | O_CLOEXEC, RESOLVE_STRICT);
-    if (fd < 0)
-        prc_fail(sync_fd, PRC_STAGE_MASK, errno, "mask paths: open the container's `/dev/null`", NULL);
     struct stat st;
-    if (fstat(fd, &st) < 0)
-        prc_fail(sync_fd, PRC_STAGE_MASK, errno, "mask paths: stat the container's `/dev/null`", NULL);
-    if (!S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))
+    int fd = null_node(rootfd, &st);
+    if (fd < 0 && errno == ENODEV)
         prc_fail(sync_fd, PRC_STAGE_MASK, 0, "mask paths: the container's `/dev/null` is not the null device "
                  "(character device 1:3)", NULL);
+    if (fd < 0)
+        prc_fail(sync_fd, PRC_STAGE_MASK, errno, "mask paths: open the container's `/dev/null`", NULL);
     return fd;
 }
 
@@ -1148,26 +1169,29 @@ static void reopen_dev_null(int sync_fd)
      */
     int rootfd = open_root(sync_fd, PRC_STAGE_DEVICES);
     struct stat null_st, st;
-    int p = prc_openat2(rootfd, "/dev/null", O_PATH | O_NOFOLLOW | O_CLOEXEC, RESOLVE_STRICT);
-    if (p < 0 || fstat(p, &null_st) < 0 || !S_ISCHR(null_st.st_mode) || null_st.st_rdev != makedev(1, 3)) {
-        if (p >= 0)
-            close(p);
+    int p = null_node(rootfd, &null_st);
+    if (p < 0) {
         close(rootfd);
         return;
     }
+    int n = -1;     /* opened once, for every stdio fd that is a /dev/null */
     for (int fd = 0; fd < 3; fd++) {
         if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != null_st.st_rdev)
             continue;
-        int n = prc_openat2(rootfd, "/dev/null", O_RDWR | O_NOFOLLOW | O_CLOEXEC, RESOLVE_STRICT);
-        if (n < 0)
-            prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "reopen /dev/null as stdio", NULL);
-        /* the node checked above, not one swapped in meanwhile */
-        if (fstat(n, &st) < 0 || st.st_dev != null_st.st_dev || st.st_ino != null_st.st_ino)
-            prc_fail(sync_fd, PRC_STAGE_DEVICES, 0, "reopen /dev/null as stdio: replaced while being opened", NULL);
+        if (n < 0) {
+            n = prc_openat2(rootfd, "/dev/null", O_RDWR | O_NOFOLLOW | O_CLOEXEC, RESOLVE_STRICT);
+            if (n < 0)
+                prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "reopen /dev/null as stdio", NULL);
+            /* the node checked above, not one swapped in meanwhile */
+            if (fstat(n, &st) < 0 || st.st_dev != null_st.st_dev || st.st_ino != null_st.st_ino)
+                prc_fail(sync_fd, PRC_STAGE_DEVICES, 0, "reopen /dev/null as stdio: replaced while being opened",
+                         NULL);
+        }
         if (dup3(n, fd, 0) < 0)
             prc_fail(sync_fd, PRC_STAGE_DEVICES, errno, "reopen /dev/null as stdio", NULL);
-        close(n);
     }
+    if (n >= 0)
+        close(n);
     close(p);
     close(rootfd);
 }

@@ -20,7 +20,7 @@ CGROUP_PARENT = "pyrunc-test"
 
 APPLETS = ("sh", "true", "false", "echo", "cat", "ls", "id", "hostname", "mount", "sleep", "ps",
            "grep", "head", "readlink", "stat", "touch", "mkdir", "kill", "wc", "env", "pwd",
-           "test", "ulimit", "umask", "tr", "printf", "dd", "rm", "sed", "mknod", "ln", "uname")
+           "test", "ulimit", "umask", "tr", "printf", "dd", "rm", "sed", "mknod", "ln", "uname", "mv")
 
 
 def is_root():

@@ -19,7 +19,9 @@ import pytest
 
 from tests.conftest import PYRUNC, assert_no_leftovers, cgroup_dirs, mounts_under
 
-COUNTER = "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done"
+# each count is written beside the file and renamed over it: `echo > file` truncates first,
+# and a reader (the exec'd cat below) that comes between truncate and write sees nothing
+COUNTER = "i=0; while true; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done"
 
 
 def _criu_check():

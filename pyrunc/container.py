@@ -164,6 +164,14 @@ class Container:
         if v2fd is not None:
             plan.c.cgroup_fd = v2fd
         stage1 = plan.c.n_joins > 0 or plan.c.clone_flags & 0x80  # CLONE_NEWTIME
+        # with a cgroup namespace the init must be in its cgroups before it unshares it;
+        # systemd (--systemd-cgroup) may move the init while it starts the scope
+        early_cgroups = "cgroup" in spec.namespaces or systemd_cgroup
+        # The child builds its rootfs before GO when nothing there waits for us: its
+        # mounts land in its own mount namespace, no id maps or cgroup join come first.
+        # Our pid record and cgroup join below then overlap its mounts (csrc/child/init.c).
+        plan.c.early_setup = int("mount" in spec.namespaces and not plan.c.userns
+                                 and not early_cgroups and not stage1)
         if ("user" not in spec.namespaces or stage1) and hasattr(cg, "v1_join_dirs"):
             # the child joins its v1 cgroups itself, without the kernel's grace period
             # (csrc/child/util.c): stage-1 before its setns calls, else the init; an
@@ -206,7 +214,7 @@ class Container:
         # EOF if we die), so from here `delete --force` can always find it
         rec["pid"] = pid
         rec["init_start"] = start[1]
-        rec["cgroup"] = cg.to_state()
+        rec["cgroup"] = cgstate = cg.to_state()  # the same in the final record
         cdir.write(rec)
 
         if spec.namespaces.get("user", 1) is None:
@@ -218,7 +226,6 @@ class Container:
         # its cgroup, so we join it while the child mounts.  With one, the child
         # unshares it right after GO: join first.
         # systemd (--systemd-cgroup) may move the init while it starts the scope: join first
-        early_cgroups = "cgroup" in spec.namespaces or systemd_cgroup
         if early_cgroups:
             cg.apply(pid)
             _rcuwarm.stop()
@@ -234,7 +241,7 @@ class Container:
             "rootfs": spec.root_path,
             "created": _state.now_rfc3339(),
             "annotations": spec.annotations,
-            "cgroup": cg.to_state(),
+            "cgroup": cgstate,
             "hooks": _hooks_raw(spec),
             "namespaces": sorted(spec.namespaces),
             "systemd": systemd_cgroup,
@@ -242,7 +249,7 @@ class Container:
             "creator": rec["creator"],
         }
         self.st = st
-        ch.send(_sync.MSG_GO)
+        _send_go(ch)
         if not early_cgroups:
             cg.apply(pid)
             _rcuwarm.stop()
@@ -591,6 +598,19 @@ class _Undo:
 
 def _recv(ch):
     return ch.recv()
+
+
+def _send_go(ch):
+    """GO; a child that failed before it (early_setup) has closed its end: its report
+    waits in the socket and says why, not the EPIPE of our send"""
+    from pyrunc import sync as _sync
+
+    try:
+        ch.send(_sync.MSG_GO)
+    except InitError:
+        if _recv(ch)[0] == 0:
+            raise InitError("container init exited during setup") from None
+        raise
 
 
 _signal_pid = _state.signal_init

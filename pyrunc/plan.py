@@ -351,6 +351,9 @@ def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgr
     c.preserve_fds = preserve_fds
     c.cgroup_fd = -1
     c.setsid = 1
+    # without these the child skips the HOOKS round trip (two context switches)
+    hooks = spec.hooks
+    c.sync_hooks = int("prestart" in hooks or "createRuntime" in hooks or "createContainer" in hooks)
 
     try:
         _namespaces(plan, spec)

@@ -5,6 +5,7 @@
  * Order, and why (runc's standard_init_linux.go and nsexec.c follow the same):
  *   signals reset, non-dumpable      before anything reads our memory or signals us
  *   wait GO                          the parent writes id maps and joins cgroups first
+ *                                    (early_setup: GO is awaited after the rootfs, below)
  *   unshare cgroup ns                now, so its root is the container's cgroup
  *   setresuid(0) in a new userns     become root of the namespace, now that 0 is mapped
  *   hostname, rootfs                 needs CAP_SYS_ADMIN over the new uts/mount ns
@@ -65,6 +66,20 @@ static void wait_for_start(const struct prc_plan *plan, int sync_fd)
     close(fd);
 }
 
+/*
+ * GO says the parent has recorded our pid in state.json: from then on `delete --force`
+ * finds us even if the parent dies.  Before it, with early_setup, PDEATHSIG kills us
+ * with the parent (the parent dying before prctl below only means we finish the
+ * mounts in our own namespaces and exit on EOF here, as without early_setup).
+ */
+static void await_go(const struct prc_plan *plan, int sync_fd)
+{
+    prc_child_expect(sync_fd, PRC_MSG_GO);
+    /* create exits while we wait for start: its death must not kill us now */
+    if (plan->early_setup && prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0)
+        prc_fail(sync_fd, PRC_STAGE_SYNC, errno, "prctl PR_SET_PDEATHSIG", NULL);
+}
+
 void prc_child_main(struct prc_plan *plan)
 {
     int sync_fd = plan->sync_fd;
@@ -89,7 +104,19 @@ void prc_child_main(struct prc_plan *plan)
     /* first, so the parent's work overlaps it, and before unshare(CLONE_NEWCGROUP);
        after a stage-1 this is a no-op: stage-1 joined and we inherited its cgroups */
     prc_join_cgroups(plan, sync_fd);
-    prc_child_expect(sync_fd, PRC_MSG_GO);
+    /*
+     * early_setup (chosen by the parent only with a new mount namespace, no user or
+     * cgroup namespace, no namespace to join and no systemd): nothing up to the end of
+     * the rootfs needs the parent, and every mount lands in our own namespace, gone
+     * with us.  The parent's pid record and cgroup join overlap our mounts.
+     */
+    int go_pending = plan->early_setup;
+    if (go_pending) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+            prc_fail(sync_fd, PRC_STAGE_SYNC, errno, "prctl PR_SET_PDEATHSIG", NULL);
+    } else {
+        await_go(plan, sync_fd);
+    }
     if (plan->dumpable_until_go && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
         prc_fail(sync_fd, PRC_STAGE_SYNC, errno, "prctl PR_SET_DUMPABLE", NULL);
 
@@ -110,10 +137,21 @@ void prc_child_main(struct prc_plan *plan)
         if (plan->domainname && setdomainname(plan->domainname, strlen(plan->domainname)) < 0)
             prc_fail(sync_fd, PRC_STAGE_HOSTNAME, errno, "set domainname `", plan->domainname, "`", NULL);
         prc_setup_rootfs(plan, sync_fd);
-        prc_child_send(sync_fd, PRC_MSG_HOOKS, 0);
-        prc_child_expect(sync_fd, PRC_MSG_HOOKS_DONE);
+        if (plan->sync_hooks) {
+            /* the hooks get our pid in their state: it must be recorded first */
+            if (go_pending) {
+                await_go(plan, sync_fd);
+                go_pending = 0;
+            }
+            prc_child_send(sync_fd, PRC_MSG_HOOKS, 0);
+            prc_child_expect(sync_fd, PRC_MSG_HOOKS_DONE);
+        }
         prc_finish_rootfs(plan, sync_fd);
     }
+    /* before the process setup: it sends the pty and the seccomp listener, and a
+       listener's answer is a GO of its own */
+    if (go_pending)
+        await_go(plan, sync_fd);
 
     prc_setup_process(plan, sync_fd);
 

@@ -144,6 +144,11 @@ struct prc_plan {
     int userns;                 /* a new user namespace: wait for maps, then become root in it */
     int dumpable_until_go;      /* rootless: stay dumpable until GO, so that the unprivileged
                                    parent (or newuidmap) may open /proc/<pid>/uid_map */
+    int early_setup;            /* build the rootfs before GO (a new mount namespace and nothing
+                                   the parent must do first): the parent records the pid and
+                                   joins cgroups meanwhile; PDEATHSIG until GO */
+    int sync_hooks;             /* stop after the mounts for the HOOKS round trip (the spec has
+                                   prestart, createRuntime or createContainer hooks) */
 
     /* rootfs */
     const char *rootfs;         /* absolute host path */

@@ -68,3 +68,41 @@ def test_abi_version_mismatch_is_refused():
     err = ffi.new("struct prc_msg *")
     assert lib.prc_spawn(plan, pid, err) < 0
     assert b"ABI" in ffi.string(err.text)
+
+
+def _error_then_close(end):
+    """what a child's prc_fail leaves behind: one error record, then its end closed"""
+    m = ffi.new("struct prc_msg *")
+    m.type = lib.PRC_MSG_ERROR
+    m.stage = lib.PRC_STAGE_MOUNT
+    m.err = 19
+    m.text = b"mount nosuchfs `x` on `/mnt`"
+    assert lib.prc_sync_send(end, m, -1) == 0
+    os.close(end)
+
+
+def test_go_to_a_child_that_failed_first_reports_the_childs_error():
+    # early_setup: the child may fail while the parent still writes its pid record;
+    # the parent's GO then meets a closed socket, and must say why the child failed
+    import socket
+
+    import pytest
+    from pyrunc.container import _send_go
+    from pyrunc.errors import InitError
+
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    parent = sync.Channel(a.detach())
+    _error_then_close(b.detach())
+    with pytest.raises(InitError) as e:
+        _send_go(parent)
+    assert str(e.value) == "mount nosuchfs `x` on `/mnt`: no such device"
+    parent.close()
+
+    # without a word: the child died (a signal, PDEATHSIG of an earlier parent...)
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    parent = sync.Channel(a.detach())
+    b.close()
+    with pytest.raises(InitError) as e:
+        _send_go(parent)
+    assert str(e.value) == "container init exited during setup"
+    parent.close()

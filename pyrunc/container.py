@@ -164,19 +164,24 @@ class Container:
         if v2fd is not None:
             plan.c.cgroup_fd = v2fd
         stage1 = plan.c.n_joins > 0 or plan.c.clone_flags & 0x80  # CLONE_NEWTIME
-        # with a cgroup namespace the init must be in its cgroups before it unshares it;
-        # systemd (--systemd-cgroup) may move the init while it starts the scope
-        early_cgroups = "cgroup" in spec.namespaces or systemd_cgroup
-        # The child builds its rootfs before GO when nothing there waits for us: its
-        # mounts land in its own mount namespace, no id maps or cgroup join come first.
-        # Our pid record and cgroup join below then overlap its mounts (csrc/child/init.c).
-        plan.c.early_setup = int("mount" in spec.namespaces and not plan.c.userns
-                                 and not early_cgroups and not stage1)
         if ("user" not in spec.namespaces or stage1) and hasattr(cg, "v1_join_dirs"):
             # the child joins its v1 cgroups itself, without the kernel's grace period
             # (csrc/child/util.c): stage-1 before its setns calls, else the init; an
             # init cloned straight into a new user namespace could not
             plan.join_cgroups(cg.v1_join_dirs())
+        # with a cgroup namespace the init must be in its cgroups before it unshares it;
+        # systemd (--systemd-cgroup) may move the init while it starts the scope
+        cgns = "cgroup" in spec.namespaces
+        early_cgroups = cgns or systemd_cgroup
+        # The child builds its rootfs before GO when nothing there waits for us: its
+        # mounts land in its own mount namespace, no id maps come first, and with a
+        # cgroup namespace it is in its cgroups from the start.  Our pid record and
+        # cgroup join below then overlap its mounts (csrc/child/init.c).
+        placed = getattr(cg, "placed_by_clone", None)
+        early = ("mount" in spec.namespaces and not plan.c.userns and not stage1
+                 and not systemd_cgroup and (not cgns or (placed is not None and placed())))
+        plan.c.early_setup = int(early)
+        plan.c.early_needs_into = int(early and cgns and v2fd is not None)
 
         log = _log.get()
         # --debug: the steps runc logs at debug level, under the same names (its bats

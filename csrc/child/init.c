@@ -6,7 +6,8 @@
  *   signals reset, non-dumpable      before anything reads our memory or signals us
  *   wait GO                          the parent writes id maps and joins cgroups first
  *                                    (early_setup: GO is awaited after the rootfs, below)
- *   unshare cgroup ns                now, so its root is the container's cgroup
+ *   unshare cgroup ns                now, so its root is the container's cgroup (with
+ *                                    early_setup: we are in every one of them already)
  *   setresuid(0) in a new userns     become root of the namespace, now that 0 is mapped
  *   hostname, rootfs                 needs CAP_SYS_ADMIN over the new uts/mount ns
  *   HOOKS round trip                 prestart/createRuntime/createContainer, before pivot
@@ -105,12 +106,15 @@ void prc_child_main(struct prc_plan *plan)
        after a stage-1 this is a no-op: stage-1 joined and we inherited its cgroups */
     prc_join_cgroups(plan, sync_fd);
     /*
-     * early_setup (chosen by the parent only with a new mount namespace, no user or
-     * cgroup namespace, no namespace to join and no systemd): nothing up to the end of
-     * the rootfs needs the parent, and every mount lands in our own namespace, gone
-     * with us.  The parent's pid record and cgroup join overlap our mounts.
+     * early_setup (chosen by the parent only with a new mount namespace, no user
+     * namespace, no namespace to join and no systemd): nothing up to the end of the
+     * rootfs needs the parent, and every mount lands in our own namespace, gone with
+     * us.  The parent's pid record and cgroup join overlap our mounts.  With a cgroup
+     * namespace the parent asks for it only when we are in all our cgroups by now: the
+     * v1 ones joined just above, the cgroup2 one by clone3, which only we can tell
+     * (an old kernel or a refusal falls back to clone(2), and the parent joins us).
      */
-    int go_pending = plan->early_setup;
+    int go_pending = plan->early_setup && (!plan->early_needs_into || prc_cloned_into_cgroup);
     if (go_pending) {
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
             prc_fail(sync_fd, PRC_STAGE_SYNC, errno, "prctl PR_SET_PDEATHSIG", NULL);

@@ -42,6 +42,8 @@ struct clone3_args {
     uint64_t cgroup;
 };
 
+int prc_cloned_into_cgroup;
+
 /* fork-like clone: NULL stack, so the child runs on a copy of ours */
 static long raw_clone(unsigned long flags)
 {
@@ -66,6 +68,8 @@ static long clone_child(const struct prc_plan *plan, unsigned long extra)
         args.exit_signal = (flags & CLONE_PARENT) ? 0 : SIGCHLD;
         args.cgroup = (uint64_t) plan->cgroup_fd;
         long pid = syscall(SYS_clone3, &args, sizeof(args));
+        if (pid == 0)
+            prc_cloned_into_cgroup = 1;  /* our copy of it: the parent's stays 0 */
         /* old kernel (ENOSYS, E2BIG) or a cgroup that refuses us: the parent joins it later */
         if (pid >= 0 || (errno != ENOSYS && errno != E2BIG && errno != EINVAL && errno != EOPNOTSUPP))
             return pid;

@@ -147,6 +147,9 @@ struct prc_plan {
     int early_setup;            /* build the rootfs before GO (a new mount namespace and nothing
                                    the parent must do first): the parent records the pid and
                                    joins cgroups meanwhile; PDEATHSIG until GO */
+    int early_needs_into;       /* early_setup with a cgroup namespace: only if clone3 put the
+                                   child in its cgroup2 cgroup (else it waits for GO first:
+                                   the parent joins it, and the namespace must come after) */
     int sync_hooks;             /* stop after the mounts for the HOOKS round trip (the spec has
                                    prestart, createRuntime or createContainer hooks) */
 

@@ -400,6 +400,16 @@ class Manager:
             return self.sub_dir_fd(self.v2, self._sub[self.v2])
         return d.fd
 
+    def placed_by_clone(self):
+        """whether the init is in every container cgroup as it starts, so that apply()
+        has nothing to write: it joins the v1 ones itself (v1_join_dirs) and clone3
+        creates it in the cgroup2 one (v2_dirfd; only the child can tell that clone3
+        did, csrc/child/init.c)"""
+        if self.prefix or self._sub:
+            return False
+        v1 = any(h is not self.v2 for h in self.hs)
+        return (self._child_joins or not v1) and (self.v2 is None or self._into)
+
     def v1_join_dirs(self):
         """[(O_PATH fd, path)] of the container's directory in every v1 hierarchy, for
         a child that joins them itself by writing "0" to `tasks` (csrc/child/init.c

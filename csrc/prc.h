@@ -133,6 +133,8 @@ void prc_lsm_prepare(const struct prc_plan *plan, int sync_fd);
 void prc_join_cgroups(const struct prc_plan *plan, int sync_fd);
 /* set in the child when clone3(CLONE_INTO_CGROUP) created it in its cgroup2 cgroup (spawn.c) */
 extern int prc_cloned_into_cgroup;
+/* set once the v1 cgroups are joined (util.c) */
+extern int prc_cgroups_joined;
 
 /* raw syscall wrappers */
 int prc_openat2(int dirfd, const char *path, int flags, uint64_t resolve);

@@ -14,6 +14,10 @@ OCI_VERSION = "1.2.0"
 
 __all__ = ["Container", "__version__"]
 
+# True in the pyrunc command (cli.main), where no other thread forks while a container
+# process is cloned: the clone may then leave Python's arenas out (plan.nofork_ranges)
+_command = False
+
 
 def __getattr__(name):
     if name == "Container":

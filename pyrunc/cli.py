@@ -112,6 +112,9 @@ _LONG_RUNNING = ("events",)
 def main(argv=None):
     if argv is None:
         argv = sys.argv[1:]
+    import pyrunc
+
+    pyrunc._command = True
     from pyrunc import log as _log
 
     # global flags stop at the first non-flag word: the verb

@@ -191,6 +191,7 @@ class Container:
                       % (self.id, plan.c.clone_flags))
         pidp = ffi.new("int *")
         errp = ffi.new("struct prc_msg *")
+        plan.leave_arenas_out()
         r = lib.prc_spawn(plan.c, pidp, errp)
         if r < 0:
             raise _sync.error_from(errp)

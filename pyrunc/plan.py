@@ -79,6 +79,25 @@ class Plan:
         self.c.cgroup_join_paths = self.strv([p for _, p in joins])
         self.c.n_cgroup_join = len(joins)
 
+    def leave_arenas_out(self):
+        """Let the spawn leave Python's arenas out of the child's copy of our memory
+        (csrc/child/spawn.c nofork says why and how).  Only in the pyrunc command: a
+        library caller may have a thread that forks (subprocess) during the clone,
+        and that child would miss them.  Plan buffers of 64 KiB or more may be
+        mappings of their own (malloc's threshold is 128 KiB and up): named, kept."""
+        import pyrunc
+
+        if not pyrunc._command:
+            return
+        big = [o for o in self.keep if ffi.sizeof(o) >= 65536]
+        if big:
+            arr = ffi.new("unsigned long[]", [x for o in big
+                                              for x in (int(ffi.cast("uintptr_t", o)), ffi.sizeof(o))])
+            self.keep.append(arr)
+            self.c.plan_spans = arr
+            self.c.n_plan_spans = len(big)
+        self.c.nofork_arenas = 1
+
     def close(self):
         for fd in self.ns_fds:
             try:
@@ -473,7 +492,9 @@ def _seccomp(plan, seccomp):
     c.seccomp_fd = -1
     if seccomp is None:
         return
-    buf = ffi.from_buffer(seccomp.program)
+    # a copy in cffi's (malloc'd) memory, not a view of the bytes object: a small one
+    # sits in Python's arenas, which the spawn may leave out of the child (leave_arenas_out)
+    buf = ffi.new("char[]", seccomp.program)
     plan.keep.append(buf)
     c.seccomp_prog = buf
     c.seccomp_len = len(seccomp.program) // 8

@@ -149,6 +149,7 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
         try:
             pidp = ffi.new("int *")
             errp = ffi.new("struct prc_msg *")
+            plan.leave_arenas_out()
             if lib.prc_spawn(plan.c, pidp, errp) < 0:
                 raise _sync.error_from(errp)
             ch = _sync.Channel(plan.c.sync_fd)

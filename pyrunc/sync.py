@@ -52,6 +52,11 @@ class Channel:
     def recv(self):
         """(type, value, fd); type 0 on EOF (the child exited without a word)"""
         r = lib.prc_sync_recv(self.fd, self._msg, self._fd)
+        if r == -104:
+            # ECONNRESET: the child closed its end with a record of ours unread (it
+            # failed while our GO was on its way).  The kernel says so first, once;
+            # what the child sent before it closed is still queued behind it.
+            r = lib.prc_sync_recv(self.fd, self._msg, self._fd)
         if r == -32:  # EPIPE: our marker for EOF
             return 0, 0, -1
         if r < 0:

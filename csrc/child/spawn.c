@@ -21,6 +21,8 @@
  * Signals are blocked around the clone so the child can reset the inherited
  * handlers (Python's) before any signal is delivered to it.
  */
+#include <pthread.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -43,6 +45,122 @@ struct clone3_args {
 };
 
 int prc_cloned_into_cgroup;
+extern char **environ;
+
+/*
+ * A fork-like clone shares every private page of ours copy-on-write with the child,
+ * and the child (the container's init) keeps them until its exec at `start`.  Each
+ * page Python then writes before create returns costs a fault and a copy (~4 us here):
+ * ~130 faults for a child that never reads a Python object.  With nofork_arenas the
+ * large anonymous mappings (Python's 1 MiB small-object arenas, merged when they are
+ * neighbours) are left out of the child's address space for the clone, and given
+ * back to later forks (hooks) right after it.  The plan is cffi memory from malloc:
+ * in [heap], which is named and so never left out, or for a large buffer in a mapping
+ * of its own, which the parent lists in plan_spans.
+ *
+ * A mistake would make the child fault on a missing page and die, so whatever it does
+ * touch is kept whatever the maps say: the stack we run on, our thread's TCB and TLS
+ * (errno, the stack guard), the plan, our globals and libc's.
+ */
+static int child_needs(uintptr_t a, uintptr_t n, const struct prc_plan *plan)
+{
+    char here;
+    uintptr_t keep[] = {
+        (uintptr_t) &here, (uintptr_t) pthread_self(), (uintptr_t) plan,
+        (uintptr_t) &prc_cloned_into_cgroup, (uintptr_t) &prc_cgroups_joined,
+        (uintptr_t) &environ, (uintptr_t) &errno,
+    };
+    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+        if (keep[i] >= a && keep[i] - a < n)
+            return 1;
+    }
+    for (int i = 0; i < plan->n_plan_spans; i++) {
+        uintptr_t s = plan->plan_spans[2 * i], l = plan->plan_spans[2 * i + 1];
+        if (s < a + n && s + l > a)
+            return 1;
+    }
+    return 0;
+}
+
+#define NOFORK_MAX 16
+#define NOFORK_MIN (1UL << 20)
+
+static const char *hex(const char *p, unsigned long *v)
+{
+    unsigned long x = 0;
+    const char *q = p;
+    for (;; q++) {
+        int d = (*q >= '0' && *q <= '9') ? *q - '0' : (*q >= 'a' && *q <= 'f') ? *q - 'a' + 10 : -1;
+        if (d < 0)
+            break;
+        x = x * 16 + (unsigned long) d;
+    }
+    *v = x;
+    return q > p ? q : NULL;
+}
+
+/* a private anonymous read-write mapping of NOFORK_MIN or more, from one line of
+   /proc/self/maps: "start-end rw-p offset dev 0" and no name */
+static int big_anonymous(const char *line, unsigned long *lo, unsigned long *hi)
+{
+    const char *p = hex(line, lo);
+    if (!p || *p != '-' || !(p = hex(p + 1, hi)) || strncmp(p, " rw-p ", 6) != 0)
+        return 0;
+    p += 6;
+    for (int field = 0; field < 2; field++) {  /* offset, dev */
+        p = strchr(p, ' ');
+        if (!p)
+            return 0;
+        p++;
+    }
+    if (p[0] != '0' || p[1] != ' ')
+        return 0;  /* inode 0 */
+    for (p += 2; *p == ' '; p++)
+        ;
+    return *p == 0 && *hi > *lo && *hi - *lo >= NOFORK_MIN;
+}
+
+/* the ranges to leave out, at most NOFORK_MAX */
+static int nofork_ranges(const struct prc_plan *plan, uintptr_t *out)
+{
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    char buf[4096];
+    size_t have = 0;
+    int n = 0;
+    for (;;) {
+        ssize_t r = PRC_RETRY(read(fd, buf + have, sizeof(buf) - 1 - have));
+        if (r <= 0)
+            break;
+        have += (size_t) r;
+        buf[have] = 0;
+        char *line = buf, *nl;
+        while ((nl = strchr(line, '\n')) != NULL) {
+            *nl = 0;
+            unsigned long lo, hi;
+            if (n < NOFORK_MAX && big_anonymous(line, &lo, &hi) && !child_needs(lo, hi - lo, plan)) {
+                out[2 * n] = lo;
+                out[2 * n + 1] = hi - lo;
+                n++;
+            }
+            line = nl + 1;
+        }
+        have = (size_t) (buf + have - line);
+        memmove(buf, line, have);
+        if (have == sizeof(buf) - 1)
+            have = 0;  /* a line longer than the buffer: a long file name, not a candidate */
+    }
+    close(fd);
+    return n;
+}
+
+static void nofork(const uintptr_t *r, int n, int advice)
+{
+    /* best effort: a range that could not be left out is copied as before */
+    for (int i = 0; i < n; i++)
+        (void) madvise((void *) r[2 * i], r[2 * i + 1], advice);
+}
 
 /* fork-like clone: NULL stack, so the child runs on a copy of ours */
 static long raw_clone(unsigned long flags)
@@ -151,6 +269,9 @@ int prc_spawn(struct prc_plan *plan, int *pid, struct prc_msg *err)
     /* the child reads its end from its copy of the plan */
     plan->sync_fd = sv[1];
     int need_stage1 = plan->n_joins > 0 || (plan->clone_flags & CLONE_NEWTIME) || plan->mode == PRC_MODE_EXEC;
+    uintptr_t left_out[2 * NOFORK_MAX];
+    int n_left_out = plan->nofork_arenas ? nofork_ranges(plan, left_out) : 0;
+    nofork(left_out, n_left_out, MADV_DONTFORK);
     long child = need_stage1 ? raw_clone(0) : clone_child(plan, 0);
     if (child == 0) {
         close(sv[0]);
@@ -159,6 +280,7 @@ int prc_spawn(struct prc_plan *plan, int *pid, struct prc_msg *err)
         prc_child_main(plan);
     }
     int e = errno;
+    nofork(left_out, n_left_out, MADV_DOFORK);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     close(sv[1]);
     if (own_stub) {

@@ -172,12 +172,12 @@ int prc_openat2(int dirfd, const char *path, int flags, uint64_t resolve)
  * first thing in the init; the parent does not ask for it when the init is cloned
  * straight into a new user namespace (it writes cgroup.procs itself then).
  */
-static int joined;  /* a clone of stage-1 inherits this with the cgroups */
+int prc_cgroups_joined;  /* a clone of stage-1 inherits this with the cgroups */
 
 
 void prc_join_cgroups(const struct prc_plan *plan, int sync_fd)
 {
-    if (joined)
+    if (prc_cgroups_joined)
         return;
     for (int i = 0; i < plan->n_cgroup_join; i++) {
         int fd = (int) PRC_RETRY(openat(plan->cgroup_join_fds[i], "tasks", O_WRONLY | O_CLOEXEC));
@@ -189,5 +189,5 @@ void prc_join_cgroups(const struct prc_plan *plan, int sync_fd)
        (process.c closes every other such fd before the cwd is entered) */
     for (int i = 0; i < plan->n_cgroup_join; i++)
         close(plan->cgroup_join_fds[i]);
-    joined = 1;
+    prc_cgroups_joined = 1;
 }

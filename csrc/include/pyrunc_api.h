@@ -150,6 +150,12 @@ struct prc_plan {
     int early_needs_into;       /* early_setup with a cgroup namespace: only if clone3 put the
                                    child in its cgroup2 cgroup (else it waits for GO first:
                                    the parent joins it, and the namespace must come after) */
+    int nofork_arenas;          /* leave our large anonymous mappings (Python's arenas) out of
+                                   the child's copy of our memory (spawn.c nofork); only where
+                                   no other thread forks meanwhile (the pyrunc command) */
+    const unsigned long *plan_spans; /* [start, length] of plan memory that is not in the
+                                   malloc heap (large buffers): never left out */
+    int n_plan_spans;
     int sync_hooks;             /* stop after the mounts for the HOOKS round trip (the spec has
                                    prestart, createRuntime or createContainer hooks) */
 

@@ -106,3 +106,29 @@ def test_go_to_a_child_that_failed_first_reports_the_childs_error():
         _send_go(parent)
     assert str(e.value) == "container init exited during setup"
     parent.close()
+
+
+def test_a_child_that_failed_with_our_go_unread_still_reports_its_error():
+    # the child fails while our GO is on its way: it closes with GO unread, and the
+    # kernel reports ECONNRESET to us before the child's record that waits for us
+    import socket
+
+    import pytest
+    from pyrunc.container import _send_go
+    from pyrunc.errors import InitError
+
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    parent = sync.Channel(a.detach())
+    child = b.detach()
+    m = ffi.new("struct prc_msg *")
+    m.type = lib.PRC_MSG_ERROR
+    m.stage = lib.PRC_STAGE_MOUNT
+    m.err = 20
+    m.text = b"mount sysfs on `/sys`"
+    assert lib.prc_sync_send(child, m, -1) == 0
+    _send_go(parent)  # queued at the child, which never reads it
+    os.close(child)
+    with pytest.raises(InitError) as e:
+        parent.recv()
+    assert str(e.value) == "mount sysfs on `/sys`: not a directory"
+    parent.close()

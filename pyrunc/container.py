@@ -216,8 +216,9 @@ class Container:
         start = _state.proc_start_time(pid)
         if start is None:
             raise InitError("container init exited before it started")
-        # the pid as soon as it is known: until GO the init only waits (and exits on
-        # EOF if we die), so from here `delete --force` can always find it
+        # the pid as soon as it is known: until GO the init only waits, or with
+        # early_setup only mounts in its own namespaces, and dies with us (EOF, or
+        # PDEATHSIG); from here `delete --force` can always find it
         rec["pid"] = pid
         rec["init_start"] = start[1]
         rec["cgroup"] = cgstate = cg.to_state()  # the same in the final record

@@ -84,6 +84,22 @@ static int chown_chmod_fd(int fd, uid_t uid, gid_t gid, mode_t mode)
  * the last component as an empty file when want_file.  Returns an O_PATH fd or -1
  * with errno set.
  */
+/* create the last component comp of a path in its resolved parent dir; EEXIST is fine */
+static int make_last(int dir, const char *comp, int want_file)
+{
+    int r;
+    if (want_file) {
+        /* O_EXCL: never open for writing something that appeared meanwhile (a fifo
+           would block, a device would see an open); EEXIST resolves it again */
+        r = (int) PRC_RETRY(openat(dir, comp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644));
+        if (r >= 0)
+            close(r);
+    } else {
+        r = mkdirat(dir, comp, 0755);
+    }
+    return r < 0 && errno != EEXIST ? -1 : 0;
+}
+
 static int mkpath_in_root(int rootfd, const char *path, int want_file, uint64_t resolve)
 {
     int fd = prc_openat2(rootfd, path, O_PATH | O_CLOEXEC, resolve);
@@ -95,6 +111,39 @@ static int mkpath_in_root(int rootfd, const char *path, int want_file, uint64_t 
     if (len >= sizeof(prefix)) {
         errno = ENAMETOOLONG;
         return -1;
+    }
+    /*
+     * Most often only the last component is missing (/sys/fs/cgroup/<ctrl>, /dev/pts):
+     * resolve its parent once and make it there, as the walk below would in its last
+     * step, instead of resolving every prefix from the root.
+     */
+    size_t end = len;
+    while (end > 0 && path[end - 1] == '/')
+        end--;
+    size_t slash = end;
+    while (slash > 0 && path[slash - 1] != '/')
+        slash--;
+    size_t clen = end - slash;
+    if (clen > 0 && clen < 256 && !(clen == 1 && path[slash] == '.') &&
+        !(clen == 2 && path[slash] == '.' && path[slash + 1] == '.')) {
+        char comp[256];
+        memcpy(comp, path + slash, clen);
+        comp[clen] = '\0';
+        memcpy(prefix, path, slash);
+        prefix[slash] = '\0';
+        int parent = prc_openat2(rootfd, slash ? prefix : "/", O_PATH | O_CLOEXEC, resolve);
+        if (parent >= 0) {
+            int r = make_last(parent, comp, want_file);
+            int saved = errno;
+            close(parent);
+            if (r < 0) {
+                errno = saved;
+                return -1;
+            }
+            return prc_openat2(rootfd, path, O_PATH | O_CLOEXEC, resolve);
+        }
+        if (errno != ENOENT)
+            return -1;
     }
     int cur = (int) PRC_RETRY(fcntl(rootfd, F_DUPFD_CLOEXEC, 0));
     if (cur < 0)
@@ -128,17 +177,7 @@ static int mkpath_in_root(int rootfd, const char *path, int want_file, uint64_t 
         int next = prc_openat2(rootfd, prefix, O_PATH | O_CLOEXEC, resolve);
         if (next < 0 && errno == ENOENT) {
             /* cur is the resolved parent: create the component right there */
-            int r;
-            if (last && want_file) {
-                /* O_EXCL: never open for writing something that appeared meanwhile (a fifo
-                   would block, a device would see an open); EEXIST resolves it again */
-                r = (int) PRC_RETRY(openat(cur, comp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644));
-                if (r >= 0)
-                    close(r);
-            } else {
-                r = mkdirat(cur, comp, 0755);
-            }
-            if (r < 0 && errno != EEXIST) {
+            if (make_last(cur, comp, last && want_file) < 0) {
                 int saved = errno;
                 close(cur);
                 errno = saved;

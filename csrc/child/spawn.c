@@ -113,9 +113,9 @@ static int big_anonymous(const char *line, unsigned long *lo, unsigned long *hi)
             return 0;
         p++;
     }
-    if (p[0] != '0' || p[1] != ' ')
+    if (p[0] != '0' || (p[1] != ' ' && p[1] != 0))
         return 0;  /* inode 0 */
-    for (p += 2; *p == ' '; p++)
+    for (p++; *p == ' '; p++)
         ;
     return *p == 0 && *hi > *lo && *hi - *lo >= NOFORK_MIN;
 }

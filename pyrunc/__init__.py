@@ -15,7 +15,7 @@ OCI_VERSION = "1.2.0"
 __all__ = ["Container", "__version__"]
 
 # True in the pyrunc command (cli.main), where no other thread forks while a container
-# process is cloned: the clone may then leave Python's arenas out (plan.nofork_ranges)
+# process is cloned: the clone may then leave Python's arenas out (Plan.leave_arenas_out)
 _command = False
 
 

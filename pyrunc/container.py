@@ -231,7 +231,8 @@ class Container:
         # that grace period when the verb was parsed; what is left of it overlaps the
         # child's rootfs setup: without a cgroup namespace nothing there depends on
         # its cgroup, so we join it while the child mounts.  With one, the child
-        # unshares it right after GO: join first.
+        # unshares it right after GO: join first (with early_setup it is in all its
+        # cgroups already, and apply() has nothing to write).
         # systemd (--systemd-cgroup) may move the init while it starts the scope: join first
         if early_cgroups:
             cg.apply(pid)

@@ -228,13 +228,19 @@ def test_create_refuses_a_frozen_cgroup_and_leaves_it_alone(runtime, bundle):
     assert_no_leftovers(bundle)
 
 
-def test_create_warns_about_a_non_empty_cgroup(runtime, bundle, tmp_path):
-    start_sleeper(runtime, bundle)
+def _bundle_in_the_same_cgroup(bundle, tmp_path, config):
+    """a second bundle on the same rootfs whose config (same cgroupsPath) is `config`"""
     other = str(tmp_path / "other")
     os.makedirs(other)
     os.symlink(bundle.rootfs, os.path.join(other, "rootfs"))
     with open(os.path.join(other, "config.json"), "w") as f:
-        json.dump(bundle.config, f)  # same cgroupsPath
+        json.dump(config, f)
+    return other
+
+
+def test_create_warns_about_a_non_empty_cgroup(runtime, bundle, tmp_path):
+    start_sleeper(runtime, bundle)
+    other = _bundle_in_the_same_cgroup(bundle, tmp_path, bundle.config)
     r = runtime.run("create", "-b", other, "ct2")
     assert r.returncode == 0, r.stderr
     assert "container's cgroup is not empty: 1 process(es) found" in r.stderr
@@ -268,13 +274,9 @@ def test_delete_leaves_a_pre_existing_cgroup_that_still_has_processes(runtime, b
     # the second container of a shared cgroup: its delete must neither kill the first
     # container's processes nor wait for them
     start_sleeper(runtime, bundle)
-    other = str(tmp_path / "other")
-    os.makedirs(other)
-    os.symlink(bundle.rootfs, os.path.join(other, "rootfs"))
     cfg = dict(bundle.config)
     cfg["process"] = dict(cfg["process"], args=["/bin/true"])
-    with open(os.path.join(other, "config.json"), "w") as f:
-        json.dump(cfg, f)  # same cgroupsPath
+    other = _bundle_in_the_same_cgroup(bundle, tmp_path, cfg)
     r = runtime.run("run", "-b", other, "ct2")
     assert r.returncode == 0, r.stderr
     st = json.loads(runtime.run("state", bundle.id, check=True).stdout)

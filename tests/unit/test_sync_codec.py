@@ -1,7 +1,12 @@
 """The protocol constants exist twice (C header for the child, sync.py for Python)."""
 import os
+import socket
+
+import pytest
 
 from pyrunc import sync
+from pyrunc.container import _send_go
+from pyrunc.errors import InitError
 from pyrunc.native import ffi, lib
 
 HEADER = os.path.join(os.path.dirname(__file__), "..", "..", "csrc", "include", "pyrunc_api.h")
@@ -29,8 +34,6 @@ def test_stage_names_cover_header():
 
 
 def test_record_roundtrip_with_fd():
-    import socket
-
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     r, w = os.pipe()
     try:
@@ -50,13 +53,18 @@ def test_record_roundtrip_with_fd():
         os.close(w)
 
 
-def test_error_record_becomes_one_line():
+def _error_record(err, text):
+    """an error record as the child's prc_fail sends it, from the mount stage"""
     m = ffi.new("struct prc_msg *")
     m.type = lib.PRC_MSG_ERROR
     m.stage = lib.PRC_STAGE_MOUNT
-    m.err = 19
-    m.text = b"mount nosuchfs `x` on `/mnt`"
-    err = sync.error_from(m)
+    m.err = err
+    m.text = text
+    return m
+
+
+def test_error_record_becomes_one_line():
+    err = sync.error_from(_error_record(19, b"mount nosuchfs `x` on `/mnt`"))
     assert str(err) == "mount nosuchfs `x` on `/mnt`: no such device"
     assert err.stage == lib.PRC_STAGE_MOUNT and err.errno == 19
 
@@ -72,24 +80,13 @@ def test_abi_version_mismatch_is_refused():
 
 def _error_then_close(end):
     """what a child's prc_fail leaves behind: one error record, then its end closed"""
-    m = ffi.new("struct prc_msg *")
-    m.type = lib.PRC_MSG_ERROR
-    m.stage = lib.PRC_STAGE_MOUNT
-    m.err = 19
-    m.text = b"mount nosuchfs `x` on `/mnt`"
-    assert lib.prc_sync_send(end, m, -1) == 0
+    assert lib.prc_sync_send(end, _error_record(19, b"mount nosuchfs `x` on `/mnt`"), -1) == 0
     os.close(end)
 
 
 def test_go_to_a_child_that_failed_first_reports_the_childs_error():
     # early_setup: the child may fail while the parent still writes its pid record;
     # the parent's GO then meets a closed socket, and must say why the child failed
-    import socket
-
-    import pytest
-    from pyrunc.container import _send_go
-    from pyrunc.errors import InitError
-
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     parent = sync.Channel(a.detach())
     _error_then_close(b.detach())
@@ -111,21 +108,10 @@ def test_go_to_a_child_that_failed_first_reports_the_childs_error():
 def test_a_child_that_failed_with_our_go_unread_still_reports_its_error():
     # the child fails while our GO is on its way: it closes with GO unread, and the
     # kernel reports ECONNRESET to us before the child's record that waits for us
-    import socket
-
-    import pytest
-    from pyrunc.container import _send_go
-    from pyrunc.errors import InitError
-
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     parent = sync.Channel(a.detach())
     child = b.detach()
-    m = ffi.new("struct prc_msg *")
-    m.type = lib.PRC_MSG_ERROR
-    m.stage = lib.PRC_STAGE_MOUNT
-    m.err = 20
-    m.text = b"mount sysfs on `/sys`"
-    assert lib.prc_sync_send(child, m, -1) == 0
+    assert lib.prc_sync_send(child, _error_record(20, b"mount sysfs on `/sys`"), -1) == 0
     _send_go(parent)  # queued at the child, which never reads it
     os.close(child)
     with pytest.raises(InitError) as e:

@@ -10,6 +10,10 @@ mounts are made in the host's mount namespace, so a mount that followed such a l
 visible on the host: that is where the canaries are checked.
 """
 import os
+import shutil
+import tempfile
+
+import pytest
 
 from tests.conftest import cgroup_dirs, mounts_under
 
@@ -120,3 +124,36 @@ def failed_cleanly(runtime, bundle, r, *phrases):
     assert not os.path.exists(os.path.join(runtime.root, bundle.id))
     assert cgroup_dirs(bundle.id) == []
     assert mounts_under(bundle.path) == []
+
+
+def userns_bundle(bundle, own_image=False, image_dev=False):
+    """The bundle's rootfs copied under a fresh directory of /tmp that the mapped root
+    (host uid 100000) can reach, and the config given a user namespace: (top, rootfs);
+    the caller removes top.  own_image: the mapped root owns every entry of the image,
+    not only its top; image_dev: no /dev tmpfs (the image's own /dev).  Skips where no
+    user namespace can be made."""
+    from pyrunc.native import lib
+
+    fd = lib.prc_userns_fd(b"0 100000 65536\n", b"0 100000 65536\n")
+    if fd < 0:
+        pytest.skip("cannot create a user namespace: %s" % os.strerror(-fd))
+    os.close(fd)
+    top = tempfile.mkdtemp(prefix="pyrunc-userns-", dir="/tmp")
+    os.chmod(top, 0o755)
+    rootfs = os.path.join(top, "rootfs")
+    shutil.copytree(bundle.rootfs, rootfs, symlinks=True)
+    if own_image:
+        for d, dirs, files in os.walk(rootfs):
+            for n in [d] + [os.path.join(d, x) for x in dirs + files]:
+                os.lchown(n, 100000, 100000)
+    else:
+        os.chown(rootfs, 100000, 100000)
+    cfg = bundle.config
+    cfg["root"]["path"] = rootfs
+    cfg["linux"]["namespaces"].append({"type": "user"})
+    cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] not in ("sysfs", "cgroup")
+                     and not (image_dev and m["destination"] == "/dev")]
+    bundle.save()
+    return top, rootfs

@@ -9,8 +9,8 @@ import pytest
 
 from tests.conftest import PYRUNC, requires_root
 from tests.security.mountattack import (canary_intact, canary_meta, drop_mounts, failed_cleanly, image_link,
-                                        make_canary_file, set_namespaces, unmount_all, via_dotdot,
-                                        via_magic)
+                                        make_canary_file, set_namespaces, unmount_all, userns_bundle,
+                                        via_dotdot, via_magic)
 
 pytestmark = requires_root
 
@@ -148,26 +148,9 @@ def test_console_and_masks_in_a_user_namespace(runtime, bundle):
     # devices are bind-mounted from the host there, /dev/null included: masking and the
     # console must work from those too
     import shutil
-    import tempfile
 
-    from pyrunc.native import lib
-
-    fd = lib.prc_userns_fd(b"0 100000 65536\n", b"0 100000 65536\n")
-    if fd < 0:
-        pytest.skip("cannot create a user namespace: %s" % os.strerror(-fd))
-    os.close(fd)
-    top = tempfile.mkdtemp(prefix="pyrunc-userns-", dir="/tmp")
+    top, rootfs = userns_bundle(bundle)
     try:
-        os.chmod(top, 0o755)
-        rootfs = os.path.join(top, "rootfs")
-        shutil.copytree(bundle.rootfs, rootfs, symlinks=True)
-        os.chown(rootfs, 100000, 100000)
-        cfg = bundle.config
-        cfg["root"]["path"] = rootfs
-        cfg["linux"]["namespaces"].append({"type": "user"})
-        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-        cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] not in ("sysfs", "cgroup")]
         rc, out, err = run_terminal(runtime, bundle, CHECK + "; wc -c < /proc/keys; "
                                     "touch /proc/sys/x 2>/dev/null || echo ro")
         assert rc == 0, err
@@ -189,6 +172,17 @@ def test_console_without_mount_namespace(runtime, bundle):
 
 # ---- what is at /dev/console: never chmod/chown/bound through, and the node made ----
 
+def run_terminal_against(runtime, bundle, canary):
+    """(rc, out, err, canary meta, canary intact) of a terminal run of CHECK; whatever
+    it mounted on the canary and whatever is left of the container are removed"""
+    try:
+        rc, out, err = run_terminal(runtime, bundle, CHECK)
+        return rc, out, err, canary_meta(canary), canary_intact(canary)
+    finally:
+        unmount_all(canary)
+        runtime.run("delete", "--force", bundle.id)
+
+
 def test_console_hard_link_to_host_file(runtime, bundle, tmp_path):
     # the image's /dev/console is a second name of a host file (same filesystem); no
     # mount namespace, so the console bind is made in the host's namespace: the file's
@@ -201,12 +195,7 @@ def test_console_hard_link_to_host_file(runtime, bundle, tmp_path):
     drop_mounts(bundle, "/dev")
     set_namespaces(bundle, "pid", "network", "ipc")
     os.link(canary, bundle.rootfs + "/dev/console")
-    try:
-        rc, out, err = run_terminal(runtime, bundle, CHECK)
-        after = canary_meta(canary)
-        ok = canary_intact(canary)
-    finally:
-        unmount_all(canary)
+    rc, out, err, after, ok = run_terminal_against(runtime, bundle, canary)
     assert after == before and ok, (before, after)
     assert rc == 0, err
     check_console_is_stdin(out)
@@ -238,13 +227,7 @@ def test_console_replaced_after_it_was_made(runtime, bundle, tmp_path, swap):
     bundle.config["hooks"] = {"createRuntime": [{"path": "/bin/sh", "args": [
         "sh", "-c", SWAPS[swap], console, canary, link]}]}
     bundle.save()
-    try:
-        rc, out, err = run_terminal(runtime, bundle, CHECK)
-        after = canary_meta(canary)
-        ok = canary_intact(canary)
-    finally:
-        unmount_all(canary)
-        runtime.run("delete", "--force", bundle.id)
+    rc, out, err, after, ok = run_terminal_against(runtime, bundle, canary)
     assert after == before and ok, (before, after, err)
     # refused with one line, whatever replaced it: only the node made is bound onto
     assert rc == 1, (rc, out, err)

@@ -15,14 +15,13 @@ import os
 import shutil
 import stat
 import subprocess
-import tempfile
 import threading
 
 import pytest
 
 from tests.conftest import PYRUNC, requires_root
 from tests.security.mountattack import (CANARY_TEXT, canary_meta, drop_mounts, failed_cleanly, image_link,
-                                        make_canary_file, set_namespaces)
+                                        make_canary_file, set_namespaces, userns_bundle)
 
 pytestmark = requires_root
 
@@ -81,16 +80,31 @@ def strace_run(runtime, bundle, delayed_syscall):
 needs_strace = pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace(1) for the race")
 
 
-@needs_strace
-@pytest.mark.parametrize("how", ["symlink", "hardlink"])
-def test_device_node_swapped_after_mknod(runtime, bundle, tmp_path, how):
-    # the canary lives next to the rootfs (same filesystem: a hard link is possible)
+def device_attack(bundle, tmp_path):
+    """(canary, its meta): a canary next to the rootfs (same filesystem: a hard link is
+    possible), and a bundle whose DEVICE is made in the image's own /dev"""
     canary = make_canary_file(tmp_path)
     os.chmod(canary, CANARY_MODE)
     before = canary_meta(canary)
     drop_mounts(bundle, "/dev")
     set_namespaces(bundle, "pid", "network", "ipc", "mount")
     bundle.config["linux"]["devices"] = [DEVICE]
+    return canary, before
+
+
+def canary_meta_restored(canary):
+    """the canary's meta, then its owner and mode put back: a successful attack (a
+    setuid 0777 file owned by 4321) is undone before the test asserts"""
+    after = canary_meta(canary)
+    os.chown(canary, 0, 0)
+    os.chmod(canary, CANARY_MODE)
+    return after
+
+
+@needs_strace
+@pytest.mark.parametrize("how", ["symlink", "hardlink"])
+def test_device_node_swapped_after_mknod(runtime, bundle, tmp_path, how):
+    canary, before = device_attack(bundle, tmp_path)
     bundle.args("/bin/true")
     swapper = Swapper(bundle.rootfs + "/dev", "racedev", canary, how)
     swapper.start()
@@ -99,10 +113,7 @@ def test_device_node_swapped_after_mknod(runtime, bundle, tmp_path, how):
         swapper.join(30)
     finally:
         swapper.close()
-    after = canary_meta(canary)
-    # undo a successful attack before asserting (a setuid 0777 file owned by 4321)
-    os.chown(canary, 0, 0)
-    os.chmod(canary, CANARY_MODE)
+    after = canary_meta_restored(canary)
     assert swapper.swapped, "the race was not run: %s" % r.stderr
     assert after == before, "the device's mode/owner reached the host file: %r -> %r" % (before, after)
     # refused with one line naming the device (or run safely: nothing reached the canary)
@@ -114,58 +125,26 @@ def test_device_node_swapped_after_mknod(runtime, bundle, tmp_path, how):
 def test_device_node_preexisting_link_left_alone(runtime, bundle, tmp_path, how):
     # no race: the image already has a link where the device goes; an existing entry is
     # left as it is (runc does the same), and never chmod/chowned through
-    canary = make_canary_file(tmp_path)
-    os.chmod(canary, CANARY_MODE)
-    before = canary_meta(canary)
-    drop_mounts(bundle, "/dev")
-    set_namespaces(bundle, "pid", "network", "ipc", "mount")
-    bundle.config["linux"]["devices"] = [DEVICE]
+    canary, before = device_attack(bundle, tmp_path)
     if how == "symlink":
         image_link(bundle, "/dev/racedev", canary)
     else:
         os.link(canary, bundle.rootfs + "/dev/racedev")
     bundle.args("/bin/true")
     r = runtime.run("run", "-b", bundle.path, bundle.id)
-    after = canary_meta(canary)
-    os.chown(canary, 0, 0)
-    os.chmod(canary, CANARY_MODE)
+    after = canary_meta_restored(canary)
     assert after == before
     assert r.returncode == 0 or len(r.stderr.splitlines()) == 1, r.stderr
 
 
 # ---- user namespace: devices are host nodes bound onto files of the rootfs ----
 
-def userns_bundle(bundle):
-    """the bundle's rootfs copied to a directory the mapped root owns, with a user namespace"""
-    from pyrunc.native import lib
-
-    fd = lib.prc_userns_fd(b"0 100000 65536\n", b"0 100000 65536\n")
-    if fd < 0:
-        pytest.skip("cannot create a user namespace: %s" % os.strerror(-fd))
-    os.close(fd)
-    top = tempfile.mkdtemp(prefix="pyrunc-userns-", dir="/tmp")
-    os.chmod(top, 0o755)
-    rootfs = os.path.join(top, "rootfs")
-    shutil.copytree(bundle.rootfs, rootfs, symlinks=True)
-    # the mapped root owns the image (its /dev is where the device files are made)
-    for d, dirs, files in os.walk(rootfs):
-        for n in [d] + [os.path.join(d, x) for x in dirs + files]:
-            os.lchown(n, 100000, 100000)
-    cfg = bundle.config
-    cfg["root"]["path"] = rootfs
-    cfg["linux"]["namespaces"].append({"type": "user"})
-    cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-    cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-    cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] not in ("sysfs", "cgroup") and m["destination"] != "/dev"]
-    bundle.save()
-    return top, rootfs
-
-
 @pytest.mark.parametrize("form", ["absolute", "relative"])
 def test_userns_device_bind_on_final_symlink(runtime, bundle, form):
     # /dev/full is a symlink to a file of the image: the host's /dev/full must not be
     # bound over that file (the container would read zeros from its /etc/canary)
-    top, rootfs = userns_bundle(bundle)
+    # the mapped root owns the image (its /dev is where the device files are made)
+    top, rootfs = userns_bundle(bundle, own_image=True, image_dev=True)
     try:
         with open(rootfs + "/etc/canary", "w") as f:
             f.write(CANARY_TEXT)
@@ -185,7 +164,8 @@ def test_userns_device_bind_on_final_symlink(runtime, bundle, form):
 
 def test_userns_device_bind_works(runtime, bundle):
     # the ordinary case still works: no /dev tmpfs, default devices bound from the host
-    top, rootfs = userns_bundle(bundle)
+    # the mapped root owns the image (its /dev is where the device files are made)
+    top, rootfs = userns_bundle(bundle, own_image=True, image_dev=True)
     try:
         bundle.args("/bin/sh", "-c", "stat -c '%F %t:%T' /dev/full /dev/null")
         r = runtime.run("run", "-b", bundle.path, bundle.id)

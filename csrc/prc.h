@@ -136,6 +136,14 @@ extern int prc_cloned_into_cgroup;
 /* set once the v1 cgroups are joined (util.c) */
 extern int prc_cgroups_joined;
 
+/*
+ * fn on each line of fd, read through buf (size bytes): the line without its '\n'
+ * (the last one also when it has none), NUL-terminated and writable.  A line that does
+ * not fit in buf is skipped whole.  Stops at fn's first non-zero answer and returns
+ * it; 0 at the end of fd, -1 (errno set) when a read fails.
+ */
+int prc_each_line(int fd, char *buf, size_t size, int (*fn)(char *line, void *ctx), void *ctx);
+
 /* raw syscall wrappers */
 int prc_openat2(int dirfd, const char *path, int flags, uint64_t resolve);
 

@@ -857,51 +857,47 @@ static int mi_bare_procfs(const char *line, size_t len, const char *rootfs, int 
  * those (or, where that is not allowed, cover them with a tmpfs), as runc's
  * msMoveRoot does.  Slave first, so no unmount reaches the host.
  */
+struct procfs_search {
+    const char *rootfs;
+    const int *done;
+    int n_done;
+    int id;
+    char mnt[PRC_PATH_MAX];
+};
+
+/* 1 when the mountinfo line is a bare procfs or sysfs not handled yet (id and mnt set) */
+static int procfs_line(char *line, void *ctx)
+{
+    struct procfs_search *s = ctx;
+    if (!mi_bare_procfs(line, strlen(line), s->rootfs, &s->id, s->mnt, sizeof(s->mnt)))
+        return 0;
+    for (int d = 0; d < s->n_done; d++)
+        if (s->done[d] == s->id)
+            return 0;
+    return 1;
+}
+
 static void hide_host_procfs(const struct prc_plan *plan, int sync_fd)
 {
     int fd = (int) PRC_RETRY(open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC));
     if (fd < 0)
         prc_fail(sync_fd, PRC_STAGE_PIVOT, errno, "open `/proc/self/mountinfo`", NULL);
     int done[64];
-    int n_done = 0;
-    char chunk[4096], line[4096], mnt[PRC_PATH_MAX];
+    char buf[4096];
+    struct procfs_search s = { .rootfs = plan->rootfs, .done = done, .n_done = 0 };
     for (;;) {
         /* rescan from the top after every change: the list moved under us */
         if (lseek(fd, 0, SEEK_SET) < 0)
             prc_fail(sync_fd, PRC_STAGE_PIVOT, errno, "read `/proc/self/mountinfo`", NULL);
-        size_t ll = 0;
-        int skip = 0, found = 0, id = 0;
-        for (;;) {
-            ssize_t r = PRC_RETRY(read(fd, chunk, sizeof(chunk)));
-            if (r < 0)
-                prc_fail(sync_fd, PRC_STAGE_PIVOT, errno, "read `/proc/self/mountinfo`", NULL);
-            if (r == 0)
-                break;
-            for (ssize_t k = 0; k < r && !found; k++) {
-                if (chunk[k] != '\n') {
-                    if (ll < sizeof(line))
-                        line[ll++] = chunk[k];
-                    else
-                        skip = 1;   /* longer than any path we could handle */
-                    continue;
-                }
-                if (!skip && mi_bare_procfs(line, ll, plan->rootfs, &id, mnt, sizeof(mnt))) {
-                    int seen = 0;
-                    for (int d = 0; d < n_done; d++)
-                        seen |= done[d] == id;
-                    found = !seen;
-                }
-                ll = 0;
-                skip = 0;
-            }
-            if (found)
-                break;
-        }
+        int found = prc_each_line(fd, buf, sizeof(buf), procfs_line, &s);
+        if (found < 0)
+            prc_fail(sync_fd, PRC_STAGE_PIVOT, errno, "read `/proc/self/mountinfo`", NULL);
         if (!found)
             break;
-        if (n_done == (int) (sizeof(done) / sizeof(done[0])))
+        if (s.n_done == (int) (sizeof(done) / sizeof(done[0])))
             prc_fail(sync_fd, PRC_STAGE_PIVOT, E2BIG, "hide the host's proc and sysfs mounts", NULL);
-        done[n_done++] = id;
+        done[s.n_done++] = s.id;
+        const char *mnt = s.mnt;
         if (mount(NULL, mnt, NULL, MS_SLAVE | MS_REC, NULL) < 0) {
             if (errno == ENOENT)
                 continue;

@@ -204,63 +204,43 @@ static void resolve_exec(const struct prc_plan *plan, int sync_fd)
  * in the container's /etc/passwd (read after pivot_root or after joining the mount
  * namespace), else "/".  Parsed in fixed buffers, a line at a time.
  */
+struct home_search {
+    unsigned int uid;
+    char *out;
+    size_t size;
+};
+
+/* one /etc/passwd line, name:passwd:uid:gid:gecos:home:shell: 1 when it is uid's */
+static int passwd_line(char *line, void *ctx)
+{
+    struct home_search *h = ctx;
+    char *f[7] = { line };
+    int nf = 1;
+    for (char *c = line; *c && nf < 7; c++)
+        if (*c == ':') {
+            *c = '\0';
+            f[nf++] = c + 1;
+        }
+    if (nf < 6 || !f[2][0])
+        return 0;
+    unsigned long v = 0;
+    char *c = f[2];
+    while (*c >= '0' && *c <= '9')
+        v = v * 10 + (unsigned long) (*c++ - '0');
+    if (*c || v != h->uid || !f[5][0])
+        return 0;
+    prc_strlcpy(h->out, f[5], h->size);
+    return 1;
+}
+
 static int passwd_home(unsigned int uid, char *out, size_t size)
 {
     int fd = prc_open_image_file("/etc/passwd");
     if (fd < 0)
         return -1;
     char buf[8192];
-    size_t have = 0;
-    int found = -1, skipping = 0;
-    for (;;) {
-        ssize_t n = PRC_RETRY(read(fd, buf + have, sizeof(buf) - 1 - have));
-        if (n < 0)
-            break;
-        have += (size_t) n;
-        buf[have] = '\0';
-        char *line = buf, *nl;
-        while ((nl = memchr(line, '\n', have - (size_t) (line - buf))) || (n == 0 && line < buf + have)) {
-            if (nl)
-                *nl = '\0';
-            if (skipping) {
-                skipping = 0;   /* the tail of an over-long line */
-            } else {
-                /* name:passwd:uid:gid:gecos:home:shell */
-                char *f[7] = { line };
-                int nf = 1;
-                for (char *c = line; *c && nf < 7; c++)
-                    if (*c == ':') {
-                        *c = '\0';
-                        f[nf++] = c + 1;
-                    }
-                if (nf >= 6 && f[2][0]) {
-                    unsigned long v = 0;
-                    char *c = f[2];
-                    while (*c >= '0' && *c <= '9')
-                        v = v * 10 + (unsigned long) (*c++ - '0');
-                    if (!*c && v == uid && f[5][0]) {
-                        prc_strlcpy(out, f[5], size);
-                        found = 0;
-                        goto done;
-                    }
-                }
-            }
-            if (!nl) {
-                line = buf + have;
-                break;
-            }
-            line = nl + 1;
-        }
-        if (n == 0)
-            break;
-        have -= (size_t) (line - buf);
-        memmove(buf, line, have);
-        if (have == sizeof(buf) - 1) {
-            have = 0;           /* a line longer than the buffer: drop it */
-            skipping = 1;
-        }
-    }
-done:
+    struct home_search h = { .uid = uid, .out = out, .size = size };
+    int found = prc_each_line(fd, buf, sizeof(buf), passwd_line, &h) == 1 ? 0 : -1;
     close(fd);
     return found;
 }

@@ -120,39 +120,36 @@ static int big_anonymous(const char *line, unsigned long *lo, unsigned long *hi)
     return *p == 0 && *hi > *lo && *hi - *lo >= NOFORK_MIN;
 }
 
-/* the ranges to leave out, at most NOFORK_MAX */
+struct nofork_search {
+    const struct prc_plan *plan;
+    uintptr_t *out;
+    int n;
+};
+
+static int nofork_line(char *line, void *ctx)
+{
+    struct nofork_search *s = ctx;
+    unsigned long lo, hi;
+    if (big_anonymous(line, &lo, &hi) && !child_needs(lo, hi - lo, s->plan)) {
+        s->out[2 * s->n] = lo;
+        s->out[2 * s->n + 1] = hi - lo;
+        s->n++;
+    }
+    return s->n == NOFORK_MAX;
+}
+
+/* the ranges to leave out, at most NOFORK_MAX (a line too long for the buffer has a
+   long file name: no candidate) */
 static int nofork_ranges(const struct prc_plan *plan, uintptr_t *out)
 {
     int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
     char buf[4096];
-    size_t have = 0;
-    int n = 0;
-    for (;;) {
-        ssize_t r = PRC_RETRY(read(fd, buf + have, sizeof(buf) - 1 - have));
-        if (r <= 0)
-            break;
-        have += (size_t) r;
-        buf[have] = 0;
-        char *line = buf, *nl;
-        while ((nl = strchr(line, '\n')) != NULL) {
-            *nl = 0;
-            unsigned long lo, hi;
-            if (n < NOFORK_MAX && big_anonymous(line, &lo, &hi) && !child_needs(lo, hi - lo, plan)) {
-                out[2 * n] = lo;
-                out[2 * n + 1] = hi - lo;
-                n++;
-            }
-            line = nl + 1;
-        }
-        have = (size_t) (buf + have - line);
-        memmove(buf, line, have);
-        if (have == sizeof(buf) - 1)
-            have = 0;  /* a line longer than the buffer: a long file name, not a candidate */
-    }
+    struct nofork_search s = { .plan = plan, .out = out, .n = 0 };
+    (void) prc_each_line(fd, buf, sizeof(buf), nofork_line, &s);
     close(fd);
-    return n;
+    return s.n;
 }
 
 static void nofork(const uintptr_t *r, int n, int advice)

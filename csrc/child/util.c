@@ -191,3 +191,41 @@ void prc_join_cgroups(const struct prc_plan *plan, int sync_fd)
         close(plan->cgroup_join_fds[i]);
     prc_cgroups_joined = 1;
 }
+
+int prc_each_line(int fd, char *buf, size_t size, int (*fn)(char *line, void *ctx), void *ctx)
+{
+    size_t have = 0;
+    int skipping = 0;
+    for (;;) {
+        ssize_t n = PRC_RETRY(read(fd, buf + have, size - 1 - have));
+        if (n < 0)
+            return -1;
+        have += (size_t) n;
+        buf[have] = '\0';
+        char *line = buf, *nl;
+        while ((nl = memchr(line, '\n', have - (size_t) (line - buf))) || (n == 0 && line < buf + have)) {
+            if (nl)
+                *nl = '\0';
+            if (skipping) {
+                skipping = 0;   /* the tail of an over-long line */
+            } else {
+                int r = fn(line, ctx);
+                if (r)
+                    return r;
+            }
+            if (!nl) {
+                line = buf + have;
+                break;
+            }
+            line = nl + 1;
+        }
+        if (n == 0)
+            return 0;
+        have -= (size_t) (line - buf);
+        memmove(buf, line, have);
+        if (have == size - 1) {
+            have = 0;           /* a line longer than the buffer: drop it */
+            skipping = 1;
+        }
+    }
+}

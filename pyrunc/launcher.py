@@ -17,7 +17,7 @@ import sysconfig
 TEMPLATE = """#!{python} {flags}
 {gc}import sys
 sys.path += {paths!r}
-from {module}.cli import main
+{fast}from {module}.cli import main
 {exit}
 """
 
@@ -37,6 +37,10 @@ FLAGS = {"pyrunc": "-ISXutf8", "pyimage": "-IS"}
 # collections (0.4-0.6 ms measured).  pyrunc.cli turns it back on for the one verb
 # that runs for long (`events`).
 NO_GC = "import gc\ngc.disable()\n"
+
+# pyrunc's own modules load from their .pyc without importlib's generic search
+# (pyrunc/_fastimport.py): about 40 us less per module, 28 modules in `create`.
+FAST_IMPORT = "from pyrunc._fastimport import install\ninstall()\n"
 
 # pyrunc leaves with os._exit once stdout and stderr are flushed: interpreter
 # finalisation (module teardown, GC of every object) costs 2-3 ms per command and
@@ -76,6 +80,7 @@ def main(argv):
         target = os.path.join(bindir, module)
         text = TEMPLATE.format(python=python, flags=FLAGS[module], paths=_paths(), module=module,
                                gc=NO_GC if module == "pyrunc" else "",
+                               fast=FAST_IMPORT if module == "pyrunc" else "",
                                exit=FAST_EXIT if module == "pyrunc" else "sys.exit(main())")
         tmp = target + ".tmp"
         with open(tmp, "w") as f:

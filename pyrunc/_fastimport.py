@@ -1,0 +1,143 @@
+"""Load pyrunc's own modules from their cached bytecode without importlib's generic path.
+
+Every pyrunc command imports its modules afresh: `create` loads 28, a short verb about
+ten.  Past the bytecode itself, each import through importlib costs about 55 us here
+(measured on an empty module): the frozen bootstrap's Python code looks for a module
+lock, asks the built-in and frozen importers, builds a FileFinder cache, tries the
+extension suffixes, stats the source twice and checks the .pyc header, all in Python.
+For pyrunc's own modules the answer is always the same file, so `install` puts a
+shortcut in front of it: the name maps to pyrunc/<path>.py, its .pyc is read with one
+stat of the source, one open and one read, checked the way importlib checks it
+(magic number, timestamp-based, the source's mtime and size), and executed in a
+module set up with the same attributes importlib sets (__spec__ with a
+SourceFileLoader, __file__, __cached__, __package__, __path__).  Anything it cannot
+vouch for (another package, an extension module, no .pyc yet, a stale or hash-based
+.pyc) goes down the generic path unchanged, which also writes the .pyc for next time.
+
+How: CPython's import statement, on a name not in sys.modules, calls
+`_frozen_importlib._find_and_load(name, import_)`, looked up on that module at each
+call (Python/import.c, 3.11 to 3.13).  `install` wraps it.  Loads hold the global
+import lock (reentrant), so a second thread's import waits instead of seeing a
+half-executed module.
+
+Only the pyrunc command installs it (the launcher, pyrunc/launcher.py); a program that
+imports pyrunc as a library keeps importlib as it is.
+"""
+import sys
+from marshal import loads as _loads
+
+import _imp
+import _frozen_importlib as _bootstrap
+from _frozen_importlib_external import MAGIC_NUMBER, SourceFileLoader
+from posix import O_CLOEXEC, O_RDONLY, close as _close, open as _open, read as _read, stat as _stat
+
+_PREFIX = "pyrunc."
+_SUFFIX = ".%s.pyc" % sys.implementation.cache_tag
+_generic = None
+_root = None  # the directory holding the pyrunc package
+# names this module loaded (tests check that the command takes the shortcut)
+loaded = []
+
+
+def _bytecode(name):
+    """(source, cached, is_package, code) for pyrunc module `name`, or None"""
+    rel = name.replace(".", "/")
+    base = _root + "/" + rel
+    # a package wins over a module of the same name, as in importlib's FileFinder
+    try:
+        source = base + "/__init__.py"
+        st = _stat(source)
+        cached = base + "/__pycache__/__init__" + _SUFFIX
+        pkg = True
+    except OSError:
+        try:
+            source = base + ".py"
+            st = _stat(source)
+        except OSError:
+            return None  # an extension module (pyrunc._native), or no such module
+        head, _, tail = base.rpartition("/")
+        cached = head + "/__pycache__/" + tail + _SUFFIX
+        pkg = False
+    try:
+        fd = _open(cached, O_RDONLY | O_CLOEXEC)
+    except OSError:
+        return None
+    bound = st.st_size * 4 + (1 << 16)  # a .pyc is rarely larger than its source
+    try:
+        data = _read(fd, bound)
+    finally:
+        _close(fd)
+    if len(data) >= bound:
+        return None
+    # importlib's checks (_classify_pyc, _validate_timestamp_pyc): flags 0 is a
+    # timestamp-based .pyc, valid for a source of this mtime and size
+    if (len(data) < 16 or data[:4] != MAGIC_NUMBER or data[4:8] != b"\0\0\0\0"
+            or int.from_bytes(data[8:12], "little") != int(st.st_mtime) & 0xFFFFFFFF
+            or int.from_bytes(data[12:16], "little") != st.st_size & 0xFFFFFFFF):
+        return None
+    code = _loads(memoryview(data)[16:])
+    # as importlib: tracebacks name the source where it is now
+    _imp._fix_co_filename(code, source)
+    return source, cached, pkg, code
+
+
+def _find_and_load(name, import_):
+    if not name.startswith(_PREFIX):
+        return _generic(name, import_)
+    _imp.acquire_lock()
+    try:
+        if name in sys.modules:  # another thread loaded it while we waited
+            return sys.modules[name]
+        parent, _, tail = name.rpartition(".")
+        if parent not in sys.modules:
+            import_(parent)
+            if name in sys.modules:  # the parent's import loaded it
+                return sys.modules[name]
+        found = _bytecode(name)
+        if found is None:
+            return _generic(name, import_)
+        source, cached, pkg, code = found
+        loader = SourceFileLoader(name, source)
+        spec = _bootstrap.ModuleSpec(name, loader, origin=source, is_package=pkg)
+        spec.has_location = True
+        spec.cached = cached
+        module = type(sys)(name)
+        module.__spec__ = spec
+        module.__loader__ = loader
+        module.__file__ = source
+        module.__cached__ = cached
+        if pkg:
+            spec.submodule_search_locations = [source.rpartition("/")[0]]
+            module.__path__ = spec.submodule_search_locations
+            module.__package__ = name
+        else:
+            module.__package__ = parent
+        sys.modules[name] = module
+        try:
+            exec(code, module.__dict__)
+        except BaseException:
+            sys.modules.pop(name, None)
+            raise
+        loaded.append(name)
+        module = sys.modules[name]  # a module may replace itself, as importlib allows
+        setattr(sys.modules[parent], tail, module)
+        return module
+    finally:
+        _imp.release_lock()
+
+
+def install():
+    """Route pyrunc's submodules through the shortcut (idempotent)."""
+    global _generic, _root
+    if _generic is not None:
+        return
+    current = _bootstrap._find_and_load
+    code = getattr(current, "__code__", None)
+    # the call this relies on: a future CPython that changes it keeps its own path
+    if code is None or code.co_varnames[:2] != ("name", "import_"):
+        return
+    import pyrunc
+
+    _root = pyrunc.__path__[0].rpartition("/")[0]
+    _generic = current
+    _bootstrap._find_and_load = _find_and_load

@@ -38,10 +38,15 @@ def describe(names):
 """
 
 
+def _warm(names):
+    """importlib writes the .pyc files (a fresh checkout has none; pytest may not write them)"""
+    _run("import json, %s\nprint('[]')" % ", ".join(names))
+
+
 def test_modules_are_the_ones_importlib_makes():
-    for n in MODULES:  # both runs must find current .pyc files
-        __import__(n)
+    _warm(MODULES)
     fast = _run(DESCRIBE + """
+from pyrunc import _fastimport
 _fastimport.install()
 import %s
 print(json.dumps([describe(%r + ["pyrunc.cgroups", "pyrunc.commands"]), _fastimport.loaded]))
@@ -59,9 +64,11 @@ def test_the_launcher_takes_the_shortcut_and_not_os():
     with open(LAUNCHER) as f:
         text = f.read()
     head = text.split("from pyrunc.cli import main")[0].split("\n", 1)[1]
+    _warm(["pyrunc.cli", "pyrunc.commands.state"])
     out = _run(head + """
 import json
 import pyrunc.cli, pyrunc.commands.state
+from pyrunc import _fastimport
 print(json.dumps([_fastimport.loaded, "os" in sys.modules]))
 """)
     assert "pyrunc.cli" in out[0] and "pyrunc.commands.state" in out[0]
@@ -82,6 +89,7 @@ def _fake(tmp_path, files):
 def _run_fake(pkg, code):
     return _run("""
 import json, pyrunc
+from pyrunc import _fastimport
 _fastimport.install()
 _fastimport._root = %r
 pyrunc.__path__.append(%r)  # for importlib's own path

@@ -70,8 +70,9 @@ class Container:
 
     @classmethod
     def create(cls, root, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=False,
-               preserve_fds=0, run_mode=False, systemd_cgroup=False):
-        """Create a container; with run_mode the init waits on the sync socket, not a fifo."""
+               preserve_fds=0, run_mode=False, systemd_cgroup=False, no_new_keyring=False):
+        """Create a container; with run_mode the init waits on the sync socket, not a fifo.
+        no_new_keyring: its processes keep their caller's session keyring (runc's flag)."""
         from pyrunc import spec as _spec
 
         bundle = os.abspath(bundle)
@@ -100,7 +101,8 @@ class Container:
         try:
             self._create(spec, undo, pid_file=pid_file, console_socket=console_socket,
                          no_pivot=no_pivot, preserve_fds=preserve_fds, run_mode=run_mode,
-                         systemd_cgroup=systemd_cgroup, lsm=lsm, mount_label=mount_label)
+                         systemd_cgroup=systemd_cgroup, lsm=lsm, mount_label=mount_label,
+                         no_new_keyring=no_new_keyring)
         except BaseException:
             undo.run()
             if binds >= 0 and _mounts_at(spec.root_path) > binds:
@@ -110,7 +112,7 @@ class Container:
         return self
 
     def _create(self, spec, undo, *, pid_file, console_socket, no_pivot, preserve_fds,
-                run_mode, systemd_cgroup, lsm, mount_label):
+                run_mode, systemd_cgroup, lsm, mount_label, no_new_keyring):
         from pyrunc import plan as _plan
         from pyrunc import sync as _sync
         from pyrunc import rcuwarm as _rcuwarm
@@ -158,7 +160,8 @@ class Container:
 
         plan = _plan.build(spec, wait_mode=lib.PRC_WAIT_SYNC if run_mode else lib.PRC_WAIT_FIFO,
                            fifo_dirfd=cdir.fd, preserve_fds=preserve_fds, no_pivot=no_pivot,
-                           cgroups=cg, seccomp=seccomp, lsm=lsm, mount_label=mount_label)
+                           cgroups=cg, seccomp=seccomp, lsm=lsm, mount_label=mount_label,
+                           keyring=None if no_new_keyring else _plan.session_keyring(self.id))
         undo.plan = plan
         v2fd = cg.v2_dirfd() if hasattr(cg, "v2_dirfd") else None
         if v2fd is not None:
@@ -256,6 +259,8 @@ class Container:
             "creating": True,
             "creator": rec["creator"],
         }
+        if no_new_keyring:
+            st["no_new_keyring"] = True  # exec then keeps its caller's keyring too
         self.st = st
         _send_go(ch)
         if not early_cgroups:
@@ -802,12 +807,13 @@ def _send_console(console, fd):
 
 
 def run_container(root, cid, bundle, *, detach=False, pid_file=None, console_socket=None,
-                  no_pivot=False, preserve_fds=0, systemd_cgroup=False, keep=False):
+                  no_pivot=False, preserve_fds=0, systemd_cgroup=False, keep=False,
+                  no_new_keyring=False):
     """create + start; in the foreground, wait for the init and delete the container
     (keep: leave it, stopped, with its cgroups, for `delete`)"""
     c = Container.create(root, cid, bundle, pid_file=pid_file, console_socket=console_socket,
                          no_pivot=no_pivot, preserve_fds=preserve_fds, run_mode=True,
-                         systemd_cgroup=systemd_cgroup)
+                         systemd_cgroup=systemd_cgroup, no_new_keyring=no_new_keyring)
     forwarded = [] if detach else forward_signals(c.pid)
     try:
         c.start()

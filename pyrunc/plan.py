@@ -28,6 +28,16 @@ DEFAULT_SYMLINKS = (
     ("/dev/stdout", "/proc/self/fd/1"), ("/dev/stderr", "/proc/self/fd/2"),
 )
 
+# keyring permission bits (linux/key.h): search by the owner, by anyone
+KEY_USR_SEARCH = 0x00080000
+KEY_OTH_SEARCH = 0x00000008
+
+
+def session_keyring(cid):
+    """the session keyring a container's processes join (runc's name)"""
+    return "_ses." + cid
+
+
 _cap_last = None
 
 
@@ -357,8 +367,9 @@ def _cgroup_mounts(m, flags, cgroupns, cgroups):
 
 
 def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgroups=None,
-          seccomp=None, lsm=None, mount_label=None):
-    """lsm: pyrunc.lsm.exec_attr's answer; mount_label: pyrunc.lsm.mount_label's"""
+          seccomp=None, lsm=None, mount_label=None, keyring=None):
+    """lsm: pyrunc.lsm.exec_attr's answer; mount_label: pyrunc.lsm.mount_label's;
+    keyring: the session keyring the init makes and joins (session_keyring()), or None"""
     plan = Plan()
     c = plan.c
     c.abi = lib.PRC_ABI_VERSION
@@ -370,6 +381,11 @@ def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgr
     c.preserve_fds = preserve_fds
     c.cgroup_fd = -1
     c.setsid = 1
+    if keyring is not None:
+        c.session_keyring = plan.s(keyring)
+        # runc: searchable by its owner, and with a user namespace (new or joined) by
+        # anyone, since `exec` arrives there as a host uid the namespace may not map
+        c.keyring_perm = KEY_OTH_SEARCH if "user" in spec.namespaces else KEY_USR_SEARCH
     # without these the child skips the HOOKS round trip (two context switches)
     hooks = spec.hooks
     c.sync_hooks = int("prestart" in hooks or "createRuntime" in hooks or "createContainer" in hooks)
@@ -645,10 +661,11 @@ def _namespaces(plan, spec):
         c.timens_offsets = ffi.NULL
 
 
-def build_exec(proc, init_pid, ns_types, *, seccomp=None, preserve_fds=0, lsm=None):
+def build_exec(proc, init_pid, ns_types, *, seccomp=None, preserve_fds=0, lsm=None, keyring=None):
     """A plan for a process joining a running container: setns into each of its
     namespaces (through stage-1, which also makes a pid namespace take effect), then
-    the same process setup as the init, and the exec at once."""
+    the same process setup as the init, and the exec at once.  keyring: the
+    container's session keyring, joined by name (None: keep the caller's)."""
     plan = Plan()
     c = plan.c
     c.abi = lib.PRC_ABI_VERSION
@@ -661,6 +678,8 @@ def build_exec(proc, init_pid, ns_types, *, seccomp=None, preserve_fds=0, lsm=No
     c.cgroup_fd = -1
     c.setsid = 1
     c.personality = -1
+    if keyring is not None:
+        c.session_keyring = plan.s(keyring)
     joins = []
     try:
         for t in ns_types:

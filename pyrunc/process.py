@@ -129,8 +129,10 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
             seccomp = _seccomp.prepare(sc, root)
         _container._occupy_preserved(preserve_fds)
         console = _container._connect_console(console_socket) if console_socket else None
+        # the container's session keyring, unless it was created with --no-new-keyring
+        keyring = None if c.st.get("no_new_keyring") else _plan.session_keyring(c.id)
         plan = _plan.build_exec(proc, c.st["pid"], c.st.get("namespaces", ()), seccomp=seccomp,
-                                preserve_fds=preserve_fds, lsm=lsm)
+                                preserve_fds=preserve_fds, lsm=lsm, keyring=keyring)
         try:
             cg = _join_plan(plan, c.st, sub_cgroups)
         except BaseException:

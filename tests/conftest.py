@@ -4,6 +4,7 @@ Integration tests run pyrunc as a subprocess, exactly as a caller would, against
 busybox rootfs from Debian's busybox-static.  Each test gets its own --root, and after
 it we check that nothing is left behind: no state directory, no cgroup, no mount.
 """
+import contextlib
 import json
 import os
 import shutil
@@ -121,6 +122,19 @@ def runtime(tmp_path):
         rt.run("delete", "--force", cid)
 
 
+def build_static(tmp_path_factory, name, src):
+    """a C program from tests/, built static (it also runs inside a busybox rootfs)"""
+    out = str(tmp_path_factory.mktemp(name) / name)
+    subprocess.run(["gcc", "-static", "-O2", "-o", out, os.path.join(ROOT_DIR, "tests", src)], check=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sysprobe(tmp_path_factory):
+    """tests/seccomp/sysprobe: raw system calls, their results printed"""
+    return build_static(tmp_path_factory, "sysprobe", "seccomp/sysprobe.c")
+
+
 @pytest.fixture(scope="session")
 def base_rootfs(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("rootfs") / "rootfs")
@@ -138,6 +152,32 @@ def bundle(tmp_path, base_rootfs):
     b = Bundle(path, cid)
     yield b
     assert_no_leftovers(b)
+
+
+@contextlib.contextmanager
+def in_userns(bundle, host_id=100000):
+    """the bundle's container in a new user namespace (container root = host uid
+    host_id), its rootfs moved where that uid can reach it: every directory above a
+    rootfs must be searchable by the container's root (pytest's temp dirs are 0700),
+    as with runc.  sysfs belongs to the network namespace's owner and cgroup v1 cannot
+    be mounted fresh there: those mounts are left out."""
+    import tempfile
+
+    top = tempfile.mkdtemp(prefix="pyrunc-userns-", dir="/tmp")
+    try:
+        os.chmod(top, 0o755)
+        shutil.copytree(bundle.rootfs, os.path.join(top, "rootfs"), symlinks=True)
+        cfg = bundle.config
+        cfg["root"]["path"] = os.path.join(top, "rootfs")
+        cfg["linux"]["namespaces"].append({"type": "user"})
+        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": host_id, "size": 65536}]
+        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": host_id, "size": 65536}]
+        cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] not in ("sysfs", "cgroup")]
+        os.chown(os.path.join(top, "rootfs"), host_id, host_id)
+        bundle.save()
+        yield os.path.join(top, "rootfs")
+    finally:
+        shutil.rmtree(top)
 
 
 def cgroup_dirs(cid):

@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <linux/capability.h>
+#include <linux/keyctl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <termios.h>
@@ -255,6 +256,61 @@ static void set_home(const struct prc_plan *plan)
     ((char **) plan->envp)[plan->home_slot] = plan->home_buf;
 }
 
+/*
+ * A process keeps its parent's session keyring across fork and exec, and possesses
+ * every key hanging off it: whatever the caller (containerd, a systemd service, a
+ * login shell) keeps there would be readable in the container.  As runc, the init
+ * joins a keyring of its own, `_ses.<id>`, which the kernel makes when no keyring of
+ * that name is searchable by us, and `exec` joins the same one by name.  The new
+ * keyring grants its owner view/read/link only; the init adds search (runc: for the
+ * owner, or for anyone with a user namespace, where `exec` arrives as an unmapped
+ * host uid), without which a later join by name would not find it.  A kernel without
+ * keys (ENOSYS) is let be, as runc does: there is then no keyring to inherit.
+ */
+static void join_session_keyring(const struct prc_plan *plan, int sync_fd)
+{
+    long id = syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, plan->session_keyring);
+    if (id < 0) {
+        if (errno == ENOSYS)
+            return;
+        prc_fail(sync_fd, PRC_STAGE_PROCESS, errno, "join session keyring `", plan->session_keyring, "`", NULL);
+    }
+    if (!plan->keyring_perm)
+        return;
+    /* "type;uid;gid;perm;description" (perm in hex); the kernel copies nothing into a
+       buffer too small for all of it, and the name is at most 5 + 1024 bytes */
+    char desc[2048];
+    long n = syscall(SYS_keyctl, KEYCTL_DESCRIBE, id, desc, sizeof(desc) - 1);
+    if (n < 0 || n >= (long) sizeof(desc))
+        prc_fail(sync_fd, PRC_STAGE_PROCESS, n < 0 ? errno : ENAMETOOLONG, "describe session keyring `",
+                 plan->session_keyring, "`", NULL);
+    desc[n] = '\0';
+    const char *p = desc;
+    for (int semis = 0; semis < 3; p++) {
+        if (*p == '\0')
+            prc_fail(sync_fd, PRC_STAGE_PROCESS, EINVAL, "parse the description of session keyring `",
+                     plan->session_keyring, "`", NULL);
+        if (*p == ';')
+            semis++;
+    }
+    unsigned long perm = 0;
+    int digits = 0;
+    for (; *p && *p != ';'; p++, digits++) {
+        int v = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
+        if (v < 0 || digits >= 8)
+            prc_fail(sync_fd, PRC_STAGE_PROCESS, EINVAL, "parse the permissions of session keyring `",
+                     plan->session_keyring, "`", NULL);
+        perm = perm << 4 | (unsigned long) v;
+    }
+    if (!digits)
+        prc_fail(sync_fd, PRC_STAGE_PROCESS, EINVAL, "parse the permissions of session keyring `",
+                 plan->session_keyring, "`", NULL);
+    if ((perm | plan->keyring_perm) != perm
+            && syscall(SYS_keyctl, KEYCTL_SETPERM, id, perm | plan->keyring_perm) < 0)
+        prc_fail(sync_fd, PRC_STAGE_PROCESS, errno, "set permissions of session keyring `",
+                 plan->session_keyring, "`", NULL);
+}
+
 #ifndef SCHED_FLAG_RESET_ON_FORK
 #define SCHED_FLAG_RESET_ON_FORK 0x01
 #endif
@@ -385,6 +441,9 @@ void prc_setup_process(const struct prc_plan *plan, int sync_fd)
     /* first: a seccomp profile or the user switch could forbid reading it */
     if (plan->home_slot >= 0)
         set_home(plan);
+    /* before the user switch and seccomp, either of which could refuse keyctl */
+    if (plan->session_keyring)
+        join_session_keyring(plan, sync_fd);
 
     if (plan->terminal)
         setup_terminal(plan, sync_fd);

@@ -211,6 +211,11 @@ struct prc_plan {
     unsigned short console_rows;    /* process.consoleSize: set on the pty when both are */
     unsigned short console_cols;    /* non-zero (before the process can read it) */
     int setsid;
+    const char *session_keyring; /* "_ses.<id>": join it (the init: make it) before the process
+                                   setup, so no key of the caller's session keyring is
+                                   possessed by the container; NULL: keep it (--no-new-keyring) */
+    unsigned int keyring_perm;  /* permission bits the init adds to that keyring (runc: search
+                                   for its owner, for anyone with a user namespace), or 0 */
     int set_ioprio;             /* ioprio_set(IOPRIO_WHO_PROCESS, 0, ioprio) */
     int ioprio;                 /* class << 13 | level */
     int set_sched;              /* sched_setattr(0, sched_*) */

@@ -1,4 +1,4 @@
-"""usage: pyrunc create [--bundle DIR] [--pid-file FILE] [--console-socket SOCK] [--no-pivot] [--preserve-fds N] ID
+"""usage: pyrunc create [--bundle DIR] [--pid-file FILE] [--console-socket SOCK] [--no-pivot] [--no-new-keyring] [--preserve-fds N] ID
 
 Create a container from a bundle; its process waits until `pyrunc start ID`.
 """
@@ -30,6 +30,7 @@ def run(g, opts, args):
 
     c = Container.create(g.root, args[0], opts.bundle, pid_file=opts.pid_file,
                          console_socket=opts.console_socket, no_pivot=opts.no_pivot,
-                         preserve_fds=preserve_count(opts), systemd_cgroup=g.systemd_cgroup)
+                         preserve_fds=preserve_count(opts), systemd_cgroup=g.systemd_cgroup,
+                         no_new_keyring=opts.no_new_keyring)
     c.close()
     return 0

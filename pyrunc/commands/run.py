@@ -1,4 +1,4 @@
-"""usage: pyrunc run [--bundle DIR] [--detach] [--pid-file FILE] [--console-socket SOCK] [--no-pivot] [--preserve-fds N] [--keep] ID|BUNDLE/
+"""usage: pyrunc run [--bundle DIR] [--detach] [--pid-file FILE] [--console-socket SOCK] [--no-pivot] [--no-new-keyring] [--preserve-fds N] [--keep] ID|BUNDLE/
 
 Create and start a container.  In the foreground, wait for it, delete it (unless
 --keep), and exit with its status (128+signal when it was killed).
@@ -47,4 +47,5 @@ def run(g, opts, args):
     return run_container(g.root, cid, bundle, detach=opts.detach,
                          pid_file=opts.pid_file, console_socket=opts.console_socket,
                          no_pivot=opts.no_pivot, preserve_fds=_create.preserve_count(opts),
-                         systemd_cgroup=g.systemd_cgroup, keep=opts.keep)
+                         systemd_cgroup=g.systemd_cgroup, keep=opts.keep,
+                         no_new_keyring=opts.no_new_keyring)

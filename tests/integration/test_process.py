@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from tests.conftest import requires_root
+from tests.conftest import in_userns, requires_root
 
 pytestmark = requires_root
 
@@ -221,32 +221,13 @@ def test_joining_an_existing_namespace_by_path(runtime, bundle, tmp_path):
 
 
 def test_user_namespace_with_mappings(runtime, bundle):
-    import shutil
-    import tempfile
-
-    # container root is host uid 100000: every directory above the rootfs must be
-    # searchable by it (pytest's temp dirs are 0700), as with runc
-    top = tempfile.mkdtemp(prefix="pyrunc-userns-", dir="/tmp")
-    try:
-        os.chmod(top, 0o755)
-        shutil.copytree(bundle.rootfs, os.path.join(top, "rootfs"), symlinks=True)
-        cfg = bundle.config
-        cfg["root"]["path"] = os.path.join(top, "rootfs")
-        cfg["linux"]["namespaces"].append({"type": "user"})
-        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-        # sysfs belongs to the network namespace owner and cgroup v1 cannot be
-        # mounted fresh here: keep those out of this test
-        cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] not in ("sysfs", "cgroup")]
-        os.chown(os.path.join(top, "rootfs"), 100000, 100000)
+    with in_userns(bundle):
         out = run_out(runtime, bundle, "id -u; cat /proc/self/uid_map; ls -l /dev/null")
-        lines = out.splitlines()
-        assert lines[0] == "0"
-        assert lines[1].split() == ["0", "100000", "65536"]
-        # devices are bind mounts of the host nodes in a user namespace
-        assert lines[2].startswith("c")
-    finally:
-        shutil.rmtree(top)
+    lines = out.splitlines()
+    assert lines[0] == "0"
+    assert lines[1].split() == ["0", "100000", "65536"]
+    # devices are bind mounts of the host nodes in a user namespace
+    assert lines[2].startswith("c")
 
 
 def test_time_namespace_offsets(runtime, bundle):

@@ -17,18 +17,10 @@ from tests.conftest import ROOT_DIR, cgroup_dirs, mounts_under, requires_root
 
 pytestmark = requires_root
 
-SYSPROBE_SRC = os.path.join(ROOT_DIR, "tests", "seccomp", "sysprobe.c")
 DOCKER_LIKE = os.path.join(ROOT_DIR, "tests", "data", "seccomp-docker-like.json")
 
 SIGSYS_STATUS = 128 + signal.SIGSYS
 ENOSYS = 38
-
-
-@pytest.fixture(scope="session")
-def sysprobe(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("sysprobe") / "sysprobe")
-    subprocess.run(["gcc", "-static", "-O2", "-o", out, SYSPROBE_SRC], check=True)
-    return out
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 exact bytes prepare() returns (no_new_privs + seccomp(2) with its flags) and then
 makes raw system calls.  This pins the interpreter used by the unit tests to what
 the kernel does, operator by operator, and needs no root."""
-import os
 import subprocess
 
 import pytest
@@ -12,20 +11,10 @@ from pyrunc import seccomp
 pytest.importorskip("pyrunc._libseccomp", reason="pyrunc._libseccomp is not built")
 from pyrunc.seccomp_compile import lib  # noqa: E402
 
-from tests.conftest import ROOT_DIR  # noqa: E402
-
 pytestmark = pytest.mark.skipif(lib.seccomp_arch_native() != 0xC000003E,
                                 reason="the system call numbers below are x86-64's")
 
 ENOSYS = 38
-
-
-@pytest.fixture(scope="module")
-def sysprobe(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("sysprobe") / "sysprobe")
-    subprocess.run(["gcc", "-static", "-O2", "-o", out,
-                    os.path.join(ROOT_DIR, "tests", "seccomp", "sysprobe.c")], check=True)
-    return out
 
 
 def load_and_call(sysprobe, tmp_path, profile, calls):

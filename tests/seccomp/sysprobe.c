@@ -32,6 +32,7 @@ static const struct { const char *name; long nr; } calls[] = {
     { "ftruncate", SYS_ftruncate }, { "getrandom", SYS_getrandom }, { "uname", SYS_uname },
     { "close", SYS_close },       { "umask", SYS_umask },       { "sched_yield", SYS_sched_yield },
     { "getpgid", SYS_getpgid },   { "kill", SYS_kill },         { "tkill", SYS_tkill },
+    { "keyctl", SYS_keyctl },
 #ifdef SYS_clone3
     { "clone3", SYS_clone3 },
 #endif

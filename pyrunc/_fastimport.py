@@ -16,9 +16,11 @@ vouch for (another package, an extension module, no .pyc yet, a stale or hash-ba
 
 How: CPython's import statement, on a name not in sys.modules, calls
 `_frozen_importlib._find_and_load(name, import_)`, looked up on that module at each
-call (Python/import.c, 3.11 to 3.13).  `install` wraps it.  Loads hold the global
-import lock (reentrant), so a second thread's import waits instead of seeing a
-half-executed module.
+call (Python/import.c, 3.11 to 3.13).  `install` wraps it.  It takes the shortcut only
+while the process has no other thread (the pyrunc command imports from its main
+thread alone); a load holds the interpreter-wide import lock and marks its spec
+`_initializing`, so a thread that a module body starts waits for that module rather
+than see it half-executed (see _find_and_load).
 
 Only the pyrunc command installs it (the launcher, pyrunc/launcher.py); a program that
 imports pyrunc as a library keeps importlib as it is.
@@ -27,6 +29,7 @@ import sys
 from marshal import loads as _loads
 
 import _imp
+from _thread import _count as _thread_count
 import _frozen_importlib as _bootstrap
 from _frozen_importlib_external import MAGIC_NUMBER, SourceFileLoader
 from posix import O_CLOEXEC, O_RDONLY, close as _close, open as _open, read as _read, stat as _stat
@@ -82,7 +85,12 @@ def _bytecode(name):
 
 
 def _find_and_load(name, import_):
-    if not name.startswith(_PREFIX):
+    # Only while no other thread runs.  Then a load that holds the interpreter-wide
+    # import lock cannot deadlock: a thread started by a module body finds the lock
+    # held at its first import (importlib takes it before any module lock), so it holds
+    # nothing we could wait for.  With other threads alive, importlib's per-module locks
+    # and deadlock detection are the right tool, and cost 6-7 us a module here.
+    if not name.startswith(_PREFIX) or _thread_count():
         return _generic(name, import_)
     _imp.acquire_lock()
     try:
@@ -112,12 +120,19 @@ def _find_and_load(name, import_):
             module.__package__ = name
         else:
             module.__package__ = parent
+        # while the body runs, a thread that finds the module in sys.modules (one the
+        # body started) waits for the import lock instead of using it half-executed:
+        # the import statement sees this flag and takes the module's lock, which needs
+        # the import lock first
+        spec._initializing = True
         sys.modules[name] = module
         try:
             exec(code, module.__dict__)
         except BaseException:
             sys.modules.pop(name, None)
             raise
+        finally:
+            spec._initializing = False
         loaded.append(name)
         module = sys.modules[name]  # a module may replace itself, as importlib allows
         setattr(sys.modules[parent], tail, module)

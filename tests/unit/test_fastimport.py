@@ -160,3 +160,58 @@ import json, pyrunc.container, _frozen_importlib
 print(json.dumps(_frozen_importlib._find_and_load.__module__))
 """)
     assert out == "_frozen_importlib"
+
+
+def test_with_other_threads_alive_importlib_loads(tmp_path):
+    # the first thread is inside the module's body (sleeping) when the second imports
+    # it: the second gets the finished module, and a third thread's import of another
+    # module does not wait for the first one's (importlib's per-module locks)
+    pkg = _fake(tmp_path, {"fake_slow.py": "import time\ntime.sleep(0.4)\nVALUE = 2\n",
+                           "fake_quick.py": "VALUE = 3\n"})
+    out = _run_fake(pkg, """
+import threading, time
+got = {}
+def first():
+    import pyrunc.fake_slow
+def second():
+    import pyrunc.fake_slow as m
+    got["second"] = getattr(m, "VALUE", "half-executed")
+def third():
+    t0 = time.monotonic()
+    import pyrunc.fake_quick
+    got["third"] = time.monotonic() - t0
+t1 = threading.Thread(target=first)
+t1.start()
+while "pyrunc.fake_slow" not in sys.modules:
+    time.sleep(0.001)
+t2, t3 = threading.Thread(target=second), threading.Thread(target=third)
+t2.start()
+t3.start()
+for t in (t1, t2, t3):
+    t.join(10)
+print(json.dumps([got["second"], got["third"] < 0.2, _fastimport.loaded]))
+""")
+    assert out == [2, True, []]
+
+
+def test_a_thread_started_by_a_module_body_waits_for_that_module(tmp_path):
+    pkg = _fake(tmp_path, {"fake_spawner.py": """
+        import _thread, sys, time
+        got = sys.modules["pyrunc"].__dict__.setdefault("got", {})
+        def look():
+            import pyrunc.fake_spawner as m
+            got["seen"] = getattr(m, "VALUE", "half-executed")
+        _thread.start_new_thread(look, ())
+        time.sleep(0.3)
+        VALUE = 5
+        """})
+    out = _run_fake(pkg, """
+import time
+import pyrunc.fake_spawner
+for _ in range(500):
+    if "seen" in pyrunc.got:
+        break
+    time.sleep(0.01)
+print(json.dumps([pyrunc.got.get("seen"), _fastimport.loaded]))
+""")
+    assert out == [5, ["pyrunc.fake_spawner"]]

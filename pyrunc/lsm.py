@@ -77,7 +77,8 @@ def check_context(label, what):
 
 
 def exec_attr(proc):
-    """(directory under /proc/<pid>/, file, value) for the exec stub, or None"""
+    """(directory under /proc/<pid>/, file, value) for the exec stub, and the label of the
+    session keyring (SELinux: the process's own, as runc sets it; else None), or None"""
     if proc.apparmor_profile and apparmor_on():
         name = proc.apparmor_profile
         loaded = loaded_profiles()
@@ -85,10 +86,10 @@ def exec_attr(proc):
         if loaded is not None and name != "unconfined" and name not in loaded:
             raise ConfigError("apply apparmor profile %s: profile is not loaded" % name)
         d = "attr/apparmor" if os.path.isdir(PROC_ATTR + "/apparmor") else "attr"
-        return d, "exec", "exec " + name
+        return d, "exec", "exec " + name, None
     if proc.selinux_label and selinux_on():
         check_context(proc.selinux_label, "label")
-        return "attr", "exec", proc.selinux_label
+        return "attr", "exec", proc.selinux_label, proc.selinux_label
     return None
 
 

@@ -550,7 +550,7 @@ def _lsm(plan, lsm):
     if lsm is None:
         return
     c = plan.c
-    attr_dir, name, value = lsm
+    attr_dir, name, value, keyring_label = lsm
     inner = c.stub_argv if c.stub_argv else c.argv
     n = 0
     while inner[n] != ffi.NULL:
@@ -562,6 +562,8 @@ def _lsm(plan, lsm):
     plan.keep.append(arr)
     c.lsm_argv = arr
     c.lsm_attr_dir = plan.s(attr_dir)
+    if keyring_label is not None and c.session_keyring != ffi.NULL:
+        c.keyring_label = plan.s(keyring_label)
 
 
 def _process(plan, p, userns):

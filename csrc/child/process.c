@@ -269,6 +269,12 @@ static void set_home(const struct prc_plan *plan)
  */
 static void join_session_keyring(const struct prc_plan *plan, int sync_fd)
 {
+    /* SELinux labels a new key with the creator's keycreate context (reset by the
+       exec): the container's label, through a /proc proven to be procfs */
+    if (plan->keyring_label &&
+            prc_proc_write("self/attr/keycreate", plan->keyring_label, strlen(plan->keyring_label)) < 0)
+        prc_fail(sync_fd, PRC_STAGE_LSM, errno, "set the label of session keyring `", plan->session_keyring,
+                 "`", NULL);
     long id = syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, plan->session_keyring);
     if (id < 0) {
         if (errno == ENOSYS)

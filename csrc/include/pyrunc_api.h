@@ -216,6 +216,8 @@ struct prc_plan {
                                    possessed by the container; NULL: keep it (--no-new-keyring) */
     unsigned int keyring_perm;  /* permission bits the init adds to that keyring (runc: search
                                    for its owner, for anyone with a user namespace), or 0 */
+    const char *keyring_label;  /* SELinux: the context a new keyring gets (attr/keycreate; the
+                                   process's label, as runc), or NULL */
     int set_ioprio;             /* ioprio_set(IOPRIO_WHO_PROCESS, 0, ioprio) */
     int ioprio;                 /* class << 13 | level */
     int set_sched;              /* sched_setattr(0, sched_*) */

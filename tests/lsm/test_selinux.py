@@ -130,3 +130,25 @@ def test_an_invalid_label_fails_create_and_leaves_nothing(runtime, bundle):
     r = runtime.run("create", "-b", bundle.path, bundle.id)
     assert (r.returncode, r.stderr) == (1, "apply selinux mount label %s: invalid context\n" % bad)
     assert not os.path.exists(os.path.join(runtime.root, bundle.id))
+
+
+def test_the_session_keyring_gets_the_process_label(runtime, bundle, sysprobe, tmp_path_factory):
+    # as runc: the init writes its label to attr/keycreate before it makes _ses.<id>
+    from tests.conftest import build_static
+
+    keyjail = build_static(tmp_path_factory, "keyjail", "security/keyjail.c")
+    shutil.copy(sysprobe, os.path.join(bundle.rootfs, "bin", "sysprobe"))
+    _labelled(bundle, "sh", "-c", "sysprobe keyctl:0:-3:0 > /ses; exec sleep 100")
+    assert runtime.run("run", "-d", "-b", bundle.path, bundle.id).returncode == 0
+    try:
+        ses = os.path.join(bundle.rootfs, "ses")
+        end = time.monotonic() + 30
+        while time.monotonic() < end and not (os.path.exists(ses) and open(ses).read().strip()):
+            time.sleep(0.05)
+        serial = open(ses).read().strip()
+        assert int(serial) > 0, serial
+        r = subprocess.run([keyjail, "--label", serial], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip("\0\n") == LABEL
+    finally:
+        assert runtime.run("delete", "--force", bundle.id).returncode == 0

@@ -2,6 +2,7 @@
  * keyjail: start a fresh anonymous session keyring holding one canary key, then exec.
  *
  *   keyjail SERIAL_FILE DESCRIPTION PAYLOAD PROGRAM [ARG...]
+ *   keyjail --label SERIAL          print the key's security label (SELinux context)
  *
  * The canary is a "user" key with the kernel's default permissions (the possessor may
  * do everything, the owner only view it), so a process can read its payload only
@@ -14,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <linux/keyctl.h>
@@ -21,6 +23,16 @@
 
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "--label") == 0) {
+        char label[4096];
+        long n = syscall(SYS_keyctl, KEYCTL_GET_SECURITY, strtol(argv[2], NULL, 10), label, sizeof(label));
+        if (n < 0 || n > (long) sizeof(label)) {
+            perror("keyjail: get the key's security label");
+            return 1;
+        }
+        printf("%s\n", label);
+        return 0;
+    }
     if (argc < 5) {
         fprintf(stderr, "usage: keyjail SERIAL_FILE DESCRIPTION PAYLOAD PROGRAM [ARG...]\n");
         return 2;

@@ -13,6 +13,8 @@ module set up with the same attributes importlib sets (__spec__ with a
 SourceFileLoader, __file__, __cached__, __package__, __path__).  Anything it cannot
 vouch for (another package, an extension module, no .pyc yet, a stale or hash-based
 .pyc) goes down the generic path unchanged, which also writes the .pyc for next time.
+importlib prefers an extension module (X.*.so) to a source of the same name; the
+shortcut never looks for one, so pyrunc's tree never holds both (a unit test checks).
 
 How: CPython's import statement, on a name not in sys.modules, calls
 `_frozen_importlib._find_and_load(name, import_)`, looked up on that module at each

@@ -215,3 +215,22 @@ for _ in range(500):
 print(json.dumps([pyrunc.got.get("seen"), _fastimport.loaded]))
 """)
     assert out == [5, ["pyrunc.fake_spawner"]]
+
+
+def test_no_pyrunc_module_is_both_source_and_extension():
+    # importlib would load X.<suffix>.so before X.py (or X/__init__.py); the shortcut
+    # only knows sources, so the tree must never hold both (pyrunc/_native is an
+    # extension with no .py beside it)
+    import importlib.machinery
+
+    pkg_dir = os.path.dirname(pyrunc.__file__)
+    both = []
+    for d, dirs, files in os.walk(pkg_dir):
+        dirs[:] = [x for x in dirs if x != "__pycache__"]
+        for f in files:
+            for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+                if f.endswith(suffix):
+                    stem = os.path.join(d, f[:-len(suffix)])
+                    if os.path.exists(stem + ".py") or os.path.exists(os.path.join(stem, "__init__.py")):
+                        both.append(os.path.relpath(stem, pkg_dir))
+    assert both == []

@@ -115,7 +115,6 @@ class Container:
                 run_mode, systemd_cgroup, lsm, mount_label, no_new_keyring):
         from pyrunc import plan as _plan
         from pyrunc import sync as _sync
-        from pyrunc import rcuwarm as _rcuwarm
         from pyrunc.native import ffi, lib
 
         cdir = self.cdir
@@ -239,7 +238,7 @@ class Container:
         # systemd (--systemd-cgroup) may move the init while it starts the scope: join first
         if early_cgroups:
             cg.apply(pid)
-            _rcuwarm.stop()
+            _stop_rcuwarm()
         if spec.process.oom_score_adj is not None:
             _write_proc(pid, "oom_score_adj", str(spec.process.oom_score_adj))
 
@@ -265,7 +264,7 @@ class Container:
         _send_go(ch)
         if not early_cgroups:
             cg.apply(pid)
-            _rcuwarm.stop()
+            _stop_rcuwarm()
 
         while True:
             mtype, value, fd = _recv(ch)
@@ -510,6 +509,16 @@ def _made_leaf(cgstate):
         return any(h[1] in h[4] for h in cgstate["h"])
     except (KeyError, TypeError, IndexError):
         return False
+
+
+def _stop_rcuwarm():
+    """end pyrunc/rcuwarm.py's warming, if this process started it (exec does, when it
+    must move a process itself); create never does, so it need not load that module"""
+    import sys
+
+    warm = sys.modules.get("pyrunc.rcuwarm")
+    if warm is not None:
+        warm.stop()
 
 
 def _planned_cgroups(cg):

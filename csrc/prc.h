@@ -169,6 +169,8 @@ static inline int prc_setgroups(size_t n, const gid_t *list) { return (int) sysc
  * EXDEV when something was mounted or linked in the way.  -1 and errno on failure.
  */
 int prc_proc_open(const char *path, int flags);
+/* keyring.c: join (make) session keyring `name`, add perm_add; 0 or -errno, *step what failed */
+int prc_join_keyring(const char *name, unsigned int perm_add, const char **step);
 int prc_proc_write(const char *path, const char *data, size_t len);
 /* linux.sysctl through prc_proc_write, after pivot_root; fails the child */
 void prc_write_sysctls(const struct prc_plan *plan, int sync_fd);

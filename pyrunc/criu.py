@@ -32,6 +32,7 @@ failed checkpoint leaves the container running (criu resumes it); a failed resto
 removes everything it made: restored processes, cgroups, the criu-root mount, state.
 """
 import os
+from errno import ENOSYS
 
 from pyrunc import criu_rpc as R
 from pyrunc import log as _log
@@ -638,6 +639,17 @@ class _Restore:
             self.cdir.close()
 
 
+def _join_session_keyring(spec, cid):
+    from pyrunc import plan as _plan
+    from pyrunc.native import lib
+
+    name = _plan.session_keyring(cid)
+    perm = _plan.KEY_OTH_SEARCH if "user" in spec.namespaces else _plan.KEY_USR_SEARCH
+    r = lib.prc_session_keyring(name.encode(), perm)
+    if r < 0 and r != -ENOSYS:  # a kernel without keys: nothing to inherit, as runc
+        raise PyruncError("restore: join session keyring %s: %s" % (name, os.strerror(-r).lower()))
+
+
 def restore(g, opts, cid):
     from pyrunc import container as _ct
     from pyrunc import jsonfast
@@ -775,6 +787,11 @@ def restore(g, opts, cid):
         # stdio: with a terminal criu gets /dev/null (the pty comes back through
         # orphan-pts-master); else ours, which the restored pipes inherit
         stdio = None if terminal else (0, 1, 2)
+        # criu forks what it restores from itself, and those processes keep its session
+        # keyring: ours, the caller's, whose keys they would possess (runc leaves it so).
+        # Join the container's own first, as a created container's init does; the
+        # restore's prestart and createRuntime hooks then run in it too.
+        _join_session_keyring(spec, cid)
         s = Session(criu, os.path.join(work, "restore.log"), stdio=stdio, extra_fds=extra)
         try:
             # criu joins the container's cgroups: what it restores lands there

@@ -9,7 +9,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <linux/capability.h>
-#include <linux/keyctl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <termios.h>
@@ -260,12 +259,9 @@ static void set_home(const struct prc_plan *plan)
  * A process keeps its parent's session keyring across fork and exec, and possesses
  * every key hanging off it: whatever the caller (containerd, a systemd service, a
  * login shell) keeps there would be readable in the container.  As runc, the init
- * joins a keyring of its own, `_ses.<id>`, which the kernel makes when no keyring of
- * that name is searchable by us, and `exec` joins the same one by name.  The new
- * keyring grants its owner view/read/link only; the init adds search (runc: for the
- * owner, or for anyone with a user namespace, where `exec` arrives as an unmapped
- * host uid), without which a later join by name would not find it.  A kernel without
- * keys (ENOSYS) is let be, as runc does: there is then no keyring to inherit.
+ * joins a keyring of its own, `_ses.<id>` (keyring.c), and `exec` joins the same one
+ * by name.  A kernel without keys (ENOSYS) is let be, as runc does: there is then no
+ * keyring to inherit.
  */
 static void join_session_keyring(const struct prc_plan *plan, int sync_fd)
 {
@@ -275,46 +271,10 @@ static void join_session_keyring(const struct prc_plan *plan, int sync_fd)
             prc_proc_write("self/attr/keycreate", plan->keyring_label, strlen(plan->keyring_label)) < 0)
         prc_fail(sync_fd, PRC_STAGE_LSM, errno, "set the label of session keyring `", plan->session_keyring,
                  "`", NULL);
-    long id = syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, plan->session_keyring);
-    if (id < 0) {
-        if (errno == ENOSYS)
-            return;
-        prc_fail(sync_fd, PRC_STAGE_PROCESS, errno, "join session keyring `", plan->session_keyring, "`", NULL);
-    }
-    if (!plan->keyring_perm)
-        return;
-    /* "type;uid;gid;perm;description" (perm in hex); the kernel copies nothing into a
-       buffer too small for all of it, and the name is at most 5 + 1024 bytes */
-    char desc[2048];
-    long n = syscall(SYS_keyctl, KEYCTL_DESCRIBE, id, desc, sizeof(desc) - 1);
-    if (n < 0 || n >= (long) sizeof(desc))
-        prc_fail(sync_fd, PRC_STAGE_PROCESS, n < 0 ? errno : ENAMETOOLONG, "describe session keyring `",
-                 plan->session_keyring, "`", NULL);
-    desc[n] = '\0';
-    const char *p = desc;
-    for (int semis = 0; semis < 3; p++) {
-        if (*p == '\0')
-            prc_fail(sync_fd, PRC_STAGE_PROCESS, EINVAL, "parse the description of session keyring `",
-                     plan->session_keyring, "`", NULL);
-        if (*p == ';')
-            semis++;
-    }
-    unsigned long perm = 0;
-    int digits = 0;
-    for (; *p && *p != ';'; p++, digits++) {
-        int v = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
-        if (v < 0 || digits >= 8)
-            prc_fail(sync_fd, PRC_STAGE_PROCESS, EINVAL, "parse the permissions of session keyring `",
-                     plan->session_keyring, "`", NULL);
-        perm = perm << 4 | (unsigned long) v;
-    }
-    if (!digits)
-        prc_fail(sync_fd, PRC_STAGE_PROCESS, EINVAL, "parse the permissions of session keyring `",
-                 plan->session_keyring, "`", NULL);
-    if ((perm | plan->keyring_perm) != perm
-            && syscall(SYS_keyctl, KEYCTL_SETPERM, id, perm | plan->keyring_perm) < 0)
-        prc_fail(sync_fd, PRC_STAGE_PROCESS, errno, "set permissions of session keyring `",
-                 plan->session_keyring, "`", NULL);
+    const char *step = "";
+    int r = prc_join_keyring(plan->session_keyring, plan->keyring_perm, &step);
+    if (r < 0 && r != -ENOSYS)
+        prc_fail(sync_fd, PRC_STAGE_PROCESS, -r, step, " session keyring `", plan->session_keyring, "`", NULL);
 }
 
 #ifndef SCHED_FLAG_RESET_ON_FORK

@@ -296,6 +296,10 @@ int prc_userns_fd(const char *uid_map, const char *gid_map);
    namespace, where it might not reach it) */
 int prc_idmap_tree(const char *source, int recursive, int ridmap, int userns_fd);
 const char *prc_version(void);
+/* join (make) the session keyring `name` and add perm_add to its permissions, as the
+   init does (child/keyring.c): for a restore, whose processes criu forks from itself;
+   0 or -errno */
+int prc_session_keyring(const char *name, unsigned int perm_add);
 /* write a file under /proc the safe way (child/procfs.c): path relative to /proc,
    e.g. "123/uid_map"; 0 or -errno (EXDEV: not procfs, or a mount/symlink in the way) */
 int prc_proc_write_file(const char *path, const char *data, size_t len);

@@ -436,3 +436,44 @@ def test_namespaces_joined_by_path(rt, bundle, tmp_path):
         holder.kill()
         holder.wait()
         subprocess.run(["ip", "netns", "del", netns])
+
+
+def test_restored_processes_do_not_keep_the_callers_session_keyring(bundle, tmp_path, tmp_path_factory,
+                                                                   sysprobe):
+    # pyrunc only: runc 1.1.5 leaves the restored processes in criu's session keyring,
+    # its caller's (tests/security/test_session_keyring.py has the attack for create)
+    from tests.conftest import build_static
+
+    keyjail = build_static(tmp_path_factory, "keyjail", "security/keyjail.c")
+    rt = RT("pyrunc", str(tmp_path / "state"), str(tmp_path))
+    shutil.copy(sysprobe, os.path.join(bundle.rootfs, "bin", "sysprobe"))
+    # KEYCTL_READ (11) of the canary named in /canary, once it is there: its payload's
+    # length if the shell possesses it, -13 (EACCES) if not
+    bundle.args("sh", "-c", "while true; do sysprobe keyctl:11:$(cat /canary 2>/dev/null || echo 0):0:0"
+                " > /tmp/key.new; mv /tmp/key.new /tmp/key; sleep 0.1; done")
+    out = os.path.join(bundle.rootfs, "tmp", "key")
+    img = str(tmp_path / "img")
+    rt("run", "-d", "--bundle", bundle.path, bundle.id, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not os.path.exists(out) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        rt("checkpoint", "--image-path", img, bundle.id)
+        p = subprocess.run([keyjail, os.path.join(bundle.rootfs, "canary"), "pyrunc-canary", "canary-payload",
+                            PYRUNC, "--root", rt.root, "restore", "-d", "--image-path", img,
+                            "--bundle", bundle.path, bundle.id],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           text=True, timeout=120, cwd=str(tmp_path))
+        assert p.returncode == 0, p.stderr
+        seen = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with open(out) as f:
+                seen = f.read().strip()
+            if seen in ("-13", str(len("canary-payload"))):
+                break
+            time.sleep(0.1)
+        assert seen == "-13", "the restored container read its caller's key: %r" % seen
+    finally:
+        rt("delete", "--force", bundle.id, check=False)
+    assert_no_leftovers(bundle)

@@ -95,8 +95,30 @@ static void load_seccomp(const struct prc_plan *plan, int sync_fd)
     }
 }
 
+/*
+ * A process re-opens its stdio through /proc/self/fd (`echo > /dev/stdout`, a log
+ * file symlinked there), which checks the inode's permissions: the pipes, FIFOs and
+ * files a caller hands over are usually its own, mode 0600.  As runc and crun, make
+ * them the process user's before the switch (the owner only; the group may not be
+ * mapped).  Never a character or block device: that would be a node of the host
+ * (its /dev/null, the caller's terminal; the pty slave of a terminal is chowned
+ * where it is made).  EINVAL (a uid the user namespace does not map), EPERM (an inode
+ * owned by someone it does not map) and EROFS leave it as it is, as runc does.
+ */
+static void fix_stdio_owner(const struct prc_plan *plan, int sync_fd)
+{
+    for (int fd = 0; fd < 3; fd++) {
+        struct stat st;
+        if (fstat(fd, &st) < 0 || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || st.st_uid == plan->uid)
+            continue;
+        if (fchown(fd, plan->uid, (gid_t) -1) < 0 && errno != EINVAL && errno != EPERM && errno != EROFS)
+            prc_fail(sync_fd, PRC_STAGE_USER, errno, "give stdio to the process user", NULL);
+    }
+}
+
 static void set_user_and_caps(const struct prc_plan *plan, int sync_fd)
 {
+    fix_stdio_owner(plan, sync_fd);
     if (plan->set_caps) {
         /* the bounding set first: dropping needs CAP_SETPCAP, which we still have */
         for (int cap = 0; cap <= plan->cap_last; cap++) {

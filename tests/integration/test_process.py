@@ -120,6 +120,47 @@ def test_stdio_passes_through_unchanged(runtime, bundle, tmp_path):
     assert p.stderr == "to-stderr\n"
 
 
+def test_a_non_root_process_can_reopen_its_stdio(runtime, bundle, tmp_path):
+    # as runc and crun: stdio is made the process user's before the switch, so that
+    # `echo > /dev/stdout` (a reopen through /proc/self/fd, which checks the inode's
+    # permissions) works for a program logging there as a non-root user; never a
+    # character device: not /dev/null, not the caller's terminal (runc once chowned
+    # the host's /dev/null through an exec's redirected stdin)
+    import subprocess
+    from tests.conftest import PYRUNC
+
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    bundle.args("/bin/sh", "-c", "echo to-pipe > /dev/stdout && echo to-file > /dev/stderr && echo ok")
+    err_path = tmp_path / "err.txt"
+    null = os.stat("/dev/null")
+    with open(err_path, "w") as err, open("/dev/null") as stdin:
+        p = subprocess.run([PYRUNC, "--root", runtime.root, "run", "-b", bundle.path, bundle.id],
+                           stdin=stdin, stdout=subprocess.PIPE, stderr=err, text=True)
+    assert p.returncode == 0, err_path.read_text()
+    assert p.stdout == "to-pipe\nok\n"
+    assert err_path.read_text() == "to-file\n"
+    # the file given as stderr is the user's now (the group stays), as with runc
+    st = os.stat(err_path)
+    assert (st.st_uid, st.st_gid) == (1000, 0)
+    after = os.stat("/dev/null")
+    assert (after.st_uid, after.st_gid, after.st_mode) == (null.st_uid, null.st_gid, null.st_mode)
+
+
+def test_an_exec_as_non_root_can_reopen_its_stdio(runtime, bundle):
+    import subprocess
+    from tests.conftest import PYRUNC
+
+    bundle.args("sleep", "100")
+    assert runtime.run("run", "-d", "-b", bundle.path, bundle.id).returncode == 0
+    try:
+        p = subprocess.run([PYRUNC, "--root", runtime.root, "exec", "--user", "1000:1000", bundle.id,
+                            "sh", "-c", "echo to-pipe > /dev/stdout"],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        assert (p.returncode, p.stdout) == (0, "to-pipe\n"), p.stderr
+    finally:
+        assert runtime.run("delete", "--force", bundle.id).returncode == 0
+
+
 def test_mounts_devices_and_proc(runtime, bundle):
     bundle.config["root"]["readonly"] = True
     out = run_out(runtime, bundle, "ls /dev; cat /proc/self/mountinfo; echo x > /dev/null; "

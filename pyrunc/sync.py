@@ -25,6 +25,7 @@ STAGES = {
     18: "seccomp", 19: "user", 20: "capabilities", 21: "cwd", 22: "fds", 23: "exec", 24: "wait",
     25: "cgroup",
     26: "lsm",
+    27: "network",
 }
 
 

@@ -20,7 +20,10 @@
  *                                    no listener it loads the filter just before it;
  *                                    with an LSM label it writes it (lsm.c) first
  */
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
@@ -81,6 +84,30 @@ static void await_go(const struct prc_plan *plan, int sync_fd)
         prc_fail(sync_fd, PRC_STAGE_SYNC, errno, "prctl PR_SET_PDEATHSIG", NULL);
 }
 
+/*
+ * A new network namespace has only `lo`, and down: a program talking to 127.0.0.1
+ * would fail unless a network plugin came by.  runc brings it up in every network
+ * namespace it makes (specconv's "loopback" network), so callers (ctr run, a plain
+ * `run`) rely on it.  One namespace joined by path is its owner's business.
+ */
+static void loopback_up(int sync_fd)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        prc_fail(sync_fd, PRC_STAGE_NETWORK, errno, "open a socket to set up `lo`", NULL);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    prc_strlcpy(ifr.ifr_name, "lo", sizeof(ifr.ifr_name));
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+        prc_fail(sync_fd, PRC_STAGE_NETWORK, errno, "read the flags of `lo`", NULL);
+    if (!(ifr.ifr_flags & IFF_UP)) {
+        ifr.ifr_flags |= IFF_UP;
+        if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+            prc_fail(sync_fd, PRC_STAGE_NETWORK, errno, "bring up the loopback device `lo`", NULL);
+    }
+    close(s);
+}
+
 void prc_child_main(struct prc_plan *plan)
 {
     int sync_fd = plan->sync_fd;
@@ -136,6 +163,9 @@ void prc_child_main(struct prc_plan *plan)
         prc_fail(sync_fd, PRC_STAGE_PROCESS, errno, "setsid", NULL);
 
     if (plan->mode == PRC_MODE_INIT) {
+        /* CLONE_NEWNET is in clone_flags only when the namespace is made, not joined */
+        if (plan->clone_flags & CLONE_NEWNET)
+            loopback_up(sync_fd);
         if (plan->hostname && sethostname(plan->hostname, strlen(plan->hostname)) < 0)
             prc_fail(sync_fd, PRC_STAGE_HOSTNAME, errno, "set hostname `", plan->hostname, "`", NULL);
         if (plan->domainname && setdomainname(plan->domainname, strlen(plan->domainname)) < 0)

@@ -61,6 +61,7 @@ struct prc_msg {
 #define PRC_STAGE_WAIT 24
 #define PRC_STAGE_CGROUP 25
 #define PRC_STAGE_LSM 26
+#define PRC_STAGE_NETWORK 27
 
 /* ---- plan pieces ---- */
 

@@ -1,6 +1,7 @@
 """What the container process gets: user, groups, capabilities, rlimits, env, cwd,
 hostname, fds, mounts, devices, masked and read-only paths."""
 import os
+import subprocess
 
 import pytest
 
@@ -159,6 +160,30 @@ def test_an_exec_as_non_root_can_reopen_its_stdio(runtime, bundle):
         assert (p.returncode, p.stdout) == (0, "to-pipe\n"), p.stderr
     finally:
         assert runtime.run("delete", "--force", bundle.id).returncode == 0
+
+
+def test_a_new_network_namespace_has_its_loopback_up(runtime, bundle, tmp_path):
+    # as runc (its "loopback" network for every new netns): a program talking to
+    # 127.0.0.1 works without a network plugin; lo's flags are IFF_UP|IFF_LOOPBACK
+    bundle.args("cat", "/sys/class/net/lo/flags")
+    r = runtime.run("run", "-b", bundle.path, bundle.id)
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout, 16) & 0x9 == 0x9, r.stdout
+    # a network namespace joined by path is left as its owner made it
+    netns = tmp_path / "netns"
+    netns.touch()
+    subprocess.run(["unshare", "--net=%s" % netns, "true"], check=True)
+    try:
+        for ns in bundle.config["linux"]["namespaces"]:
+            if ns["type"] == "network":
+                ns["path"] = str(netns)
+        bundle.id += "-joined"
+        bundle.save()
+        r = runtime.run("run", "-b", bundle.path, bundle.id)
+        assert r.returncode == 0, r.stderr
+        assert int(r.stdout, 16) & 0x1 == 0, r.stdout
+    finally:
+        subprocess.run(["umount", str(netns)], check=True)
 
 
 def test_mounts_devices_and_proc(runtime, bundle):

@@ -155,7 +155,7 @@ def bundle(tmp_path, base_rootfs):
 
 
 @contextlib.contextmanager
-def in_userns(bundle, host_id=100000):
+def in_userns(bundle, host_id=100000, gid_size=65536):
     """the bundle's container in a new user namespace (container root = host uid
     host_id), its rootfs moved where that uid can reach it: every directory above a
     rootfs must be searchable by the container's root (pytest's temp dirs are 0700),
@@ -171,7 +171,7 @@ def in_userns(bundle, host_id=100000):
         cfg["root"]["path"] = os.path.join(top, "rootfs")
         cfg["linux"]["namespaces"].append({"type": "user"})
         cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": host_id, "size": 65536}]
-        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": host_id, "size": 65536}]
+        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": host_id, "size": gid_size}]
         cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] not in ("sysfs", "cgroup")]
         os.chown(os.path.join(top, "rootfs"), host_id, host_id)
         bundle.save()

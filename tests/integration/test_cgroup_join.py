@@ -5,14 +5,11 @@ csrc/child/init.c); with one, the parent writes its pid to cgroup.procs.  Both m
 leave the init in the configured cgroup of every hierarchy, and with a cgroup
 namespace the join must come before the unshare (the container sees "/")."""
 import contextlib
-import os
-import shutil
 import subprocess
-import tempfile
 
 import pytest
 
-from tests.conftest import requires_root
+from tests.conftest import in_userns, requires_root
 
 pytestmark = requires_root
 
@@ -77,25 +74,12 @@ def test_user_namespace_init_lands_in_its_cgroups(runtime, bundle, with_stage1):
     # parent does); with stage-1, stage-1 joins while still root on the host
     if with_stage1:
         bundle.config["linux"]["namespaces"].append({"type": "time"})
-    top = tempfile.mkdtemp(prefix="pyrunc-cgjoin-", dir="/tmp")
-    try:
-        os.chmod(top, 0o755)  # host uid 100000 must reach the rootfs
-        shutil.copytree(bundle.rootfs, os.path.join(top, "rootfs"), symlinks=True)
-        os.chown(os.path.join(top, "rootfs"), 100000, 100000)
-        cfg = bundle.config
-        cfg["root"]["path"] = os.path.join(top, "rootfs")
-        cfg["linux"]["namespaces"].append({"type": "user"})
-        cfg["linux"]["uidMappings"] = cfg["linux"]["gidMappings"] = [
-            {"containerID": 0, "hostID": 100000, "size": 65536}]
-        cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] not in ("sysfs", "cgroup")]
-        with _running(runtime, bundle):
-            # an exec'd process too (the parent moves it into cgroup2 here)
-            r = runtime.run("exec", bundle.id, "cat", "/proc/self/cgroup")
-            assert r.returncode == 0, r.stderr
-            paths = {l.split(":", 2)[2] for l in r.stdout.splitlines() if ":name=" not in l}
-            assert paths == {"/pyrunc-test/%s" % bundle.id}, r.stdout
-    finally:
-        shutil.rmtree(top)
+    with in_userns(bundle), _running(runtime, bundle):
+        # an exec'd process too (the parent moves it into cgroup2 here)
+        r = runtime.run("exec", bundle.id, "cat", "/proc/self/cgroup")
+        assert r.returncode == 0, r.stderr
+        paths = {l.split(":", 2)[2] for l in r.stdout.splitlines() if ":name=" not in l}
+        assert paths == {"/pyrunc-test/%s" % bundle.id}, r.stdout
 
 
 @pytest.mark.parametrize("extra", ["none", "cgroup", "time"])

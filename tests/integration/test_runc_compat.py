@@ -428,23 +428,15 @@ def test_user_namespace_bind_sources_it_cannot_reach(runtime, bundle):
     """runc's userns.bats: bind sources below a 0700 directory of the host's root are
     opened before the container enters its user namespace (its root, host uid
     100000, could not search that directory); an exec finds them too"""
-    import shutil
-    import tempfile
+    from tests.conftest import in_userns
 
-    top = tempfile.mkdtemp(prefix="pyrunc-userns-", dir="/tmp")
-    try:
-        os.chmod(top, 0o755)  # the rootfs must stay reachable
+    with in_userns(bundle) as rootfs:
+        top = os.path.dirname(rootfs)
         for n in ("1", "2"):
             os.makedirs(os.path.join(top, "hidden-" + n, "dir"))
             open(os.path.join(top, "hidden-" + n, "dir", "foo.txt"), "w").close()
             os.chmod(os.path.join(top, "hidden-" + n), 0o700)
-        shutil.copytree(bundle.rootfs, os.path.join(top, "rootfs"), symlinks=True)
         cfg = bundle.config
-        cfg["root"]["path"] = os.path.join(top, "rootfs")
-        cfg["linux"]["namespaces"].append({"type": "user"})
-        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-        cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] not in ("sysfs", "cgroup")]
         for n in ("1", "2"):
             cfg["mounts"].append({"destination": "/tmp/mount-" + n, "type": "bind",
                                   "source": os.path.join(top, "hidden-" + n, "dir"), "options": ["bind"]})
@@ -454,5 +446,3 @@ def test_user_namespace_bind_sources_it_cannot_reach(runtime, bundle):
         r = runtime.run("exec", bundle.id, "ls", "/tmp/mount-1/foo.txt")
         assert r.returncode == 0 and r.stdout == "/tmp/mount-1/foo.txt\n", r.stderr
         runtime.run("delete", "--force", bundle.id, check=True)
-    finally:
-        shutil.rmtree(top)

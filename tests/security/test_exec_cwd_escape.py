@@ -11,12 +11,10 @@ likely to leak (3 .. 19) is tried, through `exec --cwd` and `exec --process`.
 """
 import json
 import os
-import shutil
-import tempfile
 
 import pytest
 
-from tests.conftest import requires_root
+from tests.conftest import in_userns, requires_root
 from tests.integration.test_exec import start_sleeper
 
 pytestmark = requires_root
@@ -145,21 +143,12 @@ def test_create_sets_up_user_before_chdir_if_needed(runtime, bundle):
     # container's root cannot enter but its user can.  In a user namespace, root's
     # CAP_DAC_OVERRIDE does not cover a directory whose group is not mapped; uid 1000
     # owns it and enters it after the switch.
-    top = tempfile.mkdtemp(prefix="pyrunc-cwd-", dir="/tmp")
-    try:
-        os.chmod(top, 0o755)
-        shutil.copytree(bundle.rootfs, os.path.join(top, "rootfs"), symlinks=True)
-        os.chown(os.path.join(top, "rootfs"), 100000, 100000)
-        mine = os.path.join(top, "rootfs", "mine")
+    with in_userns(bundle, gid_size=4000) as rootfs:
+        mine = os.path.join(rootfs, "mine")
         os.mkdir(mine)
         os.chown(mine, 101000, 5555)     # owner: container uid 1000; group: not mapped
         os.chmod(mine, 0o700)
         cfg = bundle.config
-        cfg["root"]["path"] = os.path.join(top, "rootfs")
-        cfg["linux"]["namespaces"].append({"type": "user"})
-        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 4000}]
-        cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] not in ("sysfs", "cgroup")]
         cfg["process"]["cwd"] = "/mine"
         cfg["process"]["user"] = {"uid": 1000, "gid": 1000}
         bundle.args("pwd")
@@ -174,5 +163,3 @@ def test_create_sets_up_user_before_chdir_if_needed(runtime, bundle):
         refused_cleanly(r)
         assert "chdir to cwd" in r.stderr and "permission denied" in r.stderr, r.stderr
         bundle.id = bundle.id[:-5]
-    finally:
-        shutil.rmtree(top)

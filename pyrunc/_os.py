@@ -77,6 +77,17 @@ def isdir(p):
         return False
 
 
+def read_all(fd):
+    """everything left to read on fd, as bytes (one read per 64 KiB, joined once)"""
+    chunks = []
+    while True:
+        b = read(fd, 65536)  # noqa: F405 (posix.read)
+        if not b:
+            break
+        chunks.append(b)
+    return b"".join(chunks)
+
+
 def getenv(name, default=None):
     """os.environ.get(name, default), from posix's bytes environment (the same
     start-up snapshot os.environ copies)"""

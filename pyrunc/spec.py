@@ -161,15 +161,9 @@ def load(bundle):
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            chunks = []
-            while True:
-                b = os.read(fd, 65536)
-                if not b:
-                    break
-                chunks.append(b)
+            data = os.read_all(fd)
         finally:
             os.close(fd)
-        data = b"".join(chunks)
     except FileNotFoundError:
         if not os.isdir(bundle):
             raise ConfigError("bundle %s: no such directory" % bundle) from None

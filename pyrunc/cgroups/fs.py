@@ -60,15 +60,9 @@ def parse_keyed(text):
 def read_text(path):
     fd = os.open(path, O_RD)
     try:
-        chunks = []
-        while True:
-            b = os.read(fd, 65536)
-            if not b:
-                break
-            chunks.append(b)
+        return os.read_all(fd).decode("utf-8", "surrogateescape")
     finally:
         os.close(fd)
-    return b"".join(chunks).decode("utf-8", "surrogateescape")
 
 
 def _unescape(s):
@@ -203,18 +197,13 @@ class Dir:
     def read(self, name, what="read cgroup"):
         fd = self._open(name, O_RD, what)
         try:
-            chunks = []
-            while True:
-                b = os.read(fd, 65536)
-                if not b:
-                    break
-                chunks.append(b)
+            data = os.read_all(fd)
         except OSError as err:
             raise CgroupError("%s: read %s/%s: %s" % (what, self.path, name, strerror(err.errno)),
                               err.errno) from None
         finally:
             os.close(fd)
-        return b"".join(chunks).decode()
+        return data.decode()
 
     def read_opt(self, name):
         """the file's text, or None when the kernel does not have it"""
@@ -225,17 +214,12 @@ class Dir:
         except OSError:
             return None
         try:
-            chunks = []
-            while True:
-                b = os.read(fd, 65536)
-                if not b:
-                    break
-                chunks.append(b)
+            data = os.read_all(fd)
         except OSError:
             return None
         finally:
             os.close(fd)
-        return b"".join(chunks).decode()
+        return data.decode()
 
     def read_keyed(self, name):
         """a flat keyed file as {key: int} (parse_keyed); {} if missing"""

@@ -157,13 +157,9 @@ def run(g, opts, args):
         where = "--resources %s" % opts.resources
         try:
             if opts.resources == "-":
-                chunks = []
-                while True:
-                    b = os.read(0, 65536)
-                    if not b:
-                        break
-                    chunks.append(b)
-                data = b"".join(chunks)
+                from pyrunc import _os
+
+                data = _os.read_all(0)
             else:
                 with open(opts.resources, "rb") as f:
                     data = f.read()

@@ -56,3 +56,26 @@ def test_short_verbs_do_not_import_os():
             % os.path.dirname(os.path.dirname(_os.__file__)))
     out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_read_all_reads_to_the_end():
+    # more than one 64 KiB read, through a pipe (short reads), and an empty file
+    data = bytes(range(256)) * 700
+    r, w = os.pipe()
+    try:
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            for i in range(0, len(data), 1000):
+                os.write(w, data[i:i + 1000])
+            os._exit(0)
+        os.close(w)
+        assert _os.read_all(r) == data
+        os.waitpid(pid, 0)
+    finally:
+        os.close(r)
+    fd = os.open("/dev/null", os.O_RDONLY)
+    try:
+        assert _os.read_all(fd) == b""
+    finally:
+        os.close(fd)

@@ -644,8 +644,7 @@ def _join_session_keyring(spec, cid):
     from pyrunc.native import lib
 
     name = _plan.session_keyring(cid)
-    perm = _plan.KEY_OTH_SEARCH if "user" in spec.namespaces else _plan.KEY_USR_SEARCH
-    r = lib.prc_session_keyring(name.encode(), perm)
+    r = lib.prc_session_keyring(name.encode(), _plan.session_keyring_perm(spec))
     if r < 0 and r != -ENOSYS:  # a kernel without keys: nothing to inherit, as runc
         raise PyruncError("restore: join session keyring %s: %s" % (name, os.strerror(-r).lower()))
 

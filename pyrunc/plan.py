@@ -38,6 +38,13 @@ def session_keyring(cid):
     return "_ses." + cid
 
 
+def session_keyring_perm(spec):
+    """what the init adds to its new keyring's permissions (runc): search by its owner,
+    and with a user namespace (new or joined) by anyone, since `exec` arrives there as
+    a host uid the namespace may not map"""
+    return KEY_OTH_SEARCH if "user" in spec.namespaces else KEY_USR_SEARCH
+
+
 _cap_last = None
 
 
@@ -388,9 +395,7 @@ def build(spec, *, wait_mode, fifo_dirfd=-1, preserve_fds=0, no_pivot=False, cgr
     c.setsid = 1
     if keyring is not None:
         c.session_keyring = plan.s(keyring)
-        # runc: searchable by its owner, and with a user namespace (new or joined) by
-        # anyone, since `exec` arrives there as a host uid the namespace may not map
-        c.keyring_perm = KEY_OTH_SEARCH if "user" in spec.namespaces else KEY_USR_SEARCH
+        c.keyring_perm = session_keyring_perm(spec)
     # without these the child skips the HOOKS round trip (two context switches)
     hooks = spec.hooks
     c.sync_hooks = int("prestart" in hooks or "createRuntime" in hooks or "createContainer" in hooks)

@@ -136,6 +136,21 @@ def sysprobe(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def keyjail(tmp_path_factory):
+    """tests/security/keyjail: a fresh session keyring holding a canary key, then exec"""
+    return build_static(tmp_path_factory, "keyjail", "security/keyjail.c")
+
+
+@pytest.fixture
+def box(bundle, sysprobe):
+    """the bundle, with sysprobe at /bin/sysprobe"""
+    dst = os.path.join(bundle.rootfs, "bin", "sysprobe")
+    shutil.copy(sysprobe, dst)
+    os.chmod(dst, 0o755)
+    return bundle
+
+
+@pytest.fixture(scope="session")
 def base_rootfs(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("rootfs") / "rootfs")
     make_rootfs(path)

@@ -23,16 +23,6 @@ SIGSYS_STATUS = 128 + signal.SIGSYS
 ENOSYS = 38
 
 
-@pytest.fixture
-def box(bundle, sysprobe):
-    """the bundle, with sysprobe at /bin/sysprobe"""
-    dst = os.path.join(bundle.rootfs, "bin", "sysprobe")
-    with open(sysprobe, "rb") as src, open(dst, "wb") as f:
-        f.write(src.read())
-    os.chmod(dst, 0o755)
-    return bundle
-
-
 def run(runtime, b, args, seccomp, expect_rc=0, nnp=None):
     b.config["process"]["args"] = list(args)
     b.config["linux"]["seccomp"] = seccomp

@@ -132,12 +132,9 @@ def test_an_invalid_label_fails_create_and_leaves_nothing(runtime, bundle):
     assert not os.path.exists(os.path.join(runtime.root, bundle.id))
 
 
-def test_the_session_keyring_gets_the_process_label(runtime, bundle, sysprobe, tmp_path_factory):
+def test_the_session_keyring_gets_the_process_label(runtime, box, keyjail):
     # as runc: the init writes its label to attr/keycreate before it makes _ses.<id>
-    from tests.conftest import build_static
-
-    keyjail = build_static(tmp_path_factory, "keyjail", "security/keyjail.c")
-    shutil.copy(sysprobe, os.path.join(bundle.rootfs, "bin", "sysprobe"))
+    bundle = box
     _labelled(bundle, "sh", "-c", "sysprobe keyctl:0:-3:0 > /ses; exec sleep 100")
     assert runtime.run("run", "-d", "-b", bundle.path, bundle.id).returncode == 0
     try:

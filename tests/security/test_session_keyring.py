@@ -23,7 +23,7 @@ import tempfile
 
 import pytest
 
-from tests.conftest import PYRUNC, build_static, in_userns, requires_root
+from tests.conftest import PYRUNC, in_userns, requires_root
 
 pytestmark = requires_root
 
@@ -32,20 +32,6 @@ PAYLOAD = "canary-payload"  # 14 bytes: what a read of a possessed key answers
 KEYCTL_GET_KEYRING_ID, KEYCTL_READ = 0, 11
 KEY_SPEC_SESSION_KEYRING = -3
 KEY_USR_SEARCH, KEY_OTH_SEARCH = 0x00080000, 0x00000008
-
-
-@pytest.fixture(scope="module")
-def keyjail(tmp_path_factory):
-    return build_static(tmp_path_factory, "keyjail", "security/keyjail.c")
-
-
-@pytest.fixture
-def box(bundle, sysprobe):
-    dst = os.path.join(bundle.rootfs, "bin", "sysprobe")
-    with open(sysprobe, "rb") as src, open(dst, "wb") as f:
-        f.write(src.read())
-    os.chmod(dst, 0o755)
-    return bundle
 
 
 def in_jail(keyjail, rootfs, runtime, *args, serial_file="canary"):

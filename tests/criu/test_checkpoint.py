@@ -438,15 +438,11 @@ def test_namespaces_joined_by_path(rt, bundle, tmp_path):
         subprocess.run(["ip", "netns", "del", netns])
 
 
-def test_restored_processes_do_not_keep_the_callers_session_keyring(bundle, tmp_path, tmp_path_factory,
-                                                                   sysprobe):
+def test_restored_processes_do_not_keep_the_callers_session_keyring(box, tmp_path, keyjail):
     # pyrunc only: runc 1.1.5 leaves the restored processes in criu's session keyring,
     # its caller's (tests/security/test_session_keyring.py has the attack for create)
-    from tests.conftest import build_static
-
-    keyjail = build_static(tmp_path_factory, "keyjail", "security/keyjail.c")
+    bundle = box
     rt = RT("pyrunc", str(tmp_path / "state"), str(tmp_path))
-    shutil.copy(sysprobe, os.path.join(bundle.rootfs, "bin", "sysprobe"))
     # KEYCTL_READ (11) of the canary named in /canary, once it is there: its payload's
     # length if the shell possesses it, -13 (EACCES) if not
     bundle.args("sh", "-c", "while true; do sysprobe keyctl:11:$(cat /canary 2>/dev/null || echo 0):0:0"
@@ -459,21 +455,28 @@ def test_restored_processes_do_not_keep_the_callers_session_keyring(bundle, tmp_
         while not os.path.exists(out) and time.monotonic() < deadline:
             time.sleep(0.1)
         rt("checkpoint", "--image-path", img, bundle.id)
-        p = subprocess.run([keyjail, os.path.join(bundle.rootfs, "canary"), "pyrunc-canary", "canary-payload",
-                            PYRUNC, "--root", rt.root, "restore", "-d", "--image-path", img,
-                            "--bundle", bundle.path, bundle.id],
-                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                           text=True, timeout=120, cwd=str(tmp_path))
-        assert p.returncode == 0, p.stderr
-        seen = None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with open(out) as f:
-                seen = f.read().strip()
-            if seen in ("-13", str(len("canary-payload"))):
-                break
-            time.sleep(0.1)
-        assert seen == "-13", "the restored container read its caller's key: %r" % seen
+        # the caller: a shell in keyjail's keyring that runs the restore, then stays, so
+        # the canary lives on (restore itself leaves that keyring for the container's:
+        # were it the last holder, the key would be gone, ENOKEY, and prove nothing)
+        caller = subprocess.Popen(
+            [keyjail, os.path.join(bundle.rootfs, "canary"), "pyrunc-canary", "canary-payload",
+             "/bin/sh", "-c", '"$@" && echo restored && exec sleep 120', "sh",
+             PYRUNC, "--root", rt.root, "restore", "-d", "--image-path", img, "--bundle", bundle.path, bundle.id],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(tmp_path))
+        try:
+            assert caller.stdout.readline() == "restored\n", caller.stderr.read()
+            seen = None
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                with open(out) as f:
+                    seen = f.read().strip()
+                if seen in ("-13", str(len("canary-payload"))):
+                    break
+                time.sleep(0.1)
+            assert seen == "-13", "the restored container read its caller's key: %r" % seen
+        finally:
+            caller.kill()
+            caller.wait()
     finally:
         rt("delete", "--force", bundle.id, check=False)
     assert_no_leftovers(bundle)

@@ -136,6 +136,8 @@ extern int prc_cloned_into_cgroup;
 /* set once the v1 cgroups are joined (util.c) */
 extern int prc_cgroups_joined;
 
+/* lowercase hex digits at p into *v: the first other character, or NULL if none */
+const char *prc_parse_hex(const char *p, unsigned long *v);
 /*
  * fn on each line of fd, read through buf (size bytes): the line without its '\n'
  * (the last one also when it has none), NUL-terminated and writable.  A line that does

@@ -40,15 +40,9 @@ int prc_join_keyring(const char *name, unsigned int perm_add, const char **step)
         if (*p == ';')
             semis++;
     }
-    unsigned long perm = 0;
-    int digits = 0;
-    for (; *p && *p != ';'; p++, digits++) {
-        int v = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
-        if (v < 0 || digits >= 8)
-            return -EINVAL;
-        perm = perm << 4 | (unsigned long) v;
-    }
-    if (!digits)
+    unsigned long perm;
+    p = prc_parse_hex(p, &perm);
+    if (!p || *p != ';' || perm > 0xffffffffUL)
         return -EINVAL;
     *step = "set permissions of";
     if ((perm | perm_add) != perm && syscall(SYS_keyctl, KEYCTL_SETPERM, id, perm | perm_add) < 0)

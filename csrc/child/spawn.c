@@ -85,26 +85,12 @@ static int child_needs(uintptr_t a, uintptr_t n, const struct prc_plan *plan)
 #define NOFORK_MAX 16
 #define NOFORK_MIN (1UL << 20)
 
-static const char *hex(const char *p, unsigned long *v)
-{
-    unsigned long x = 0;
-    const char *q = p;
-    for (;; q++) {
-        int d = (*q >= '0' && *q <= '9') ? *q - '0' : (*q >= 'a' && *q <= 'f') ? *q - 'a' + 10 : -1;
-        if (d < 0)
-            break;
-        x = x * 16 + (unsigned long) d;
-    }
-    *v = x;
-    return q > p ? q : NULL;
-}
-
 /* a private anonymous read-write mapping of NOFORK_MIN or more, from one line of
    /proc/self/maps: "start-end rw-p offset dev 0" and no name */
 static int big_anonymous(const char *line, unsigned long *lo, unsigned long *hi)
 {
-    const char *p = hex(line, lo);
-    if (!p || *p != '-' || !(p = hex(p + 1, hi)) || strncmp(p, " rw-p ", 6) != 0)
+    const char *p = prc_parse_hex(line, lo);
+    if (!p || *p != '-' || !(p = prc_parse_hex(p + 1, hi)) || strncmp(p, " rw-p ", 6) != 0)
         return 0;
     p += 6;
     for (int field = 0; field < 2; field++) {  /* offset, dev */

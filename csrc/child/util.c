@@ -192,6 +192,20 @@ void prc_join_cgroups(const struct prc_plan *plan, int sync_fd)
     prc_cgroups_joined = 1;
 }
 
+const char *prc_parse_hex(const char *p, unsigned long *v)
+{
+    unsigned long x = 0;
+    const char *q = p;
+    for (;; q++) {
+        int d = (*q >= '0' && *q <= '9') ? *q - '0' : (*q >= 'a' && *q <= 'f') ? *q - 'a' + 10 : -1;
+        if (d < 0)
+            break;
+        x = x * 16 + (unsigned long) d;
+    }
+    *v = x;
+    return q > p ? q : NULL;
+}
+
 int prc_each_line(int fd, char *buf, size_t size, int (*fn)(char *line, void *ctx), void *ctx)
 {
     size_t have = 0;

@@ -118,7 +118,6 @@ static void fix_stdio_owner(const struct prc_plan *plan, int sync_fd)
 
 static void set_user_and_caps(const struct prc_plan *plan, int sync_fd)
 {
-    fix_stdio_owner(plan, sync_fd);
     if (plan->set_caps) {
         /* the bounding set first: dropping needs CAP_SETPCAP, which we still have */
         for (int cap = 0; cap <= plan->cap_last; cap++) {
@@ -468,6 +467,9 @@ void prc_setup_process(const struct prc_plan *plan, int sync_fd)
         umask((mode_t) plan->umask);
     /* before the user switch: raising priorities needs CAP_SYS_NICE */
     set_priorities(plan, sync_fd);
+    /* before the user switch (CAP_CHOWN) and before any seccomp filter: none of the
+       profile's rules may decide whether this works */
+    fix_stdio_owner(plan, sync_fd);
 
     /*
      * Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which the user

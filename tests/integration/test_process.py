@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import in_userns, requires_root
+from tests.conftest import PYRUNC, in_userns, requires_root
 
 pytestmark = requires_root
 
@@ -145,6 +145,19 @@ def test_a_non_root_process_can_reopen_its_stdio(runtime, bundle, tmp_path):
     assert (st.st_uid, st.st_gid) == (1000, 0)
     after = os.stat("/dev/null")
     assert (after.st_uid, after.st_gid, after.st_mode) == (null.st_uid, null.st_gid, null.st_mode)
+
+
+def test_stdio_is_given_before_the_containers_seccomp_filter(runtime, bundle):
+    # without noNewPrivileges the filter is loaded before the user switch; fchown of
+    # stdio comes before it, so a profile refusing fchown cannot fail the create
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    bundle.config["process"]["noNewPrivileges"] = False
+    bundle.config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["fchown"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}
+    bundle.args("/bin/sh", "-c", "echo to-pipe > /dev/stdout")
+    p = subprocess.run([PYRUNC, "--root", runtime.root, "run", "-b", bundle.path, bundle.id],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert (p.returncode, p.stdout) == (0, "to-pipe\n"), p.stderr
 
 
 def test_an_exec_as_non_root_can_reopen_its_stdio(runtime, bundle):

@@ -98,7 +98,7 @@ VM_TIMEOUT ?= 1200
 CGV2_VM ?= $(VM)
 CGROUP_TESTS := tests/integration/test_cgroups.py tests/integration/test_cgroup_containers.py \
                 tests/integration/test_cgroup_join.py $(wildcard tests/unit/test_cgroups_*.py) \
-                tests/rootless/test_rootless.py
+                tests/rootless/test_rootless.py tests/unit/test_fastimport.py
 test-cgroup2: deps vm-deps install
 	$(CGV2_VM) -m cgroup2 -t $(VM_TIMEOUT) -w $(CURDIR) -C $(CURDIR) -- $(PY) -m pytest -q -rs $(CGROUP_TESTS)
 

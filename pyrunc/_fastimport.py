@@ -24,6 +24,16 @@ thread alone); a load holds the interpreter-wide import lock and marks its spec
 `_initializing`, so a thread that a module body starts waits for that module rather
 than see it half-executed (see _find_and_load).
 
+Bundles: one verb's modules in one file.  Even the shortcut opens, reads and closes
+one .pyc per module (create loads 20).  `make install` also writes, per hot verb, one
+file holding the code of the modules that verb loads (pyrunc/launcher.py lists them):
+pyrunc/__pycache__/<group>.<cache tag>.bundle.  `install` reads the "boot" group (what
+the command line loads before it knows the verb), pyrunc.cli the verb's own group once
+it does: one open, one read and one unmarshal each.  A bundled module costs one stat of
+its source: its code is used only if it was compiled from a source of the mtime and size
+found now (else the module takes the .pyc path above).  A missing, unreadable or
+foreign bundle (another Python, another format) is ignored.
+
 Only the pyrunc command installs it (the launcher, pyrunc/launcher.py); a program that
 imports pyrunc as a library keeps importlib as it is.
 """
@@ -38,16 +48,47 @@ from posix import O_CLOEXEC, O_RDONLY, close as _close, open as _open, read as _
 
 _PREFIX = "pyrunc."
 _SUFFIX = ".%s.pyc" % sys.implementation.cache_tag
+_BUNDLE_SUFFIX = ".%s.bundle" % sys.implementation.cache_tag
+# after the interpreter's magic number: this format's own mark
+_BUNDLE_MARK = b"prc1"
+_BUNDLE_MAX = 1 << 22  # a bundle is a few hundred KB: a larger file is not one of ours
 _generic = None
 _root = None  # the directory holding the pyrunc package
-# names this module loaded (tests check that the command takes the shortcut)
+# names this module loaded (tests check that the command takes the shortcut), and those
+# of them whose code came from a bundle
 loaded = []
+from_bundle = []
+# name -> (is_package, source mtime, source size, code): read from bundles, not yet used
+bundled = {}
+# where the bundles are; install() sets pyrunc/__pycache__ unless set before (tests)
+bundle_dir = None
 
 
 def _bytecode(name):
     """(source, cached, is_package, code) for pyrunc module `name`, or None"""
     rel = name.replace(".", "/")
     base = _root + "/" + rel
+    entry = bundled.pop(name, None)
+    if entry is not None:
+        # bundled code, if compiled from the source as it is now (one stat: the bundle
+        # knows whether it is a package)
+        pkg, mtime, size, code = entry
+        if pkg:
+            source = base + "/__init__.py"
+            cached = base + "/__pycache__/__init__" + _SUFFIX
+        else:
+            source = base + ".py"
+            head, _, tail = base.rpartition("/")
+            cached = head + "/__pycache__/" + tail + _SUFFIX
+        try:
+            st = _stat(source)
+        except OSError:
+            st = None
+        if (st is not None and int(st.st_mtime) & 0xFFFFFFFF == mtime
+                and st.st_size & 0xFFFFFFFF == size):
+            _imp._fix_co_filename(code, source)
+            from_bundle.append(name)
+            return source, cached, pkg, code
     # a package wins over a module of the same name, as in importlib's FileFinder
     try:
         source = base + "/__init__.py"
@@ -155,6 +196,66 @@ def install():
         return
     import pyrunc
 
+    global bundle_dir
     _root = pyrunc.__path__[0].rpartition("/")[0]
+    if bundle_dir is None:
+        bundle_dir = _root + "/pyrunc/__pycache__"
     _generic = current
     _bootstrap._find_and_load = _find_and_load
+    preload("boot")
+
+
+def preload(group):
+    """Read the bundle of `group` (see the module's docstring); nothing if there is none.
+    Only once the shortcut is installed, and only code the interpreter would make: a
+    bundle is compiled without optimisation, so under -O it is ignored."""
+    if _generic is None or sys.flags.optimize:
+        return
+    try:
+        fd = _open(bundle_dir + "/" + group + _BUNDLE_SUFFIX, O_RDONLY | O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        data = _read(fd, _BUNDLE_MAX)
+    except OSError:
+        return
+    finally:
+        _close(fd)
+    if len(data) >= _BUNDLE_MAX or data[:4] != MAGIC_NUMBER or data[4:8] != _BUNDLE_MARK:
+        return
+    try:
+        entries = _loads(memoryview(data)[8:])
+    except (EOFError, ValueError, TypeError):
+        return
+    if type(entries) is dict:
+        bundled.update(entries)
+
+
+def write_bundle(root, group, names, directory=None):
+    """Write the bundle `preload(group)` reads: the code of these pyrunc modules, compiled
+    from their sources under `root` (the directory holding the pyrunc package) as
+    importlib compiles them, into `directory` (default: the package's __pycache__).
+    Returns its path.  For `make install` (pyrunc/launcher.py) and tests."""
+    import os
+
+    entries = {}
+    for name in names:
+        base = root + "/" + name.replace(".", "/")
+        pkg = os.path.isfile(base + "/__init__.py")  # a package wins, as in _bytecode
+        source = base + "/__init__.py" if pkg else base + ".py"
+        st = os.stat(source)
+        with open(source, "rb") as f:
+            text = f.read()
+        code = compile(text, source, "exec", dont_inherit=True, optimize=0)
+        entries[name] = (pkg, int(st.st_mtime) & 0xFFFFFFFF, st.st_size & 0xFFFFFFFF, code)
+    import marshal
+
+    data = MAGIC_NUMBER + _BUNDLE_MARK + marshal.dumps(entries)
+    cache = directory or root + "/pyrunc/__pycache__"
+    os.makedirs(cache, exist_ok=True)
+    path = cache + "/" + group + _BUNDLE_SUFFIX
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+    return path

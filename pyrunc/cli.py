@@ -184,6 +184,10 @@ def main(argv=None):
         from pyrunc import rcuwarm
 
         rcuwarm.start()
+    fast = sys.modules.get("pyrunc._fastimport")
+    if fast is not None:
+        # the command's modules in one read (the launcher installed the shortcut)
+        fast.preload(modname)
     try:
         mod = __import__("pyrunc.commands." + modname, fromlist=["run"])
     except ModuleNotFoundError as err:

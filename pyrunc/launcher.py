@@ -58,6 +58,48 @@ import posix
 posix._exit(rc if isinstance(rc, int) else 1)"""
 
 
+# The bundles _fastimport reads (see there): per verb, the pyrunc modules it loads in its
+# common case (a busybox bundle, the default spec), past the "boot" group the command line
+# loads before it knows the verb.  A module listed but not loaded costs its unmarshal
+# (~4 us a KB), one loaded but not listed its own .pyc read, so the lists follow what
+# the verbs load; tests/unit/test_fastimport.py runs each verb and compares.
+_BOOT = ("pyrunc._os", "pyrunc.errors", "pyrunc.cli", "pyrunc.log", "pyrunc.state",
+         "pyrunc.commands")
+_SPAWN = ("pyrunc.container", "pyrunc.jsonfast", "pyrunc.tables", "pyrunc.spec",
+          "pyrunc.native", "pyrunc.plan", "pyrunc.sync", "pyrunc.cgroups.fs", "pyrunc.cgroups")
+
+
+def bundles(cgroup2_only):
+    """group -> module names, for a host whose cgroups are (or are not) cgroup2 alone"""
+    # the default spec's only cgroup setting is its device rules
+    devices = (("pyrunc.cgroups.devices", "pyrunc.cgroups.v2", "pyrunc.cgroups.v2.devices")
+               if cgroup2_only else
+               ("pyrunc.cgroups.v1", "pyrunc.cgroups.devices", "pyrunc.cgroups.v1.devices"))
+    create = ("pyrunc.commands.create",) + _SPAWN + devices + ("pyrunc.userns",)
+    return {
+        "boot": _BOOT,
+        "create": create,
+        "run": create + ("pyrunc.commands.run", "pyrunc.cgremove"),
+        "exec_": ("pyrunc.commands.exec_", "pyrunc.commands.create", "pyrunc.process") + _SPAWN,
+        "start": ("pyrunc.commands.start", "pyrunc.jsonfast"),
+        "state": ("pyrunc.commands.state", "pyrunc.jsonfast"),
+        "kill": ("pyrunc.commands.kill", "pyrunc.jsonfast", "pyrunc.tables"),
+        "delete": ("pyrunc.commands.delete", "pyrunc.jsonfast", "pyrunc.cgremove"),
+        "list_": ("pyrunc.commands.list_", "pyrunc.jsonfast"),
+    }
+
+
+def cgroup2_only():
+    return os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+
+
+def write_bundles(root, directory=None):
+    from pyrunc import _fastimport
+
+    for group, names in bundles(cgroup2_only()).items():
+        _fastimport.write_bundle(root, group, names, directory)
+
+
 def _paths():
     purelib = sysconfig.get_paths()["purelib"]
     paths = []
@@ -87,6 +129,9 @@ def main(argv):
             f.write(text)
         os.chmod(tmp, 0o755)
         os.replace(tmp, target)
+    import pyrunc
+
+    write_bundles(os.path.dirname(os.path.dirname(os.path.abspath(pyrunc.__file__))))
 
 
 if __name__ == "__main__":

@@ -163,9 +163,7 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
                 log.debug("child process in init(): pid %d" % pid)
             if cg is not None:
                 cg.apply(pid)  # what the child could not join itself (see _join_plan)
-                from pyrunc import rcuwarm
-
-                rcuwarm.stop()
+                _container._stop_rcuwarm()
             if proc.oom_score_adj is not None:
                 _container._write_proc(pid, "oom_score_adj", str(proc.oom_score_adj))
             ch.send(_sync.MSG_GO)

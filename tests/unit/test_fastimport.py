@@ -1,13 +1,16 @@
 """pyrunc._fastimport: pyrunc's modules from their .pyc, the same modules importlib makes,
 and importlib's own path for everything it cannot vouch for."""
+import ast
 import json
 import os
 import py_compile
 import subprocess
 import sys
 import textwrap
+import time
 
 import pyrunc
+from tests.conftest import requires_root
 
 ROOT = os.path.dirname(os.path.dirname(pyrunc.__file__))
 LAUNCHER = os.path.join(ROOT, ".venv", "bin", "pyrunc")
@@ -234,3 +237,147 @@ def test_no_pyrunc_module_is_both_source_and_extension():
                     if os.path.exists(stem + ".py") or os.path.exists(os.path.join(stem, "__init__.py")):
                         both.append(os.path.relpath(stem, pkg_dir))
     assert both == []
+
+
+# Bundles: one file per verb with the code of the modules it loads (make install).
+
+def _bundles_dir(tmp_path, root, groups):
+    """bundles of these groups ({group: names}), written from the sources under root"""
+    from pyrunc import _fastimport
+
+    d = str(tmp_path / "bundles")
+    for group, names in groups.items():
+        _fastimport.write_bundle(root, group, names, d)
+    return d
+
+
+def _preload(directory, group):
+    return """
+_fastimport.bundled.clear()
+_fastimport.bundle_dir = %r
+_fastimport.preload(%r)
+""" % (directory, group)
+
+
+def test_bundled_modules_are_the_ones_importlib_makes(tmp_path):
+    names = MODULES + ["pyrunc.cgroups", "pyrunc.cgroups.v1", "pyrunc.commands"]
+    d = _bundles_dir(tmp_path, ROOT, {"g": names})
+    fast = _run(DESCRIBE + """
+from pyrunc import _fastimport
+_fastimport.install()
+""" + _preload(d, "g") + """
+import %s
+print(json.dumps([describe(%r), _fastimport.from_bundle, sorted(_fastimport.bundled)]))
+""" % (", ".join(MODULES), names))
+    plain = _run(DESCRIBE + """
+import %s
+print(json.dumps(describe(%r)))
+""" % (", ".join(MODULES), names))
+    assert fast[0] == plain
+    # every module came from the bundle, and the bundle held nothing else
+    assert sorted(fast[1]) == sorted(names) and fast[2] == []
+
+
+def test_a_bundled_module_whose_source_changed_is_not_used(tmp_path):
+    pkg = _fake(tmp_path, {"fake_changed.py": "VALUE = 1\n", "fake_same.py": "VALUE = 2\n",
+                           "fake_sub/__init__.py": "VALUE = 3\n"})
+    d = _bundles_dir(tmp_path, str(tmp_path), {
+        "g": ["pyrunc.fake_changed", "pyrunc.fake_same", "pyrunc.fake_sub"]})
+    src = os.path.join(pkg, "fake_changed.py")
+    with open(src, "w") as f:
+        f.write("VALUE = 'changed'\n")
+    os.utime(src, (1, 1))
+    out = _run_fake(pkg, _preload(d, "g") + """
+import pyrunc.fake_changed, pyrunc.fake_same, pyrunc.fake_sub
+print(json.dumps([pyrunc.fake_changed.VALUE, pyrunc.fake_same.VALUE, pyrunc.fake_sub.VALUE,
+                  _fastimport.from_bundle]))
+""")
+    assert out == ["changed", 2, 3, ["pyrunc.fake_same", "pyrunc.fake_sub"]]
+
+
+def test_a_foreign_or_damaged_bundle_is_ignored(tmp_path):
+    from importlib.util import MAGIC_NUMBER
+
+    pkg = _fake(tmp_path, {"fake_plain.py": "VALUE = 1\n"})
+    d = _bundles_dir(tmp_path, str(tmp_path), {"good": ["pyrunc.fake_plain"]})
+    good = open(os.path.join(d, os.listdir(d)[0]), "rb").read()
+    suffix = ".%s.bundle" % sys.implementation.cache_tag
+    bad = {
+        "magic": b"\0\0\0\0" + good[4:],          # another interpreter's
+        "mark": good[:4] + b"xxxx" + good[8:],     # another format
+        "truncated": good[:len(good) // 2],
+        "garbage": MAGIC_NUMBER + b"prc1" + b"\xff" * 64,
+        "notadict": MAGIC_NUMBER + b"prc1" + __import__("marshal").dumps([1, 2]),
+    }
+    for name, data in bad.items():
+        with open(os.path.join(d, name + suffix), "wb") as f:
+            f.write(data)
+    got = []
+    for name in bad:
+        got.append(_run_fake(pkg, _preload(d, name) + """
+import pyrunc.fake_plain
+print(json.dumps([pyrunc.fake_plain.VALUE, _fastimport.from_bundle, _fastimport.loaded]))
+"""))
+    assert got == [[1, [], ["pyrunc.fake_plain"]]] * len(bad)
+
+
+@requires_root
+def test_each_hot_verb_loads_the_modules_of_its_bundle_and_no_others(tmp_path, bundle):
+    # pyrunc/launcher.py lists what each verb loads: a module missing from its list is
+    # read from its own .pyc, one listed but not loaded is unmarshalled for nothing.
+    # The real launcher, with the bundles written for this host into a directory of
+    # ours, reports per command what did not come from its bundle and what was left.
+    from pyrunc import launcher
+
+    d = str(tmp_path / "bundles")
+    launcher.write_bundles(ROOT, d)
+    report = str(tmp_path / "report")
+    with open(LAUNCHER) as f:
+        text = f.read()
+    hook = "from pyrunc._fastimport import install\n"
+    assert hook in text and text.count("posix._exit(") == 1
+    text = text.replace(hook, hook + "import pyrunc._fastimport as _probe\n_probe.bundle_dir = %r\n" % d)
+    text = text.replace("posix._exit(", """_r = posix.open(%r, posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT, 0o600)
+posix.write(_r, (repr([sys.argv[1:], sorted(set(_probe.loaded) - set(_probe.from_bundle)),
+                       sorted(_probe.bundled)]) + "\\n").encode())
+posix._exit(""" % report)
+    probe = str(tmp_path / "pyrunc-probe")
+    with open(probe, "w") as f:
+        f.write(text)
+    os.chmod(probe, 0o755)
+    root = str(tmp_path / "state")
+
+    def run(*args):
+        # files, not pipes: the container's init inherits them
+        with open(str(tmp_path / "out"), "w+") as out, open(str(tmp_path / "err"), "w+") as err:
+            r = subprocess.run([probe, "--root", root] + list(args), stdin=subprocess.DEVNULL,
+                               stdout=out, stderr=err, timeout=60)
+            out.seek(0)
+            err.seek(0)
+            assert r.returncode == 0, (args, err.read())
+            return out.read()
+
+    cid = bundle.id
+    try:
+        bundle.args("sleep", "100")
+        run("create", "-b", bundle.path, cid)
+        run("state", cid)
+        run("start", cid)
+        run("exec", cid, "true")
+        run("kill", cid, "KILL")
+        for _ in range(500):
+            if json.loads(run("state", cid))["status"] == "stopped":
+                break
+            time.sleep(0.01)
+        run("list")
+        run("delete", cid)
+        bundle.args("true")
+        run("run", "-b", bundle.path, cid)
+    finally:
+        subprocess.run([probe, "--root", root, "delete", "-f", cid], capture_output=True)
+    with open(report) as f:
+        rows = [ast.literal_eval(line) for line in f]
+    verbs = [r[0][2] for r in rows]
+    assert {"create", "state", "start", "exec", "kill", "list", "delete", "run"} <= set(verbs)
+    wrong = [r for r in rows if (r[1] or r[2]) and r[0][2:4] != ["delete", "-f"]]
+    assert wrong == []

@@ -322,16 +322,25 @@ def _mount_point_of(path):
     return best
 
 
-def _cgroup_hierarchies():
-    """(mount point, fstype, super options) of every cgroup mount of the host"""
+def _cgroup_hierarchies(text=None):
+    """(mount point, fstype, super options) of every cgroup mount of the host; `text`:
+    /proc/self/mountinfo as the cgroup manager read it"""
+    if text is None:
+        fd = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            text = os.read_all(fd).decode("utf-8", "surrogateescape")
+        finally:
+            os.close(fd)
     out = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            sep = fields.index("-")
-            fstype = fields[sep + 1]
-            if fstype in ("cgroup", "cgroup2"):
-                out.append((fields[4], fstype, fields[sep + 3]))
+    for line in text.split("\n"):
+        # " - " separates the optional fields from the filesystem's; a space inside a
+        # field is escaped (\040), so it cannot occur earlier in the line
+        i = line.find(" - cgroup")
+        if i < 0:
+            continue
+        tail = line[i + 3:].split(" ")
+        if tail[0] in ("cgroup", "cgroup2"):
+            out.append((line[:i].split(" ")[4], tail[0], tail[2] if len(tail) > 2 else ""))
     return out
 
 
@@ -345,7 +354,7 @@ def _cgroup_mounts(m, flags, cgroupns, cgroups):
     """
     ro = flags & MS_RDONLY
     base = flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RELATIME)
-    hier = _cgroup_hierarchies()
+    hier = _cgroup_hierarchies(getattr(cgroups, "mountinfo", None))
     root = "/sys/fs/cgroup"
     paths = getattr(cgroups, "paths", None) or {}
     unified_only = len(hier) == 1 and hier[0][1] == "cgroup2"

@@ -56,7 +56,8 @@ def create_manager(cgroups_path, container_id, systemd=False, *, prefix="", root
         # runc: Name = the container id, Parent = "", i.e. a relative path
         inner, absolute = fs.clean(container_id)[0], False
     try:
-        ms = fs.mounts(prefix)
+        mountinfo = fs.read_text(prefix + "/proc/self/mountinfo")
+        ms = fs.mounts(prefix, mountinfo)
     except OSError as err:
         raise CgroupError("cgroups: read /proc/self/mountinfo: %s" % fs.strerror(err.errno)) from None
     if not ms:
@@ -91,6 +92,9 @@ def create_manager(cgroups_path, container_id, systemd=False, *, prefix="", root
     m = Manager(hs, unified, prefix)
     m.rootless = rootless
     m.explicit = bool(cgroups_path)
+    # the mount table as this create saw it: plan.py binds the container's cgroups from
+    # it instead of reading it again (a manager lives for one command)
+    m.mountinfo = mountinfo
     return m
 
 
@@ -235,7 +239,7 @@ class Manager:
     """cgroupfs manager (see the module docstring)."""
 
     __slots__ = ("hs", "v2", "by_ctrl", "unified", "prefix", "resources", "_v2c", "_into", "device_program",
-                 "_child_joins", "rootless", "explicit", "dropped", "_sub")
+                 "_child_joins", "rootless", "explicit", "dropped", "_sub", "mountinfo")
 
     def __init__(self, hs, unified, prefix=""):
         self.hs = hs
@@ -256,6 +260,7 @@ class Manager:
         self.rootless = False
         self.explicit = False
         self.dropped = []  # hierarchies a rootless caller could not use (see create)
+        self.mountinfo = None  # create_manager's read of /proc/self/mountinfo
         self._sub = {}  # exec --cgroup: hierarchy -> sub-path joined instead (sub_cgroups)
         self.device_program = None  # the last eBPF device program (instructions), for tests
 

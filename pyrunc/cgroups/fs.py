@@ -81,11 +81,13 @@ def _unescape(s):
     return "".join(out)
 
 
-def mounts(prefix=""):
+def mounts(prefix="", text=None):
     """[(mount point, mount root, version, controllers, (major, minor))] of the cgroup
     hierarchies runc would use, first mount of each superblock only (later ones are
-    bind mounts, e.g. inside a container's rootfs)."""
-    text = read_text(prefix + "/proc/self/mountinfo")
+    bind mounts, e.g. inside a container's rootfs).  `text`: /proc/self/mountinfo as
+    already read."""
+    if text is None:
+        text = read_text(prefix + "/proc/self/mountinfo")
     out = []
     seen = set()
     for line in text.split("\n"):

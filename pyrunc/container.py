@@ -143,8 +143,13 @@ class Container:
                "creating": True, "creator": _state.self_id(), "cgroup": planned}
         cdir.write(rec)
         cg.create()
-        # always: runc applies its default device rules even without linux.resources
-        cg.set(spec.resources or {})
+        # always: runc applies its default device rules even without linux.resources.
+        # Where that cannot race the init (Manager.set_is_atomic), they go on once it is
+        # cloned, beside its rootfs setup: runc too sets them once its init is running.
+        late_set = getattr(cg, "set_is_atomic", None)
+        late_set = late_set is not None and late_set()
+        if not late_set:
+            cg.set(spec.resources or {})
 
         seccomp = None
         if spec.seccomp:
@@ -218,6 +223,8 @@ class Container:
         start = _state.proc_start_time(pid)
         if start is None:
             raise InitError("container init exited before it started")
+        if late_set:
+            cg.set(spec.resources or {})
         # the pid as soon as it is known: until GO the init only waits, or with
         # early_setup only mounts in its own namespaces, and dies with us (EOF, or
         # PDEATHSIG); from here `delete --force` can always find it

@@ -405,6 +405,14 @@ class Manager:
             return self.sub_dir_fd(self.v2, self._sub[self.v2])
         return d.fd
 
+    def set_is_atomic(self):
+        """Whether set() can run while the container's init is already in its cgroups
+        and building its rootfs: on cgroup2 alone the device rules are one BPF program,
+        swapped in by one call.  cgroup v1's devices.deny and devices.allow are
+        rewritten rule by rule, first "deny all": an init there could meet that moment
+        and fail its mknod or its open of /dev/null."""
+        return self.unified
+
     def placed_by_clone(self):
         """whether the init is in every container cgroup as it starts, so that apply()
         has nothing to write: it joins the v1 ones itself (v1_join_dirs) and clone3

@@ -160,3 +160,62 @@ def test_state_and_delete_force_during_a_live_create(kill_bundle, tmp_path):
     assert cgroup_dirs(cid) == []
     assert mounts_under(kill_bundle) == []
     assert processes_in(os.path.join(kill_bundle, "rootfs"), cid) == []
+
+
+# A create killed between the clone and GO, deterministically: the init must die with
+# it by itself (PR_SET_PDEATHSIG, or EOF on the sync socket), before anyone runs
+# `delete --force`.  The create runs in a process of its own through the library, with
+# the first step after the clone (reading the init's start time) replaced by a SIGKILL
+# of that process; variant 1 makes the init a grandchild (stage-1, a time namespace).
+_KILL_AFTER_CLONE = """
+import os, signal, sys
+sys.path[:0] = %(path)r
+from pyrunc import container
+def killed(pid):
+    os.kill(pid, 0)  # the init is there (else this raises, and the test fails)
+    with open(%(pidfile)r, "w") as f:
+        f.write(str(pid))
+    os.kill(os.getpid(), signal.SIGKILL)
+container._state.proc_start_time = killed
+from pyrunc.cli import main
+main(["--root", %(root)r, "create", "--bundle", %(bundle)r, %(cid)r])
+"""
+
+
+@pytest.mark.parametrize("variant", [0, 1], ids=["init", "stage1"])
+def test_an_init_dies_with_a_create_killed_before_go(kill_bundle, tmp_path, variant):
+    import sys
+
+    root = str(tmp_path / "state")
+    cid = "kc-go-%d-%d" % (variant, os.getpid())
+    _config(kill_bundle, cid, variant)
+    pidfile = str(tmp_path / "pid")
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = _KILL_AFTER_CLONE % {"path": [here] + [p for p in sys.path if "site-packages" in p],
+                                "pidfile": pidfile, "root": root, "bundle": kill_bundle, "cid": cid}
+    try:
+        with tempfile.TemporaryFile() as out:
+            p = subprocess.run([sys.executable, "-I", "-S", "-c", code], stdin=subprocess.DEVNULL,
+                               stdout=out, stderr=out, timeout=30)
+        assert p.returncode == -signal.SIGKILL
+        with open(pidfile) as f:
+            pid = int(f.read())
+        assert pid > 0
+
+        def alive():
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    return f.read().rpartition(")")[2].split()[0] != "Z"
+            except FileNotFoundError:
+                return False
+
+        deadline = time.monotonic() + 5
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not alive(), "the init (pid %d) outlived the create that made it" % pid
+    finally:
+        rc, _, err = _run(root, "delete", "--force", cid)
+    assert rc == 0, err
+    assert not os.path.exists(os.path.join(root, cid))
+    assert cgroup_dirs(cid) == []
+    assert mounts_under(kill_bundle) == []

@@ -1,4 +1,5 @@
-"""Write fast launchers for pyrunc and pyimage into a virtualenv's bin directory.
+"""Write fast launchers for pyrunc and pyimage into a virtualenv's bin directory, and
+pyrunc's import bundles (pyrunc/_fastimport.py) into its __pycache__.
 
 pip's console scripts start Python with the `site` module (about 5 ms in a venv, more
 with .pth files) and import `re` (about 8 ms).  Every pyrunc command pays start-up, so

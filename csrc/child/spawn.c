@@ -23,6 +23,7 @@
  */
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -182,6 +183,16 @@ static void stage1(struct prc_plan *plan) __attribute__((noreturn));
 static void stage1(struct prc_plan *plan)
 {
     int sync_fd = plan->sync_fd;
+    /*
+     * Non-dumpable before the first setns (runc's nsexec, CVE-2016-9962).  The child
+     * inherits the flag with our memory: it is born in the joined pid namespace, and
+     * a container process that stops it (SIGSTOP to the namespace's next pid) before
+     * its own prctl (init.c) could open its /proc/<pid>/fd, the host fds it holds
+     * until the exec, or ptrace it (CAP_SYS_PTRACE in the container's user namespace
+     * suffices against host root there).  The rootless exception is init.c's.
+     */
+    if (!plan->dumpable_until_go && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        prc_fail(sync_fd, PRC_STAGE_SYNC, errno, "prctl PR_SET_DUMPABLE", NULL);
     /* still root in the host's user namespace: join the cgroups before any setns */
     prc_join_cgroups(plan, sync_fd);
     /* the parent ordered the joins (user namespace first, so the rest is permitted) */

@@ -96,6 +96,7 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
     ignore_paused (exec --ignore-paused): start it in a frozen container anyway (it
     stays frozen with the rest until resume)."""
     from pyrunc import plan as _plan
+    from pyrunc import state as _state
     from pyrunc import sync as _sync
     from pyrunc.native import ffi, lib
 
@@ -133,6 +134,14 @@ def exec_process(root, cid, proc, *, detach=False, pid_file=None, console_socket
         keyring = None if c.st.get("no_new_keyring") else _plan.session_keyring(c.id)
         plan = _plan.build_exec(proc, c.st["pid"], c.st.get("namespaces", ()), seccomp=seccomp,
                                 preserve_fds=preserve_fds, lsm=lsm, keyring=keyring)
+        # The init may have died since status() above and its pid gone to another
+        # process (a host one: we would run in its namespaces).  If the pid still has
+        # the init's start time now, the namespace files just opened (or skipped as
+        # ours) were the init's: a pid is not reused while its process lives.
+        info = _state.proc_start_time(c.st["pid"])
+        if info is None or info[0] in ("Z", "X") or info[1] != c.st.get("init_start"):
+            plan.close()
+            raise StateError("cannot exec in a stopped container")
         try:
             cg = _join_plan(plan, c.st, sub_cgroups)
         except BaseException:

@@ -723,14 +723,39 @@ class Manager:
             except CgroupError:
                 pass
         try:
-            for pid in self.pids():
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
+            self._signal_listed(self.pids(), sig)
         finally:
             if froze:
                 self.thaw()
+
+    def _signal_listed(self, pids, sig):
+        """Signal the listed processes that are still ours.  Unfrozen (the freeze
+        failed: a container forking fast enough keeps a v1 freezer FREEZING; or no
+        freezer), a listed process may have exited and its pid gone to a host process
+        before our kill.  So: pidfds first, then cgroup.procs again; a pid listed
+        again whose pidfd still has a process is that process, and it is in the
+        cgroup (a pid is not reused while its process lives).  By batches, to keep
+        the number of fds we hold small."""
+        import _signal
+
+        for i in range(0, len(pids), 256):
+            fds = {}
+            try:
+                for pid in pids[i:i + 256]:
+                    try:
+                        fds[pid] = os.pidfd_open(pid)
+                    except ProcessLookupError:
+                        pass
+                still = set(self.pids()) if fds else ()
+                for pid, fd in fds.items():
+                    if pid in still:
+                        try:
+                            _signal.pidfd_send_signal(fd, sig)
+                        except ProcessLookupError:
+                            pass
+            finally:
+                for fd in fds.values():
+                    os.close(fd)
 
     # ---- freezer ----
 

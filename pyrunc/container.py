@@ -543,11 +543,10 @@ def _planned_cgroups(cg):
             missing = []
             for i in range(len(parts), 0, -1):
                 p = "/".join(parts[:i])
-                try:
-                    os.lstat(h.mnt + "/" + p)
+                # lstat's question without an exception for each missing directory
+                # (every one of them, on a fresh create)
+                if os.access(h.mnt + "/" + p, os.F_OK, follow_symlinks=False):
                     break
-                except OSError:
-                    pass
                 missing.append(p)
             existing = existing or not missing
             h.made = list(reversed(missing))

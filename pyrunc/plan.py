@@ -326,11 +326,7 @@ def _cgroup_hierarchies(text=None):
     """(mount point, fstype, super options) of every cgroup mount of the host; `text`:
     /proc/self/mountinfo as the cgroup manager read it"""
     if text is None:
-        fd = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            text = os.read_all(fd).decode("utf-8", "surrogateescape")
-        finally:
-            os.close(fd)
+        text = os.read_file("/proc/self/mountinfo").decode("utf-8", "surrogateescape")
     out = []
     for line in text.split("\n"):
         # " - " separates the optional fields from the filesystem's; a space inside a

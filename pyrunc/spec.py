@@ -155,15 +155,9 @@ class Spec:
 def load(bundle):
     """Read and check <bundle>/config.json; `bundle` must be absolute."""
     path = os.join(bundle, CONFIG)
-    # posix calls, not open(): a buffered file object costs five more system calls
-    # (fstat twice, ioctl, lseek twice); read to EOF as f.read() did, and a directory
-    # fails the same way (EISDIR, from read here rather than from open())
+    # a directory fails as with open() (EISDIR, from the read rather than the open)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            data = os.read_all(fd)
-        finally:
-            os.close(fd)
+        data = os.read_file(path)
     except FileNotFoundError:
         if not os.isdir(bundle):
             raise ConfigError("bundle %s: no such directory" % bundle) from None

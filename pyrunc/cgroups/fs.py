@@ -58,11 +58,7 @@ def parse_keyed(text):
 
 
 def read_text(path):
-    fd = os.open(path, O_RD)
-    try:
-        return os.read_all(fd).decode("utf-8", "surrogateescape")
-    finally:
-        os.close(fd)
+    return os.read_file(path).decode("utf-8", "surrogateescape")
 
 
 def _unescape(s):

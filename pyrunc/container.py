@@ -146,8 +146,7 @@ class Container:
         # always: runc applies its default device rules even without linux.resources.
         # Where that cannot race the init (Manager.set_is_atomic), they go on once it is
         # cloned, beside its rootfs setup: runc too sets them once its init is running.
-        late_set = getattr(cg, "set_is_atomic", None)
-        late_set = late_set is not None and late_set()
+        late_set = cg.set_is_atomic()  # the systemd manager answers for its cgroupfs one
         if not late_set:
             cg.set(spec.resources or {})
 

@@ -64,46 +64,47 @@ bundled = {}
 bundle_dir = None
 
 
+def _where(base, pkg):
+    """(source, cached .pyc) of the module at base (its path without .py)"""
+    if pkg:
+        return base + "/__init__.py", base + "/__pycache__/__init__" + _SUFFIX
+    head, _, tail = base.rpartition("/")
+    return base + ".py", head + "/__pycache__/" + tail + _SUFFIX
+
+
+def _stamp(st):
+    """what a .pyc (and a bundle) records of its source: mtime and size, as importlib
+    keeps them (32 bits each)"""
+    return int(st.st_mtime) & 0xFFFFFFFF, st.st_size & 0xFFFFFFFF
+
+
 def _bytecode(name):
     """(source, cached, is_package, code) for pyrunc module `name`, or None"""
-    rel = name.replace(".", "/")
-    base = _root + "/" + rel
+    base = _root + "/" + name.replace(".", "/")
     entry = bundled.pop(name, None)
     if entry is not None:
         # bundled code, if compiled from the source as it is now (one stat: the bundle
         # knows whether it is a package)
         pkg, mtime, size, code = entry
-        if pkg:
-            source = base + "/__init__.py"
-            cached = base + "/__pycache__/__init__" + _SUFFIX
-        else:
-            source = base + ".py"
-            head, _, tail = base.rpartition("/")
-            cached = head + "/__pycache__/" + tail + _SUFFIX
+        source, cached = _where(base, pkg)
         try:
             st = _stat(source)
         except OSError:
             st = None
-        if (st is not None and int(st.st_mtime) & 0xFFFFFFFF == mtime
-                and st.st_size & 0xFFFFFFFF == size):
+        if st is not None and _stamp(st) == (mtime, size):
             _imp._fix_co_filename(code, source)
             from_bundle.append(name)
             return source, cached, pkg, code
     # a package wins over a module of the same name, as in importlib's FileFinder
-    try:
-        source = base + "/__init__.py"
-        st = _stat(source)
-        cached = base + "/__pycache__/__init__" + _SUFFIX
-        pkg = True
-    except OSError:
+    for pkg in (True, False):
+        source, cached = _where(base, pkg)
         try:
-            source = base + ".py"
             st = _stat(source)
+            break
         except OSError:
-            return None  # an extension module (pyrunc._native), or no such module
-        head, _, tail = base.rpartition("/")
-        cached = head + "/__pycache__/" + tail + _SUFFIX
-        pkg = False
+            pass
+    else:
+        return None  # an extension module (pyrunc._native), or no such module
     try:
         fd = _open(cached, O_RDONLY | O_CLOEXEC)
     except OSError:
@@ -118,8 +119,8 @@ def _bytecode(name):
     # importlib's checks (_classify_pyc, _validate_timestamp_pyc): flags 0 is a
     # timestamp-based .pyc, valid for a source of this mtime and size
     if (len(data) < 16 or data[:4] != MAGIC_NUMBER or data[4:8] != b"\0\0\0\0"
-            or int.from_bytes(data[8:12], "little") != int(st.st_mtime) & 0xFFFFFFFF
-            or int.from_bytes(data[12:16], "little") != st.st_size & 0xFFFFFFFF):
+            or (int.from_bytes(data[8:12], "little"), int.from_bytes(data[12:16], "little"))
+            != _stamp(st)):
         return None
     code = _loads(memoryview(data)[16:])
     # as importlib: tracebacks name the source where it is now
@@ -242,12 +243,12 @@ def write_bundle(root, group, names, directory=None):
     for name in names:
         base = root + "/" + name.replace(".", "/")
         pkg = os.path.isfile(base + "/__init__.py")  # a package wins, as in _bytecode
-        source = base + "/__init__.py" if pkg else base + ".py"
+        source = _where(base, pkg)[0]
         st = os.stat(source)
         with open(source, "rb") as f:
             text = f.read()
         code = compile(text, source, "exec", dont_inherit=True, optimize=0)
-        entries[name] = (pkg, int(st.st_mtime) & 0xFFFFFFFF, st.st_size & 0xFFFFFFFF, code)
+        entries[name] = (pkg,) + _stamp(st) + (code,)
     import marshal
 
     data = MAGIC_NUMBER + _BUNDLE_MARK + marshal.dumps(entries)

@@ -10,6 +10,7 @@ The race is made deterministic: strace holds the exec's first open of
 gets its pid for the sleeper (kernel.ns_last_pid; pid_max is often only 32768, and a
 container without a pid namespace can cycle host pids as fast as it likes).
 """
+import contextlib
 import os
 import shutil
 import subprocess
@@ -40,6 +41,40 @@ def take_pid(pid):
     return None
 
 
+@contextlib.contextmanager
+def pid_given_to_host(runtime, cid, pid, cmd, log, marker, what, within, **popen):
+    """Start cmd (pyrunc under strace, held where its log shows `marker`); once it is
+    there, kill the init (`pid`) and give that pid to a host `sleep`.  Yields (the
+    pyrunc process, the sleeper); afterwards kills what is left of both and deletes
+    the container.  `what`: the failure when the marker never shows, within seconds."""
+    sleeper = None
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, text=True, **popen)
+    try:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if os.path.exists(log) and marker in open(log).read():
+                break
+            time.sleep(0.01)
+        else:
+            pytest.fail(what)
+        os.kill(pid, 9)
+        while os.path.exists("/proc/%d" % pid) and time.monotonic() < deadline:
+            time.sleep(0.001)  # reaped by the init's parent (pid 1 after run -d)
+        sleeper = take_pid(pid)
+        if sleeper is None:
+            # not a missing feature: the race could not be set up on this run
+            pytest.fail("another process took pid %d before the test's sleeper" % pid)
+        yield p, sleeper
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        if sleeper is not None:
+            sleeper.kill()
+            sleeper.wait()
+        runtime.run("delete", "--force", cid)
+
+
 def test_exec_does_not_join_a_reused_init_pid(runtime, bundle, tmp_path):
     canary = str(tmp_path / "secret")
     with open(canary, "w") as f:
@@ -50,33 +85,11 @@ def test_exec_does_not_join_a_reused_init_pid(runtime, bundle, tmp_path):
     cmd = ["strace", "-qq", "-o", log, "-e", "trace=openat", "-P", "/proc/%d/ns/ipc" % pid,
            "-e", "inject=openat:delay_enter=2000000:when=1",
            PYRUNC, "--root", runtime.root, "exec", bundle.id, "cat", canary]
-    sleeper = None
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, text=True)
-        try:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                if os.path.exists(log) and "ns/ipc" in open(log).read():
-                    break
-                time.sleep(0.01)
-            else:
-                pytest.fail("exec never looked at the init's namespaces")
-            os.kill(pid, 9)
-            while os.path.exists("/proc/%d" % pid) and time.monotonic() < deadline:
-                time.sleep(0.001)  # reaped by the init's parent (pid 1 after run -d)
-            sleeper = take_pid(pid)
-            if sleeper is None:
-                # not a missing feature: the race could not be set up on this run
-                pytest.fail("another process took pid %d before the test's sleeper" % pid)
+        with pid_given_to_host(runtime, bundle.id, pid, cmd, log, "ns/ipc",
+                               "exec never looked at the init's namespaces", 20,
+                               stdout=out, stderr=err) as (p, _):
             p.wait(timeout=30)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-            if sleeper is not None:
-                sleeper.kill()
-                sleeper.wait()
-            runtime.run("delete", "--force", bundle.id)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()

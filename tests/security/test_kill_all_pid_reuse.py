@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import CGROUP_PARENT, PYRUNC, requires_root
 from tests.integration.test_exec import start_sleeper
-from tests.security.test_exec_pid_reuse import take_pid
+from tests.security.test_exec_pid_reuse import pid_given_to_host
 
 pytestmark = [requires_root,
               pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace(1) for the race")]
@@ -43,36 +43,14 @@ def test_kill_all_does_not_signal_a_reused_pid(runtime, bundle, tmp_path):
     cmd = ["strace", "-qq", "-y", "-o", log, "-e", "trace=read,write", "-P", freezer, "-P", procs,
            "-e", "inject=write:error=EBUSY", "-e", "inject=read:delay_exit=1000000",
            PYRUNC, "--root", runtime.root, "kill", "--all", bundle.id, "TERM"]
-    sleeper = None
+    listed = 'cgroup.procs>, "%d\\n"' % pid
     with tempfile.TemporaryFile("w+") as err:
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, text=True)
-        try:
-            listed = 'cgroup.procs>, "%d\\n"' % pid
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                if os.path.exists(log) and listed in open(log).read():
-                    break
-                time.sleep(0.01)
-            else:
-                pytest.fail("kill --all never listed the init")
-            os.kill(pid, 9)
-            while os.path.exists("/proc/%d" % pid) and time.monotonic() < deadline:
-                time.sleep(0.001)
-            sleeper = take_pid(pid)
-            if sleeper is None:
-                # not a missing feature: the race could not be set up on this run
-                pytest.fail("another process took pid %d before the test's sleeper" % pid)
+        with pid_given_to_host(runtime, bundle.id, pid, cmd, log, listed,
+                               "kill --all never listed the init", 30,
+                               stdout=subprocess.DEVNULL, stderr=err) as (p, sleeper):
             p.wait(timeout=30)
             time.sleep(0.1)
             alive = sleeper.poll() is None
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-            if sleeper is not None:
-                sleeper.kill()
-                sleeper.wait()
-            runtime.run("delete", "--force", bundle.id)
         err.seek(0)
         stderr = err.read()
     assert alive, "kill --all signalled a host process that got a listed pid: %s" % stderr
